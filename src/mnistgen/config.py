@@ -1,0 +1,57 @@
+"""Reading `params.yaml`, the one configuration shared by the CLI, the flows and DVC."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from mnistgen.errors import MnistgenError
+
+PARAMS_FILE = "params.yaml"
+MIRRORS_ENV = "MNISTGEN_MIRRORS"
+
+
+class ConfigError(MnistgenError):
+    """The configuration is missing or malformed."""
+
+
+def find_project_root(start: Path | None = None) -> Path:
+    """The nearest folder, from `start` upwards, that holds `params.yaml`."""
+    here = (start or Path.cwd()).resolve()
+    for folder in (here, *here.parents):
+        if (folder / PARAMS_FILE).is_file():
+            return folder
+    raise ConfigError(
+        f"no {PARAMS_FILE} in {here} or any folder above it. "
+        "Run mnistgen from inside the project, or pass --project-dir."
+    )
+
+
+def load_params(project_dir: Path) -> dict[str, Any]:
+    path = project_dir / PARAMS_FILE
+    try:
+        params = yaml.safe_load(path.read_text())
+    except FileNotFoundError as err:
+        raise ConfigError(
+            f"{path} does not exist. Pass the project folder that holds {PARAMS_FILE}."
+        ) from err
+    except yaml.YAMLError as err:
+        raise ConfigError(f"{path} is not valid YAML: {err}") from err
+    if not isinstance(params, dict) or "data" not in params:
+        raise ConfigError(f"{path} has no 'data' section; compare it with the project's params.yaml.")
+    return params
+
+
+def resolve_mirrors(cli_mirrors: list[str] | None, configured: list[str]) -> list[str]:
+    """Mirrors in order of precedence: `--mirror`, then `MNISTGEN_MIRRORS`, then `params.yaml`."""
+    if cli_mirrors:
+        return list(cli_mirrors)
+    from_env = [m.strip() for m in os.environ.get(MIRRORS_ENV, "").split(",") if m.strip()]
+    if from_env:
+        return from_env
+    if not configured:
+        raise ConfigError(f"no MNIST mirror configured: set data.mirrors in {PARAMS_FILE} or {MIRRORS_ENV}.")
+    return list(configured)

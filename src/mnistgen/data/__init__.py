@@ -1,0 +1,1 @@
+"""MNIST: download, parse, validate and version."""

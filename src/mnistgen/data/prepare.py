@@ -1,0 +1,97 @@
+"""The data stage as plain steps: stage -> validate -> publish -> version.
+
+The CLI runs them in a row (`prepare_mnist`); the Prefect flow runs each as a task. Nothing reaches
+`data/mnist/` before the whole data set has passed its checksums, the IDX parser and the GX suite.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mnistgen.config import find_project_root, load_params
+from mnistgen.data import download, idx, validation, versioning
+
+log = logging.getLogger(__name__)
+
+STAGING_DIR = ".mnistgen/staging"
+
+
+@dataclass(frozen=True)
+class DataSettings:
+    """`params.yaml`'s `data` section, resolved against the project folder."""
+
+    project_dir: Path
+    data_dir: Path
+    reports_dir: Path
+    staging_dir: Path
+    mirrors: list[str]
+    files: dict[str, download.FileSpec]
+    retry: download.RetryPolicy
+    rules: dict[str, Any]
+    push: bool
+
+    @classmethod
+    def from_params(cls, project_dir: Path, params: dict[str, Any]) -> DataSettings:
+        data = params["data"]
+        return cls(
+            project_dir=project_dir,
+            data_dir=project_dir / data["dir"],
+            reports_dir=project_dir / data["reports_dir"],
+            staging_dir=project_dir / STAGING_DIR,
+            mirrors=list(data["mirrors"]),
+            files=download.file_specs(data["files"]),
+            retry=download.retry_policy(data["download"]),
+            rules=data["validation"],
+            push=bool(data["dvc"]["push"]),
+        )
+
+    @classmethod
+    def load(cls, project_dir: Path | None = None) -> DataSettings:
+        """Settings of the project at `project_dir`, or of the nearest one above the working directory."""
+        root = project_dir.resolve() if project_dir else find_project_root()
+        return cls.from_params(root, load_params(root))
+
+    @property
+    def dvc_target(self) -> str:
+        """The folder `data.dvc` tracks: the top folder of `data.dir` (`data/`)."""
+        return self.data_dir.relative_to(self.project_dir).parts[0]
+
+
+@dataclass(frozen=True)
+class DataResult:
+    downloaded: list[str]
+    report: validation.ValidationReport
+    version: versioning.DataVersion | None
+
+
+def stage(settings: DataSettings, mirrors: list[str], progress: bool = True) -> dict[str, Path]:
+    return download.stage_files(
+        settings.files, mirrors, settings.data_dir, settings.staging_dir, settings.retry, progress
+    )
+
+
+def validate(settings: DataSettings, verified: dict[str, Path]) -> validation.ValidationReport:
+    """Parse and validate the verified files; raises, listing every failed expectation, on bad data."""
+    report = validation.validate_mnist(idx.read_mnist(verified), settings.rules, settings.reports_dir)
+    validation.raise_for_failures(report)
+    return report
+
+
+def publish(settings: DataSettings, verified: dict[str, Path]) -> list[str]:
+    return download.publish(verified, settings.data_dir, settings.staging_dir)
+
+
+def version(settings: DataSettings) -> versioning.DataVersion:
+    return versioning.version_data(settings.project_dir, settings.dvc_target, push=settings.push)
+
+
+def prepare_mnist(
+    settings: DataSettings, mirrors: list[str], progress: bool = True, track: bool = True
+) -> DataResult:
+    verified = stage(settings, mirrors, progress)
+    report = validate(settings, verified)
+    downloaded = publish(settings, verified)
+    return DataResult(downloaded=downloaded, report=report, version=version(settings) if track else None)

@@ -1,0 +1,227 @@
+"""Shared fixtures: tiny synthetic MNIST files, a project folder around them, a local HTTP mirror."""
+
+from __future__ import annotations
+
+import copy
+import gzip
+import hashlib
+import http.server
+import os
+import subprocess
+import sys
+import threading
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pytest
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_MNIST = Path(os.environ.get("MNISTGEN_TEST_MNIST", REPO.parent / "shared" / "mnist"))
+ROWS = {"train": 100, "test": 50}
+FILE_NAMES = {
+    "train_images": "train-images-idx3-ubyte",
+    "train_labels": "train-labels-idx1-ubyte",
+    "test_images": "t10k-images-idx3-ubyte",
+    "test_labels": "t10k-labels-idx1-ubyte",
+}
+
+os.environ.setdefault("DVC_NO_ANALYTICS", "1")
+os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
+
+
+# ---------------------------------------------------------------- synthetic IDX data
+
+
+def idx_bytes(array: np.ndarray, magic_type: int = 0x08) -> bytes:
+    """Encode a uint8 array in the IDX layout."""
+    header = bytes([0, 0, magic_type, array.ndim]) + b"".join(d.to_bytes(4, "big") for d in array.shape)
+    return header + array.astype(np.uint8).tobytes()
+
+
+def synthetic_split(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
+    """Balanced labels and 28x28 images with a 10x10 stroke of ink (mean intensity ~33, like MNIST)."""
+    rng = np.random.default_rng(seed)
+    labels = rng.permutation(np.arange(rows) % 10).astype(np.uint8)
+    images = np.zeros((rows, 28, 28), dtype=np.uint8)
+    for image in images:
+        top, left = rng.integers(0, 18, size=2)
+        image[top : top + 10, left : left + 10] = 255
+    return images, labels
+
+
+@dataclass
+class Mirror:
+    """A folder of `.gz` files laid out like a public MNIST mirror, and the specs they satisfy."""
+
+    folder: Path
+    files: dict[str, dict[str, Any]] = field(default_factory=dict)
+
+    def put(self, key: str, raw: bytes, compress: Callable[[bytes], bytes] = gzip.compress) -> None:
+        """Serve `raw` as file `key` and record its true size and SHA-256 as the spec."""
+        name = FILE_NAMES[key]
+        (self.folder / f"{name}.gz").write_bytes(compress(raw))
+        self.files[key] = {"name": name, "bytes": len(raw), "sha256": hashlib.sha256(raw).hexdigest()}
+
+    def corrupt(self, key: str, payload: bytes) -> None:
+        """Replace the served file with `payload` but keep the spec: the mirror now serves a bad copy."""
+        (self.folder / f"{FILE_NAMES[key]}.gz").write_bytes(payload)
+
+
+def make_mirror(folder: Path, arrays: dict[str, np.ndarray] | None = None) -> Mirror:
+    folder.mkdir(parents=True, exist_ok=True)
+    mirror = Mirror(folder)
+    train_images, train_labels = synthetic_split(ROWS["train"], seed=1)
+    test_images, test_labels = synthetic_split(ROWS["test"], seed=2)
+    defaults = {
+        "train_images": train_images,
+        "train_labels": train_labels,
+        "test_images": test_images,
+        "test_labels": test_labels,
+    }
+    for key, array in {**defaults, **(arrays or {})}.items():
+        mirror.put(key, idx_bytes(array))
+    return mirror
+
+
+@pytest.fixture
+def mirror(tmp_path: Path) -> Mirror:
+    return make_mirror(tmp_path / "mirror")
+
+
+# ---------------------------------------------------------------- project folder
+
+
+def project_params(files: dict[str, dict[str, Any]], rows: dict[str, int] = ROWS) -> dict[str, Any]:
+    """The repository's params.yaml, shrunk to the synthetic data and quick retries."""
+    params = yaml.safe_load((REPO / "params.yaml").read_text())
+    params = copy.deepcopy(params)
+    data = params["data"]
+    data["files"] = copy.deepcopy(files)
+    data["validation"]["rows"] = dict(rows)
+    data["download"] = {"attempts": 3, "backoff_seconds": 0.01, "timeout_seconds": 5}
+    return params
+
+
+def write_project(root: Path, params: dict[str, Any]) -> Path:
+    root.mkdir(parents=True, exist_ok=True)
+    (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    return root
+
+
+def init_dvc_repo(root: Path, remote: Path) -> None:
+    """A git + DVC repository with a local default remote, as the project itself is set up."""
+
+    def run(*args: str) -> None:
+        subprocess.run(args, cwd=root, check=True, capture_output=True)
+
+    run("git", "init", "-q")
+    run("git", "config", "user.email", "tests@mnistgen.invalid")
+    run("git", "config", "user.name", "mnistgen tests")
+    run(sys.executable, "-m", "dvc", "init", "-q")
+    run(sys.executable, "-m", "dvc", "remote", "add", "-d", "local", str(remote))
+
+
+@pytest.fixture
+def project(tmp_path: Path, mirror: Mirror) -> Path:
+    """A project folder (params.yaml for the synthetic mirror), not yet a DVC repository."""
+    return write_project(tmp_path / "project", project_params(mirror.files))
+
+
+@pytest.fixture
+def dvc_project(project: Path, tmp_path: Path) -> Path:
+    init_dvc_repo(project, tmp_path / "dvc-remote")
+    return project
+
+
+def snapshot(folder: Path) -> dict[str, str]:
+    """Every file below `folder` with the SHA-256 of its bytes: equal snapshots mean an untouched folder."""
+    if not folder.exists():
+        return {}
+    return {
+        str(p.relative_to(folder)): hashlib.sha256(p.read_bytes()).hexdigest()
+        for p in sorted(folder.rglob("*"))
+        if p.is_file()
+    }
+
+
+# ---------------------------------------------------------------- a local HTTP mirror
+
+
+class _Handler(http.server.SimpleHTTPRequestHandler):
+    server: MirrorServer
+
+    def do_GET(self) -> None:  # noqa: N802 - http.server's naming
+        self.server.requests.append(self.path)
+        if self.server.failures_left > 0:
+            self.server.failures_left -= 1
+            if self.server.failure == "503":
+                self.send_error(503, "Service Unavailable")
+                return
+            if self.server.failure == "drop":
+                # Promise the whole file, send a few bytes, hang up: a connection broken mid-transfer.
+                self.send_response(200)
+                self.send_header("Content-Length", "100000")
+                self.end_headers()
+                self.wfile.write(b"\x1f\x8b\x08\x00")
+                self.close_connection = True
+                return
+        super().do_GET()
+
+    def log_message(self, format: str, *args: Any) -> None:  # noqa: A002 - keep test output quiet
+        pass
+
+
+class MirrorServer(http.server.ThreadingHTTPServer):
+    """Serves a folder on 127.0.0.1; `failure` makes the next `failures_left` requests fail that way."""
+
+    def __init__(self, folder: Path) -> None:
+        handler = lambda *a, **kw: _Handler(*a, directory=str(folder), **kw)  # noqa: E731
+        super().__init__(("127.0.0.1", 0), handler)
+        self.requests: list[str] = []
+        self.failure = ""
+        self.failures_left = 0
+
+    @property
+    def url(self) -> str:
+        return f"http://127.0.0.1:{self.server_address[1]}/"
+
+
+@pytest.fixture
+def serve() -> Iterator[Callable[[Path], MirrorServer]]:
+    servers: list[MirrorServer] = []
+
+    def start(folder: Path) -> MirrorServer:
+        server = MirrorServer(folder)
+        threading.Thread(target=server.serve_forever, daemon=True).start()
+        servers.append(server)
+        return server
+
+    yield start
+    for server in servers:
+        server.shutdown()
+        server.server_close()
+
+
+@pytest.fixture
+def dead_url() -> str:
+    """A URL on 127.0.0.1 where nothing listens."""
+    import socket
+
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}/"
+
+
+@pytest.fixture(scope="session")
+def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
+    """One temporary Prefect server for the whole session (starting one takes ~10-20 s)."""
+    os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect-home"))
+    from prefect.testing.utilities import prefect_test_harness
+
+    with prefect_test_harness(server_startup_timeout=60):
+        yield

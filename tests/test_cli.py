@@ -1,0 +1,57 @@
+"""`mnistgen data` as a user runs it: mirrors from flags or the environment, clear failures."""
+
+from __future__ import annotations
+
+import gzip
+from pathlib import Path
+
+import pytest
+from conftest import Mirror, snapshot
+from typer.testing import CliRunner
+
+from mnistgen.cli import app
+
+
+def run(*args: str, env: dict[str, str] | None = None):
+    return CliRunner().invoke(app, list(args), env=env)
+
+
+def test_data_command_downloads_validates_and_versions(dvc_project: Path, mirror: Mirror, serve) -> None:
+    result = run(
+        "data", "--project-dir", str(dvc_project), "--mirror", serve(mirror.folder).url, "--no-progress"
+    )
+    assert result.exit_code == 0, result.output
+    assert "validation passed" in result.output
+    assert "data.dvc updated" in result.output
+    assert (dvc_project / "data.dvc").is_file()
+    assert (dvc_project / "reports" / "data_docs" / "index.html").is_file()
+
+
+def test_mirrors_environment_variable_is_honoured(dvc_project: Path, mirror: Mirror, dead_url: str) -> None:
+    env = {"MNISTGEN_MIRRORS": f"{dead_url},{mirror.folder}"}
+    result = run("data", "--project-dir", str(dvc_project), "--no-progress", "--no-push", env=env)
+    assert result.exit_code == 0, result.output
+    assert "data.dvc updated" in result.output
+
+
+def test_corrupt_mirror_exits_non_zero_naming_file_and_problem(dvc_project: Path, mirror: Mirror) -> None:
+    ok = run("data", "--project-dir", str(dvc_project), "--mirror", str(mirror.folder), "--no-progress")
+    assert ok.exit_code == 0, ok.output
+    data_before, dvc_before = snapshot(dvc_project / "data"), (dvc_project / "data.dvc").read_text()
+    (dvc_project / "data" / "mnist" / "train-labels-idx1-ubyte").unlink()  # must be fetched again
+    data_before.pop("mnist/train-labels-idx1-ubyte")
+    mirror.corrupt("train_labels", gzip.compress(b"\x00\x00\x08\x01garbage"))
+
+    result = run("data", "--project-dir", str(dvc_project), "--mirror", str(mirror.folder), "--no-progress")
+    assert result.exit_code == 1
+    assert "error: train-labels-idx1-ubyte: no mirror delivered a valid copy" in result.output
+    assert "decompressed size" in result.output
+    assert snapshot(dvc_project / "data") == data_before
+    assert (dvc_project / "data.dvc").read_text() == dvc_before
+
+
+def test_outside_a_project_says_where_to_run(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    result = run("data")
+    assert result.exit_code == 1
+    assert "no params.yaml" in result.output and "--project-dir" in result.output
