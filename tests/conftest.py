@@ -225,3 +225,42 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 
     with prefect_test_harness(server_startup_timeout=60):
         yield
+
+
+# ---------------------------------------------------------------- training projects
+
+
+def publish_synthetic_mnist(data_dir: Path, rows: dict[str, int]) -> None:
+    """Write synthetic MNIST files straight into a project's data folder (training only reads them)."""
+    data_dir.mkdir(parents=True, exist_ok=True)
+    for split, seed in (("train", 1), ("test", 2)):
+        images, labels = synthetic_split(rows[split], seed=seed)
+        (data_dir / FILE_NAMES[f"{split}_images"]).write_bytes(idx_bytes(images))
+        (data_dir / FILE_NAMES[f"{split}_labels"]).write_bytes(idx_bytes(labels))
+
+
+TRAINING_ROWS = {"train": 2600, "test": 300}
+
+
+def make_training_project(root: Path, overrides: dict[str, Any] | None = None) -> Path:
+    """A project with the repository's params.yaml (plus `overrides`) and synthetic data in place."""
+    from mnistgen.config import deep_merge
+
+    params = deep_merge(yaml.safe_load((REPO / "params.yaml").read_text()), overrides or {})
+    write_project(root, params)
+    publish_synthetic_mnist(root / params["data"]["dir"], TRAINING_ROWS)
+    return root
+
+
+def run_cli(project: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
+    """`mnistgen ARGS` in a process of its own, as the pipeline trains (TensorFlow state is per process)."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # the project's own store
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    return subprocess.run(
+        [sys.executable, "-m", "mnistgen", *args, "--project-dir", str(project), "--no-progress"],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env=env,
+        cwd=project,
+    )

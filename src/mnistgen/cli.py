@@ -80,3 +80,44 @@ def _user_errors() -> Iterator[None]:
     except MnistgenError as error:
         typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
         raise typer.Exit(1) from error
+
+
+@app.command()
+def train(
+    variant: Annotated[
+        str, typer.Argument(help="mlp_gan, dcgan, conv_gan, wgan, wgan_gp, autoencoder, vae or toy_gan_1d.")
+    ],
+    profile: Annotated[
+        str | None, typer.Option(help="smoke, cpu or gpu (default: the `profile:` key of params.yaml).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed (default: train.seed).")] = None,
+    resume: Annotated[
+        bool, typer.Option("--resume", help="Continue from the last checkpoint and MLflow run.")
+    ] = False,
+    max_minutes: Annotated[
+        float | None, typer.Option(help="Stop (checkpointed, resumable) after this long.")
+    ] = None,
+    max_steps: Annotated[
+        int | None, typer.Option(help="Stop (checkpointed, resumable) at this step.")
+    ] = None,
+    progress: Annotated[bool, typer.Option(help="Show a progress bar per epoch.")] = True,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Train one variant; checkpoints, sample grids, loss curves and the model go to runs/ and MLflow."""
+    from mnistgen.config import find_project_root
+    from mnistgen.training.run import TrainRequest, train_variant
+
+    with _user_errors():
+        root = project_dir.resolve() if project_dir else find_project_root()
+        request = TrainRequest(root, variant, profile, seed, resume, max_minutes, max_steps, progress)
+        try:
+            result = train_variant(request)
+        except KeyboardInterrupt:
+            typer.secho(f"interrupted; `mnistgen train {variant} --resume` continues.", err=True)
+            raise typer.Exit(130) from None
+    typer.echo(
+        f"{result.variant}: {result.status} at step {result.step}/{result.total_steps} on {result.device} "
+        f"({result.precision}); MLflow run {result.run_id}"
+    )
+    typer.echo("final: " + ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items()))
+    typer.echo(f"figures and model: {result.run_dir}")

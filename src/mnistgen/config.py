@@ -55,3 +55,40 @@ def resolve_mirrors(cli_mirrors: list[str] | None, configured: list[str]) -> lis
     if not configured:
         raise ConfigError(f"no MNIST mirror configured: set data.mirrors in {PARAMS_FILE} or {MIRRORS_ENV}.")
     return list(configured)
+
+
+def with_profile(params: dict[str, Any], profile: str | None = None) -> dict[str, Any]:
+    """`params` with the chosen profile's overrides merged in (`--profile` beats the `profile:` key).
+
+    The base values are the sources' budgets; a profile states only what it changes.
+    """
+    name = profile or params.get("profile", "cpu")
+    profiles = params.get("profiles", {})
+    if name not in profiles:
+        raise ConfigError(
+            f"unknown profile {name!r}; {PARAMS_FILE} defines: {', '.join(profiles) or 'none'}."
+        )
+    base = {key: value for key, value in params.items() if key != "profiles"}
+    return {**deep_merge(base, profiles[name] or {}), "profile": name}
+
+
+def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
+    merged = dict(base)
+    for key, value in override.items():
+        if isinstance(value, dict) and isinstance(merged.get(key), dict):
+            merged[key] = deep_merge(merged[key], value)
+        else:
+            merged[key] = value
+    return merged
+
+
+def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
+    """`{"a": {"b": 1}}` -> `{"a.b": 1}`: how parameters are logged to MLflow."""
+    flat: dict[str, Any] = {}
+    for key, value in params.items():
+        name = f"{prefix}{key}"
+        if isinstance(value, dict):
+            flat.update(flatten(value, f"{name}."))
+        else:
+            flat[name] = value
+    return flat

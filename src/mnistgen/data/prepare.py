@@ -95,3 +95,15 @@ def prepare_mnist(
     report = validate(settings, verified)
     downloaded = publish(settings, verified)
     return DataResult(downloaded=downloaded, report=report, version=version(settings) if track else None)
+
+
+def load_mnist(settings: DataSettings) -> dict[str, idx.Split]:
+    """The published splits, for training and evaluation; a clear error when `mnistgen data` has not run."""
+    paths = {key: settings.data_dir / spec.name for key, spec in settings.files.items()}
+    missing = [path.name for path in paths.values() if not path.is_file()]
+    if missing:
+        raise download.DownloadError(
+            f"MNIST is not in {settings.data_dir} (missing: {', '.join(missing)}). "
+            "Fix: run `mnistgen data` (or `dvc pull`) first."
+        )
+    return idx.read_mnist(paths)

@@ -1,0 +1,3 @@
+from mnistgen.cli import app
+
+app(prog_name="mnistgen")

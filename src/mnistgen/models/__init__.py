@@ -1,0 +1,18 @@
+"""The variants, one module each, in one table. Each module exposes `build(cfg) -> Spec`."""
+
+from __future__ import annotations
+
+from types import ModuleType
+
+from mnistgen.models import autoencoder, conv_gan, dcgan, mlp_gan, toy_gan_1d, vae, wgan, wgan_gp
+
+VARIANTS: dict[str, ModuleType] = {
+    "mlp_gan": mlp_gan,
+    "dcgan": dcgan,
+    "conv_gan": conv_gan,
+    "wgan": wgan,
+    "wgan_gp": wgan_gp,
+    "autoencoder": autoencoder,
+    "vae": vae,
+    "toy_gan_1d": toy_gan_1d,
+}

@@ -1,0 +1,81 @@
+"""The common interface of the variants: each module's `build(cfg)` returns one of these specs.
+
+A spec is networks plus the few facts the training engine needs (losses, update rule, noise prior,
+pixel scaling). The engine trains what it is handed; the variant files only build.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Any, Literal
+
+import keras
+
+# The last layer of every network computes in float32, so bf16 runs still give float32 logits and pixels.
+OUTPUT_DTYPE = "float32"
+
+Noise = Literal["normal", "uniform", "uniform01", "stratified"]
+PixelRange = tuple[float, float]
+
+
+@dataclass
+class AdversarialSpec:
+    """A generator and a discriminator (or critic) trained against each other."""
+
+    generator: keras.Model
+    discriminator: keras.Model
+    g_optimizer: keras.optimizers.Optimizer
+    d_optimizer: keras.optimizers.Optimizer
+    loss: Literal["bce", "wasserstein"]
+    z_dim: int
+    noise: Noise
+    pixel_range: PixelRange = (-1.0, 1.0)
+    d_steps: int = 1  # discriminator updates per generator update
+    clip: float | None = None  # WGAN weight clipping of the critic
+    gp_weight: float = 0.0  # WGAN-GP gradient penalty
+    sort_batches: bool = False  # toy GAN: sort real data and noise to align the two manifolds
+    pretrain: Callable[[int], None] | None = None  # run once, with a seed, before the first step
+    sample_in_training_mode: bool = False  # batch norm on batch statistics when generating (DCGAN)
+    kind: str = "adversarial"
+
+
+@dataclass
+class ReconstructionSpec:
+    """An encoder and a decoder trained to reconstruct; variational adds the KL term and sampling."""
+
+    encoder: keras.Model
+    decoder: keras.Model
+    optimizer: keras.optimizers.Optimizer
+    z_dim: int
+    variational: bool
+    r_loss_factor: float = 1.0
+    pixel_range: PixelRange = (0.0, 1.0)
+    kind: str = "reconstruction"
+
+
+Spec = AdversarialSpec | ReconstructionSpec
+
+
+def optimizer(cfg: dict[str, Any]) -> keras.optimizers.Optimizer:
+    """An optimizer from `{name: adam|rmsprop|sgd, lr: ..., beta_1: ...}`."""
+    name = cfg["name"]
+    if name == "adam":
+        return keras.optimizers.Adam(learning_rate=cfg["lr"], beta_1=cfg.get("beta_1", 0.9))
+    if name == "rmsprop":
+        return keras.optimizers.RMSprop(learning_rate=cfg["lr"])
+    if name == "sgd":
+        return keras.optimizers.SGD(learning_rate=cfg["lr"], momentum=cfg.get("momentum", 0.0))
+    raise ValueError(f"unknown optimizer {name!r}: use adam, rmsprop or sgd")
+
+
+def activation(name: str) -> keras.layers.Layer:
+    """The seeds' activations by name; leaky ReLU with the slope both seeds use (0.2)."""
+    if name == "leaky_relu":
+        return keras.layers.LeakyReLU(negative_slope=0.2)
+    return keras.layers.Activation(name)
+
+
+def normal_init(stddev: float = 0.02) -> keras.initializers.Initializer:
+    """DCGAN-style N(0, 0.02) weights, as seed 001's GANs use."""
+    return keras.initializers.RandomNormal(mean=0.0, stddev=stddev)

@@ -1,0 +1,26 @@
+"""Seed 001's "first GAN": an upsampling convolutional generator against a convolutional discriminator.
+
+Generator: dense to 7x7x64, two UpSampling2D + Conv2D blocks to 28x28, batch norm (momentum 0.9) and
+ReLU, tanh out. Discriminator: four strided convolutions with ReLU and dropout 0.4, one output.
+Binary cross-entropy; RMSprop with a faster discriminator (8e-4) than generator (4e-4); normal noise.
+The generator step only updates the generator, which is what the book's "frozen discriminator" achieves.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mnistgen.models import gdl_blocks
+from mnistgen.models.base import AdversarialSpec, optimizer
+
+
+def build(cfg: dict[str, Any]) -> AdversarialSpec:
+    return AdversarialSpec(
+        generator=gdl_blocks.generator(cfg["generator"], cfg["z_dim"]),
+        discriminator=gdl_blocks.critic(cfg["discriminator"]),
+        g_optimizer=optimizer(cfg["generator"]["optimizer"]),
+        d_optimizer=optimizer(cfg["discriminator"]["optimizer"]),
+        loss="bce",
+        z_dim=cfg["z_dim"],
+        noise=cfg["noise"],
+    )

@@ -1,0 +1,62 @@
+"""DCGAN (seed 003, after Radford et al. 2016).
+
+Generator: z as a 1x1x100 map, a 7x7 valid transposed convolution, then two stride-2 transposed
+convolutions up to 28x28, batch norm and leaky ReLU between, tanh out (pixels in [-1, 1]).
+Discriminator: two stride-2 convolutions with batch norm and leaky ReLU, then a 7x7 valid convolution
+to one logit. Non-saturating loss, Adam 2e-4 with beta1 0.5, uniform noise in [-1, 1].
+Batch norm runs in training mode when generating too: the seed found inference mode blurrier and
+prone to one digit.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from mnistgen.models.base import OUTPUT_DTYPE, AdversarialSpec, activation, optimizer
+
+
+def build(cfg: dict[str, Any]) -> AdversarialSpec:
+    z_dim = cfg["z_dim"]
+    g_wide, g_narrow = cfg["g_filters"]
+    d_narrow, d_wide = cfg["d_filters"]
+    generator = keras.Sequential(
+        [
+            keras.Input((z_dim,)),
+            keras.layers.Reshape((1, 1, z_dim)),
+            keras.layers.Conv2DTranspose(g_wide, 7, padding="valid", use_bias=False),
+            keras.layers.BatchNormalization(),
+            activation("leaky_relu"),
+            keras.layers.Conv2DTranspose(g_narrow, 5, strides=2, padding="same", use_bias=False),
+            keras.layers.BatchNormalization(),
+            activation("leaky_relu"),
+            keras.layers.Conv2DTranspose(1, 5, strides=2, padding="same", dtype=OUTPUT_DTYPE),
+            keras.layers.Activation("tanh", dtype=OUTPUT_DTYPE),
+        ],
+        name="generator",
+    )
+    discriminator = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(d_narrow, 5, strides=2, padding="same", use_bias=False),
+            keras.layers.BatchNormalization(),
+            activation("leaky_relu"),
+            keras.layers.Conv2D(d_wide, 5, strides=2, padding="same", use_bias=False),
+            keras.layers.BatchNormalization(),
+            activation("leaky_relu"),
+            keras.layers.Conv2D(1, 7, padding="valid", dtype=OUTPUT_DTYPE),
+            keras.layers.Flatten(dtype=OUTPUT_DTYPE),  # (batch, 1): a logit
+        ],
+        name="discriminator",
+    )
+    return AdversarialSpec(
+        generator=generator,
+        discriminator=discriminator,
+        g_optimizer=optimizer(cfg["optimizer"]),
+        d_optimizer=optimizer(cfg["optimizer"]),
+        loss="bce",
+        z_dim=z_dim,
+        noise=cfg["noise"],
+        sample_in_training_mode=cfg["sample_in_training_mode"],
+    )

@@ -1,0 +1,49 @@
+"""Vanilla GAN with one-hidden-layer MLPs (seeds 000 and 004; seed 003's baseline).
+
+Goodfellow et al.'s original model: flattened images in [0, 1] (sigmoid output), Xavier-initialised
+dense layers, a discriminator that outputs a logit trained with sigmoid cross-entropy, and the
+non-saturating generator loss (maximise log D(G(z))). Adam with TensorFlow's defaults.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from mnistgen.models.base import OUTPUT_DTYPE, AdversarialSpec, optimizer
+
+IMAGE_PIXELS = 28 * 28
+
+
+def build(cfg: dict[str, Any]) -> AdversarialSpec:
+    hidden, z_dim, init = cfg["hidden"], cfg["z_dim"], cfg["init"]
+    generator = keras.Sequential(
+        [
+            keras.Input((z_dim,)),
+            keras.layers.Dense(hidden, activation="relu", kernel_initializer=init),
+            keras.layers.Dense(IMAGE_PIXELS, kernel_initializer=init, dtype=OUTPUT_DTYPE),
+            keras.layers.Activation("sigmoid", dtype=OUTPUT_DTYPE),
+            keras.layers.Reshape((28, 28, 1), dtype=OUTPUT_DTYPE),
+        ],
+        name="generator",
+    )
+    discriminator = keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Flatten(),
+            keras.layers.Dense(hidden, activation="relu", kernel_initializer=init),
+            keras.layers.Dense(1, kernel_initializer=init, dtype=OUTPUT_DTYPE),  # a logit
+        ],
+        name="discriminator",
+    )
+    return AdversarialSpec(
+        generator=generator,
+        discriminator=discriminator,
+        g_optimizer=optimizer(cfg["optimizer"]),
+        d_optimizer=optimizer(cfg["optimizer"]),
+        loss="bce",
+        z_dim=z_dim,
+        noise=cfg["noise"],
+        pixel_range=(0.0, 1.0),
+    )

@@ -1,0 +1,30 @@
+"""Variational autoencoder (seed 001, Generative Deep Learning ch. 3).
+
+The autoencoder's trunk, but the encoder outputs the mean and log-variance of a diagonal Gaussian;
+training samples z = mu + exp(log_var / 2) * eps (the reparameterisation trick, done by the engine so
+no Lambda layer ends up in the saved model), and the loss is r_loss_factor * MSE + KL(q(z|x) || N(0, I)).
+The large factor (1000 in the book) keeps the KL term from washing out the reconstructions.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import keras
+
+from mnistgen.models.autoencoder import decoder, encoder_features
+from mnistgen.models.base import OUTPUT_DTYPE, ReconstructionSpec, optimizer
+
+
+def build(cfg: dict[str, Any]) -> ReconstructionSpec:
+    image, features, shape = encoder_features(cfg)
+    mu = keras.layers.Dense(cfg["z_dim"], dtype=OUTPUT_DTYPE, name="mu")(features)
+    log_var = keras.layers.Dense(cfg["z_dim"], dtype=OUTPUT_DTYPE, name="log_var")(features)
+    return ReconstructionSpec(
+        encoder=keras.Model(image, [mu, log_var], name="encoder"),
+        decoder=decoder(cfg, shape),
+        optimizer=optimizer(cfg["optimizer"]),
+        z_dim=cfg["z_dim"],
+        variational=True,
+        r_loss_factor=cfg["r_loss_factor"],
+    )

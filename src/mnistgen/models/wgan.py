@@ -1,0 +1,27 @@
+"""Wasserstein GAN with weight clipping (seed 001, after Arjovsky et al. 2017).
+
+A linear critic (no sigmoid) scores real images above generated ones; the Wasserstein loss is the
+difference of mean scores. The Lipschitz constraint is enforced by clipping every critic weight to
+[-clip, clip] after each critic update, with several critic updates per generator update. RMSprop.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from mnistgen.models import gdl_blocks
+from mnistgen.models.base import AdversarialSpec, optimizer
+
+
+def build(cfg: dict[str, Any]) -> AdversarialSpec:
+    return AdversarialSpec(
+        generator=gdl_blocks.generator(cfg["generator"], cfg["z_dim"]),
+        discriminator=gdl_blocks.critic(cfg["critic"]),
+        g_optimizer=optimizer(cfg["generator"]["optimizer"]),
+        d_optimizer=optimizer(cfg["critic"]["optimizer"]),
+        loss="wasserstein",
+        z_dim=cfg["z_dim"],
+        noise=cfg["noise"],
+        d_steps=cfg["critic_steps"],
+        clip=cfg["clip"],
+    )

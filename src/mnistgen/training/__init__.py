@@ -1,0 +1,1 @@
+"""Training: one engine (`engine.py`), pluggable losses, and the run around it (`run.py`)."""

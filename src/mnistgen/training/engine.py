@@ -1,0 +1,139 @@
+"""One training engine for every variant: the algorithm lives in `train_step`, the losses are plugged in.
+
+`AdversarialModel` covers the GANs (non-saturating and Wasserstein losses, critic steps, clipping,
+gradient penalty, the toy GAN's sorted batches); `ReconstructionModel` covers the autoencoder and VAE.
+Both own a `tf.random.Generator`, so noise is a function of the seed and checkpoints restore it.
+"""
+
+from __future__ import annotations
+
+import keras
+import tensorflow as tf
+
+from mnistgen.models.base import AdversarialSpec, Noise, ReconstructionSpec
+from mnistgen.training import losses
+
+STRATIFIED_DOMAIN = (-5.0, 5.0)
+STRATIFIED_JITTER = 0.01
+
+
+def sample_noise(rng: tf.random.Generator, kind: Noise, n: int | tf.Tensor, dim: int) -> tf.Tensor:
+    if kind == "normal":
+        return rng.normal((n, dim))
+    if kind == "uniform":
+        return rng.uniform((n, dim), -1.0, 1.0)
+    if kind == "uniform01":
+        return rng.uniform((n, dim), 0.0, 1.0)
+    if kind == "stratified":
+        # Seed 002: an evenly spaced grid over the data's domain, jittered, so it stays sorted.
+        grid = tf.linspace(*STRATIFIED_DOMAIN, n)
+        return (grid + rng.uniform((n,), 0.0, STRATIFIED_JITTER))[:, None]
+    raise ValueError(f"unknown noise prior {kind!r}")
+
+
+class AdversarialModel(keras.Model):
+    """A generator and a discriminator; one `train_step` = `d_steps` discriminator updates + one G update.
+
+    A batch holds `d_steps` real minibatches back to back, so every critic update sees fresh real data.
+    """
+
+    def __init__(self, spec: AdversarialSpec, rng: tf.random.Generator) -> None:
+        super().__init__(name="adversarial")
+        self.spec = spec
+        self.generator = spec.generator
+        self.discriminator = spec.discriminator
+        self.rng = rng
+        self.d_loss_fn, self.g_loss_fn = losses.LOSSES[spec.loss]
+        names = ["d_loss", "g_loss", "d_real", "d_fake"] + (["gp"] if spec.gp_weight else [])
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        return list(self.trackers.values())
+
+    def noise(self, n: int | tf.Tensor) -> tf.Tensor:
+        return sample_noise(self.rng, self.spec.noise, n, self.spec.z_dim)
+
+    def train_step(self, real: tf.Tensor) -> dict[str, tf.Tensor]:
+        spec = self.spec
+        for chunk in tf.split(real, spec.d_steps):
+            if spec.sort_batches:
+                chunk = tf.sort(chunk, axis=0)
+            self._discriminator_step(chunk)
+        self._generator_step(tf.shape(real)[0] // spec.d_steps)
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+    def _discriminator_step(self, real: tf.Tensor) -> None:
+        spec = self.spec
+        fake = self.generator(self.noise(tf.shape(real)[0]), training=True)
+        with tf.GradientTape() as tape:
+            real_out = self.discriminator(real, training=True)
+            fake_out = self.discriminator(fake, training=True)
+            d_loss = self.d_loss_fn(real_out, fake_out)
+            if spec.gp_weight:
+                gp = losses.gradient_penalty(self.discriminator, real, fake, self.rng)
+                d_loss += spec.gp_weight * gp
+                self.trackers["gp"].update_state(gp)
+        weights = self.discriminator.trainable_variables
+        spec.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, weights), weights, strict=True))
+        if spec.clip:
+            for weight in weights:
+                weight.assign(tf.clip_by_value(weight, -spec.clip, spec.clip))
+        self.trackers["d_loss"].update_state(d_loss)
+        self.trackers["d_real"].update_state(tf.reduce_mean(real_out))
+        self.trackers["d_fake"].update_state(tf.reduce_mean(fake_out))
+
+    def _generator_step(self, n: tf.Tensor) -> None:
+        with tf.GradientTape() as tape:
+            # Only G's weights are updated: D is "frozen" for this step without touching trainable flags.
+            fake_out = self.discriminator(self.generator(self.noise(n), training=True), training=True)
+            g_loss = self.g_loss_fn(fake_out)
+        weights = self.generator.trainable_variables
+        self.spec.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, weights), weights, strict=True))
+        self.trackers["g_loss"].update_state(g_loss)
+
+
+class ReconstructionModel(keras.Model):
+    """Encoder + decoder on per-pixel MSE; the variational case adds sampling and the KL term."""
+
+    def __init__(self, spec: ReconstructionSpec, rng: tf.random.Generator) -> None:
+        super().__init__(name="reconstruction")
+        self.spec = spec
+        self.encoder = spec.encoder
+        self.decoder = spec.decoder
+        self.rng = rng
+        names = ["loss", "reconstruction"] + (["kl"] if spec.variational else [])
+        self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
+
+    @property
+    def metrics(self) -> list[keras.metrics.Metric]:
+        return list(self.trackers.values())
+
+    def encode(self, images: tf.Tensor, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+        """(z, per-sample KL); z is sampled by reparameterisation for the VAE, KL is 0 for the autoencoder."""
+        if not self.spec.variational:
+            z = self.encoder(images, training=training)
+            return z, tf.zeros(tf.shape(z)[:1])
+        mu, log_var = self.encoder(images, training=training)
+        z = mu + tf.exp(log_var / 2.0) * self.rng.normal(tf.shape(mu))
+        return z, losses.kl_to_standard_normal(mu, log_var)
+
+    def train_step(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+        weights = self.encoder.trainable_variables + self.decoder.trainable_variables
+        with tf.GradientTape() as tape:
+            z, kl = self.encode(images, training=True)
+            reconstruction = self.decoder(z, training=True)
+            r_loss = tf.reduce_mean(tf.square(images - reconstruction), axis=[1, 2, 3])
+            loss = tf.reduce_mean(self.spec.r_loss_factor * r_loss + kl)
+        self.spec.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights, strict=True))
+        self.trackers["loss"].update_state(loss)
+        self.trackers["reconstruction"].update_state(tf.reduce_mean(r_loss))
+        if self.spec.variational:
+            self.trackers["kl"].update_state(tf.reduce_mean(kl))
+        return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+
+def build_model(spec: AdversarialSpec | ReconstructionSpec, rng: tf.random.Generator) -> keras.Model:
+    if isinstance(spec, AdversarialSpec):
+        return AdversarialModel(spec, rng)
+    return ReconstructionModel(spec, rng)

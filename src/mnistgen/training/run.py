@@ -1,0 +1,179 @@
+"""A training run around the engine: data, precision, checkpoints, resume, NaN guard, MLflow, figures.
+
+The loop is written out rather than handed to `fit()` because runs resume at the exact step they
+stopped: a checkpoint holds the step, the networks, the optimisers and the noise generator, and the
+data order is a pure function of (seed, epoch), so a resumed run sees the batches an uninterrupted
+one would have seen.
+"""
+
+from __future__ import annotations
+
+import csv
+import json
+import logging
+import math
+import shutil
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnistgen.config import ConfigError, load_params, with_profile
+from mnistgen.errors import MnistgenError
+from mnistgen.training import hardware
+
+log = logging.getLogger(__name__)
+
+
+class TrainingDiverged(MnistgenError):
+    """A loss became NaN or infinite."""
+
+
+class ResumeError(MnistgenError):
+    """`--resume` cannot continue the run on disk."""
+
+
+@dataclass(frozen=True)
+class TrainRequest:
+    project_dir: Path
+    variant: str
+    profile: str | None = None
+    seed: int | None = None
+    resume: bool = False
+    max_minutes: float | None = None
+    max_steps: int | None = None
+    progress: bool = True
+
+
+@dataclass
+class TrainResult:
+    variant: str
+    run_id: str
+    status: str  # "completed", "time budget" or "step limit"
+    step: int
+    total_steps: int
+    precision: str
+    device: str
+    run_dir: Path
+    metrics: dict[str, float] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class RunPlan:
+    """Everything a run depends on, resolved from params.yaml and the request."""
+
+    variant: str
+    profile: str
+    seed: int
+    cfg: dict[str, Any]  # the variant's section
+    train: dict[str, Any]  # the shared `train` section
+    params: dict[str, Any]  # everything, profile applied
+
+    @property
+    def fingerprint(self) -> dict[str, Any]:
+        """What must not change between a run and its resumption."""
+        return {"variant": self.variant, "profile": self.profile, "seed": self.seed, "cfg": self.cfg}
+
+
+def plan_run(request: TrainRequest) -> RunPlan:
+    from mnistgen.models import VARIANTS
+
+    if request.variant not in VARIANTS:
+        raise ConfigError(f"unknown variant {request.variant!r}; choose one of: {', '.join(VARIANTS)}")
+    params = with_profile(load_params(request.project_dir), request.profile)
+    train = params["train"]
+    return RunPlan(
+        variant=request.variant,
+        profile=params["profile"],
+        seed=int(request.seed if request.seed is not None else train["seed"]),
+        cfg=params["variants"][request.variant],
+        train=train,
+        params=params,
+    )
+
+
+def train_variant(request: TrainRequest) -> TrainResult:
+    """Train one variant as `params.yaml` describes it; resumable, tracked in MLflow."""
+    plan = plan_run(request)
+    run_dir = request.project_dir / plan.train["runs_dir"] / plan.variant
+    record_file = run_dir / "run.json"
+    if request.resume:
+        record = _load_record(record_file, plan)
+    else:
+        if run_dir.exists():
+            log.info("starting %s afresh: removing the previous run's files in %s", plan.variant, run_dir)
+            shutil.rmtree(run_dir)
+        record = None
+
+    device = hardware.device()
+    precision = hardware.choose_precision(plan.train["precision"], plan.cfg.get("bf16", False), device)
+    # Precision, seeds and determinism are process-wide in TensorFlow: one variant per process.
+    import keras
+    import tensorflow as tf
+
+    keras.mixed_precision.set_dtype_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
+    keras.utils.set_random_seed(plan.seed)
+    if plan.train["deterministic"]:
+        tf.config.experimental.enable_op_determinism()
+
+    from mnistgen.data.prepare import DataSettings, load_mnist
+    from mnistgen.models import VARIANTS
+    from mnistgen.training.engine import build_model
+    from mnistgen.training.session import Session
+
+    spec = VARIANTS[plan.variant].build(plan.cfg)
+    model = build_model(spec, tf.random.Generator.from_seed(plan.seed))
+    splits = (
+        None if spec.kind == "toy" else load_mnist(DataSettings.from_params(request.project_dir, plan.params))
+    )
+    session = Session(plan, spec, model, splits, run_dir, precision, device, request)
+    return session.run(record)
+
+
+def _load_record(record_file: Path, plan: RunPlan) -> dict[str, Any]:
+    if not record_file.is_file():
+        raise ResumeError(
+            f"nothing to resume for {plan.variant}: {record_file} does not exist. "
+            "Fix: drop --resume to start a new run."
+        )
+    record = json.loads(record_file.read_text())
+    if record["fingerprint"] != json.loads(json.dumps(plan.fingerprint)):
+        changed = [k for k in plan.fingerprint if record["fingerprint"].get(k) != plan.fingerprint[k]]
+        raise ResumeError(
+            f"{plan.variant}: the run on disk was started with different settings ({', '.join(changed)} "
+            "changed). Fix: restore them, or drop --resume to start a new run."
+        )
+    return record
+
+
+def check_finite(values: dict[str, float], variant: str, step: int) -> None:
+    for name, value in values.items():
+        if not math.isfinite(value):
+            raise TrainingDiverged(
+                f"{variant}: loss '{name}' became {value} at step {step}; the run is marked FAILED and no "
+                "model was saved. Fix: lower the learning rate, use precision: float32, or check the data."
+            )
+
+
+def write_history(path: Path, rows: list[dict[str, float]]) -> None:
+    if not rows:
+        return
+    columns = list(dict.fromkeys(key for row in rows for key in row))
+    with path.open("w", newline="") as handle:
+        writer = csv.DictWriter(handle, fieldnames=columns)
+        writer.writeheader()
+        writer.writerows(rows)
+
+
+def read_history(path: Path, up_to_step: int) -> list[dict[str, float]]:
+    if not path.is_file():
+        return []
+    with path.open(newline="") as handle:
+        rows = [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
+    return [row for row in rows if row["step"] <= up_to_step]
+
+
+def to_unit_range(images: np.ndarray, pixel_range: tuple[float, float]) -> np.ndarray:
+    low, high = pixel_range
+    return np.clip((np.asarray(images, dtype=np.float32) - low) / (high - low), 0.0, 1.0)

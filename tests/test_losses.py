@@ -1,0 +1,53 @@
+"""The pluggable losses against cases with a known answer."""
+
+from __future__ import annotations
+
+import keras
+import numpy as np
+import pytest
+import tensorflow as tf
+
+from mnistgen.training import losses
+
+
+def test_bce_losses_match_the_log_formulas() -> None:
+    real, fake = tf.constant([[2.0], [-1.0]]), tf.constant([[0.5], [-3.0]])
+    sigmoid = lambda x: 1 / (1 + np.exp(-np.asarray(x)))  # noqa: E731
+    expected_d = -np.mean(np.log(sigmoid(real))) - np.mean(np.log(1 - sigmoid(fake)))
+    expected_g = -np.mean(np.log(sigmoid(fake)))
+    assert float(losses.bce_discriminator(real, fake)) == pytest.approx(expected_d, rel=1e-6)
+    assert float(losses.bce_generator(fake)) == pytest.approx(expected_g, rel=1e-6)
+
+
+def test_bce_stays_finite_for_extreme_logits() -> None:
+    assert np.isfinite(float(losses.bce_discriminator(tf.constant([[1e4]]), tf.constant([[-1e4]]))))
+    assert float(losses.bce_generator(tf.constant([[-1e4]]))) == pytest.approx(1e4)
+
+
+def test_wasserstein_losses() -> None:
+    real, fake = tf.constant([[3.0], [1.0]]), tf.constant([[0.0], [-2.0]])
+    assert float(losses.wasserstein_critic(real, fake)) == pytest.approx(-1.0 - 2.0)
+    assert float(losses.wasserstein_generator(fake)) == pytest.approx(1.0)
+
+
+@pytest.mark.parametrize("weight_norm", [0.5, 1.0, 3.0])
+def test_gradient_penalty_of_a_linear_critic(weight_norm: float) -> None:
+    """A linear critic f(x) = w.x has gradient w everywhere, so the penalty is (||w|| - 1)^2 exactly."""
+    critic = keras.Sequential(
+        [keras.Input((4, 4, 1)), keras.layers.Flatten(), keras.layers.Dense(1, use_bias=False)]
+    )
+    w = np.random.default_rng(0).normal(size=(16, 1)).astype("float32")
+    critic.layers[-1].set_weights([w / np.linalg.norm(w) * weight_norm])
+    real = tf.random.normal((8, 4, 4, 1), seed=1)
+    fake = tf.random.normal((8, 4, 4, 1), seed=2)
+    penalty = losses.gradient_penalty(critic, real, fake, tf.random.Generator.from_seed(3))
+    assert float(penalty) == pytest.approx((weight_norm - 1.0) ** 2, abs=1e-5)
+
+
+def test_kl_to_standard_normal() -> None:
+    mu = tf.constant([[0.0, 0.0], [1.0, 0.0]])
+    log_var = tf.constant([[0.0, 0.0], [0.0, np.log(2.0)]])
+    expected_second = 0.5 * (1.0 + 1.0 - 1.0 - 0.0) + 0.5 * (
+        2.0 + 0.0 - 1.0 - np.log(2.0)
+    )  # per dim: (var + mu^2 - 1 - log var) / 2
+    np.testing.assert_allclose(losses.kl_to_standard_normal(mu, log_var), [0.0, expected_second], rtol=1e-6)

@@ -1,0 +1,164 @@
+"""Training end to end, one process per run as the pipeline does it, against a real MLflow store."""
+
+from __future__ import annotations
+
+import json
+import re
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+from conftest import make_training_project, run_cli
+
+from mnistgen.models import VARIANTS
+
+pytestmark = pytest.mark.slow
+
+MODEL_FILES = {
+    "adversarial": {"generator.keras", "discriminator.keras", "model_info.json"},
+    "toy": {"generator.keras", "discriminator.keras", "model_info.json"},
+    "reconstruction": {"encoder.keras", "decoder.keras", "model_info.json"},
+}
+
+
+def mlflow_client(project: Path):
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow/mlflow.db")
+
+
+def run_record(project: Path, variant: str) -> dict:
+    return json.loads((project / "runs" / variant / "run.json").read_text())
+
+
+@pytest.mark.parametrize("variant", list(VARIANTS))
+def test_smoke_training_is_tracked_in_mlflow(variant: str, tmp_path: Path) -> None:
+    project = make_training_project(tmp_path / "project")
+    done = run_cli(project, "train", variant, "--profile", "smoke")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"{variant}: completed" in done.stdout
+
+    client = mlflow_client(project)
+    run = client.get_run(run_record(project, variant)["run_id"])
+    assert run.info.status == "FINISHED"
+    assert run.data.tags["variant"] == variant and run.data.tags["profile"] == "smoke"
+    assert run.data.tags["seed"] == "42" and run.data.tags["git_commit"]
+    assert run.data.params["train.seed"] == "42" and "variant.batch_size" in run.data.params
+    first_loss = "loss" if variant in ("autoencoder", "vae") else "g_loss"
+    history = client.get_metric_history(run.info.run_id, first_loss)
+    assert len(history) >= 2 and all(point.value == point.value for point in history)
+    assert [m.step for m in client.get_metric_history(run.info.run_id, f"epoch/{first_loss}")] == [1, 2]
+
+    artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
+    assert {"samples", "figures", "model", "history.csv"} <= artifacts
+    kind = json.loads((project / "runs" / variant / "model" / "model_info.json").read_text())["kind"]
+    assert {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "model")} == MODEL_FILES[kind]
+    figures = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "figures")}
+    assert "loss_curves.png" in figures
+    if kind == "reconstruction":
+        assert {"reconstructions.png", "latent_space.png", "interpolation.png"} <= figures
+    samples = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "samples")}
+    prefix = "densities" if kind == "toy" else "samples"
+    assert {f"{prefix}_epoch_001.png", f"{prefix}_epoch_002.png"} <= samples
+
+
+def _final_weights(project: Path) -> list:
+    import keras
+
+    generator = keras.saving.load_model(
+        project / "runs" / "mlp_gan" / "model" / "generator.keras", safe_mode=True
+    )
+    return [w.copy() for w in generator.get_weights()]
+
+
+def test_resume_continues_the_same_run_and_matches_an_uninterrupted_one(tmp_path: Path) -> None:
+    import numpy as np
+
+    interrupted = make_training_project(tmp_path / "interrupted")
+    first = run_cli(interrupted, "train", "mlp_gan", "--profile", "smoke", "--max-steps", "13")
+    assert first.returncode == 0, first.stderr[-3000:]
+    assert "step limit at step 13/40" in first.stdout
+    run_id = run_record(interrupted, "mlp_gan")["run_id"]
+
+    second = run_cli(interrupted, "train", "mlp_gan", "--profile", "smoke", "--resume")
+    assert second.returncode == 0, second.stderr[-3000:]
+    assert "completed at step 40/40" in second.stdout
+    assert run_record(interrupted, "mlp_gan")["run_id"] == run_id
+    client = mlflow_client(interrupted)
+    assert client.get_run(run_id).info.status == "FINISHED"
+    steps = [m.step for m in client.get_metric_history(run_id, "g_loss")]
+    assert steps == sorted(set(steps)) and steps[-1] == 40 and 15 in steps and 10 in steps
+
+    straight = make_training_project(tmp_path / "straight")
+    assert run_cli(straight, "train", "mlp_gan", "--profile", "smoke").returncode == 0
+    for resumed, uninterrupted in zip(_final_weights(interrupted), _final_weights(straight), strict=True):
+        np.testing.assert_allclose(resumed, uninterrupted, rtol=1e-6, atol=1e-7)
+
+
+def test_resume_refuses_changed_settings(tmp_path: Path) -> None:
+    project = make_training_project(tmp_path / "project")
+    assert run_cli(project, "train", "mlp_gan", "--profile", "smoke", "--max-steps", "5").returncode == 0
+    done = run_cli(project, "train", "mlp_gan", "--profile", "smoke", "--seed", "7", "--resume")
+    assert done.returncode == 1
+    assert "different settings (seed changed)" in done.stderr
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
+    project = make_training_project(
+        tmp_path / "project", {"profiles": {"smoke": {"variants": {"mlp_gan": {"epochs": 40}}}}}
+    )
+    checkpoints = project / "runs" / "mlp_gan" / "checkpoints"
+    process = subprocess.Popen(
+        [
+            sys.executable,
+            "-m",
+            "mnistgen",
+            "train",
+            "mlp_gan",
+            "--profile",
+            "smoke",
+            "--project-dir",
+            str(project),
+            "--no-progress",
+        ],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+    )
+    try:
+        deadline = time.monotonic() + 120
+        while not list(checkpoints.glob("ckpt-40.index")) and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert process.poll() is None, "training ended before it could be killed"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+    done = run_cli(project, "train", "mlp_gan", "--profile", "smoke", "--resume", "--max-steps", "100")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "step limit at step 100/800" in done.stdout
+    resumed_at = int(re.search(r"resuming run \w+ at step (\d+)", done.stderr).group(1))
+    assert resumed_at >= 40 and resumed_at % 10 == 0, "resumes from a checkpoint, losing at most 10 steps"
+
+
+def test_nan_loss_stops_the_run_and_saves_no_model(tmp_path: Path) -> None:
+    exploding = {"profiles": {"smoke": {"variants": {"mlp_gan": {"optimizer": {"lr": 1.0e30}}}}}}
+    project = make_training_project(tmp_path / "project", exploding)
+    done = run_cli(project, "train", "mlp_gan", "--profile", "smoke")
+    assert done.returncode == 1
+    assert "mlp_gan: loss '" in done.stderr and "at step" in done.stderr and "marked FAILED" in done.stderr
+    assert not (project / "runs" / "mlp_gan" / "model").exists()
+    run = mlflow_client(project).get_run(run_record(project, "mlp_gan")["run_id"])
+    assert run.info.status == "FAILED" and "became" in run.data.tags["failure"]
+    assert not mlflow_client(project).list_artifacts(run.info.run_id, "model")
+
+
+def test_toy_gan_learns_the_target_mean(tmp_path: Path) -> None:
+    project = make_training_project(
+        tmp_path / "project", {"profiles": {"smoke": {"variants": {"toy_gan_1d": {"epochs": 30}}}}}
+    )
+    done = run_cli(project, "train", "toy_gan_1d", "--profile", "smoke")
+    assert done.returncode == 0, done.stderr[-3000:]
+    metrics = json.loads((project / "runs" / "toy_gan_1d" / "metrics.json").read_text())
+    assert abs(metrics["sample_mean"] - (-1.0)) < 0.3, metrics
