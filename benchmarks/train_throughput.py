@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 PRECISIONS = ("float32", "bfloat16")
 
 
@@ -49,7 +50,6 @@ def step_flops(step_fn, batch) -> float:
 
 
 def measure(variant: str, precision: str, profile: str, steps: int) -> dict[str, float]:
-    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
     import keras
     import numpy as np
     import tensorflow as tf
@@ -88,7 +88,9 @@ def measure(variant: str, precision: str, profile: str, steps: int) -> dict[str,
 def main() -> None:
     from mnistgen.models import VARIANTS
 
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--profile", default="cpu")
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
@@ -110,9 +112,20 @@ def main() -> None:
         figures = {}
         for precision in PRECISIONS:
             done = subprocess.run(
-                [sys.executable, __file__, "--worker", variant, precision, "--profile", args.profile,
-                 "--steps", str(args.steps)],
-                capture_output=True, text=True, check=True,
+                [
+                    sys.executable,
+                    __file__,
+                    "--worker",
+                    variant,
+                    precision,
+                    "--profile",
+                    args.profile,
+                    "--steps",
+                    str(args.steps),
+                ],
+                capture_output=True,
+                text=True,
+                check=True,
             )
             figures[precision] = json.loads(done.stdout.strip().splitlines()[-1])
             peaks[precision] = figures[precision]["peak_gflops"]
@@ -123,7 +136,10 @@ def main() -> None:
             f"{fp32['gflops']:>12.0f} ({100 * fp32['gflops'] / fp32['peak_gflops']:>4.0f}%)   "
             f"{bf16['gflops']:>12.0f} ({100 * bf16['gflops'] / bf16['peak_gflops']:>4.0f}%)"
         )
-    print(f"measured matmul peak: float32 {peaks['float32']:.0f} GFLOP/s, bfloat16 {peaks['bfloat16']:.0f} GFLOP/s")
+    print(
+        f"measured matmul peak: float32 {peaks['float32']:.0f} GFLOP/s, "
+        f"bfloat16 {peaks['bfloat16']:.0f} GFLOP/s"
+    )
 
 
 if __name__ == "__main__":

@@ -43,12 +43,15 @@ def idx_bytes(array: np.ndarray, magic_type: int = 0x08) -> bytes:
 
 
 def synthetic_split(rows: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
-    """Balanced labels and 28x28 images with a 10x10 stroke of ink (mean intensity ~33, like MNIST)."""
+    """Balanced labels and 28x28 images with a 10x10 block of ink (mean intensity ~33, like MNIST).
+
+    The block's column encodes the label, so a classifier can learn these "digits" in one epoch.
+    """
     rng = np.random.default_rng(seed)
     labels = rng.permutation(np.arange(rows) % 10).astype(np.uint8)
     images = np.zeros((rows, 28, 28), dtype=np.uint8)
-    for image in images:
-        top, left = rng.integers(0, 18, size=2)
+    for image, label in zip(images, labels, strict=True):
+        top, left = int(rng.integers(0, 18)), 2 * int(label)
         image[top : top + 10, left : left + 10] = 255
     return images, labels
 
@@ -252,12 +255,19 @@ def make_training_project(root: Path, overrides: dict[str, Any] | None = None) -
     return root
 
 
+def cli_env() -> dict[str, str]:
+    """The environment of a `mnistgen` child process: the project's own MLflow store, quiet TensorFlow."""
+    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}
+    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    return env
+
+
 def run_cli(project: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
     """`mnistgen ARGS` in a process of its own, as the pipeline trains (TensorFlow state is per process)."""
-    env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}  # the project's own store
-    env["TF_CPP_MIN_LOG_LEVEL"] = "2"
+    env = cli_env()
+    quiet = ["--no-progress"] if args[0] in ("data", "train", "classifier") else []
     return subprocess.run(
-        [sys.executable, "-m", "mnistgen", *args, "--project-dir", str(project), "--no-progress"],
+        [sys.executable, "-m", "mnistgen", *args, "--project-dir", str(project), *quiet],
         capture_output=True,
         text=True,
         timeout=timeout,

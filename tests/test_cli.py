@@ -55,3 +55,18 @@ def test_outside_a_project_says_where_to_run(tmp_path: Path, monkeypatch: pytest
     result = run("data")
     assert result.exit_code == 1
     assert "no params.yaml" in result.output and "--project-dir" in result.output
+
+
+def test_train_names_the_known_variants_and_profiles(dvc_project: Path) -> None:
+    unknown = run("train", "nope", "--project-dir", str(dvc_project))
+    assert (
+        unknown.exit_code == 1 and "unknown variant 'nope'; choose one of: mlp_gan, dcgan" in unknown.output
+    )
+    bad_profile = run("train", "dcgan", "--profile", "huge", "--project-dir", str(dvc_project))
+    assert bad_profile.exit_code == 1 and "unknown profile 'huge'" in bad_profile.output
+
+
+def test_train_without_data_says_to_fetch_it_first(dvc_project: Path) -> None:
+    result = run("train", "dcgan", "--project-dir", str(dvc_project))
+    assert result.exit_code == 1
+    assert "MNIST is not in" in result.output and "run `mnistgen data`" in result.output

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import make_training_project, run_cli
+from conftest import cli_env, make_training_project, run_cli
 
 from mnistgen.models import VARIANTS
 
@@ -126,6 +126,7 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
         ],
         stdout=subprocess.DEVNULL,
         stderr=subprocess.DEVNULL,
+        env=cli_env(),
     )
     try:
         deadline = time.monotonic() + 120

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+import os
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -30,6 +31,7 @@ ProjectDir = Annotated[
 
 @app.callback()
 def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+    os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     handler = logging.StreamHandler()
     handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
     project_log = logging.getLogger("mnistgen")
@@ -121,3 +123,71 @@ def train(
     )
     typer.echo("final: " + ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items()))
     typer.echo(f"figures and model: {result.run_dir}")
+
+
+ProfileOption = Annotated[
+    str | None, typer.Option(help="smoke, cpu or gpu (default: the `profile:` key of params.yaml).")
+]
+
+
+def _project(project_dir: Path | None, profile: str | None) -> tuple[Path, dict]:
+    from mnistgen.config import find_project_root, load_params, with_profile
+
+    root = project_dir.resolve() if project_dir else find_project_root()
+    return root, with_profile(load_params(root), profile)
+
+
+@app.command()
+def classifier(profile: ProfileOption = None, progress: bool = True, project_dir: ProjectDir = None) -> None:
+    """Train the MNIST classifier whose features FID, KID and precision/recall are measured in."""
+    from mnistgen.evaluation.classifier import train_and_log
+
+    with _user_errors():
+        root, params = _project(project_dir, profile)
+        path, version, accuracy = train_and_log(root, params, progress)
+    typer.echo(f"classifier {version}: test accuracy {accuracy:.4f}; saved to {path}")
+
+
+@app.command()
+def evaluate(profile: ProfileOption = None, project_dir: ProjectDir = None) -> None:
+    """Evaluate the latest run of each variant, log the metrics into it, and write the leaderboard."""
+    from mnistgen.evaluation.evaluate import evaluate_all
+
+    with _user_errors():
+        root, params = _project(project_dir, profile)
+        entries, extractor, (markdown, page) = evaluate_all(root, params)
+    typer.echo(markdown.read_text())
+    typer.echo(f"leaderboard: {markdown} and {page}")
+
+
+@app.command()
+def register(profile: ProfileOption = None, project_dir: ProjectDir = None) -> None:
+    """Register the best evaluated generator; it becomes `champion` only if it beats the current one."""
+    from mnistgen.registry import register as register_best
+
+    with _user_errors():
+        root, params = _project(project_dir, profile)
+        decision = register_best(root, params)
+    name = params["registry"]["model_name"]
+    where = f"{name} v{decision.version}" if decision.version else name
+    typer.echo(f"{where} @{decision.alias}: {decision.reason}")
+
+
+@app.command()
+def sample(
+    model: Annotated[str, typer.Option(help="An MLflow model URI.")] = "models:/mnist-generator@champion",
+    n: Annotated[int, typer.Option("--n", min=1, help="How many images.")] = 64,
+    out: Annotated[
+        Path, typer.Option(help="A .png (a grid) or .npy (float32, (n, 28, 28), in [0, 1]).")
+    ] = Path("samples.png"),
+    seed: Annotated[int, typer.Option(help="The same seed gives the same images.")] = 0,
+    profile: ProfileOption = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Generate images from a registered (or any MLflow) generator model."""
+    from mnistgen.serving.generate import sample_to_file
+
+    with _user_errors():
+        root, params = _project(project_dir, profile)
+        path = sample_to_file(root, params, model, n, seed, out)
+    typer.echo(f"wrote {n} images to {path}")

@@ -1,4 +1,8 @@
-"""The variants, one module each, in one table. Each module exposes `build(cfg) -> Spec`."""
+"""The variants, one module each, in one table.
+
+Each module exposes `build(cfg) -> Spec` (see `base.py`) for its section of `params.yaml`, and trains on
+MNIST unless it sets `NEEDS_MNIST = False`.
+"""
 
 from __future__ import annotations
 

@@ -57,6 +57,18 @@ class ReconstructionSpec:
 Spec = AdversarialSpec | ReconstructionSpec
 
 
+def sampling_info(spec: Spec) -> dict[str, Any]:
+    """What `serving.sampler.Sampler` needs to turn the saved network into images (`model_info.json`)."""
+    adversarial = isinstance(spec, AdversarialSpec)
+    return {
+        "kind": spec.kind,
+        "z_dim": spec.z_dim,
+        "noise": spec.noise if adversarial else "normal",
+        "pixel_range": list(spec.pixel_range),
+        "sample_in_training_mode": adversarial and spec.sample_in_training_mode,
+    }
+
+
 def optimizer(cfg: dict[str, Any]) -> keras.optimizers.Optimizer:
     """An optimizer from `{name: adam|rmsprop|sgd, lr: ..., beta_1: ...}`."""
     name = cfg["name"]

@@ -11,16 +11,8 @@ from __future__ import annotations
 from typing import Any
 
 from mnistgen.models import gdl_blocks
-from mnistgen.models.base import AdversarialSpec, optimizer
+from mnistgen.models.base import AdversarialSpec
 
 
 def build(cfg: dict[str, Any]) -> AdversarialSpec:
-    return AdversarialSpec(
-        generator=gdl_blocks.generator(cfg["generator"], cfg["z_dim"]),
-        discriminator=gdl_blocks.critic(cfg["discriminator"]),
-        g_optimizer=optimizer(cfg["generator"]["optimizer"]),
-        d_optimizer=optimizer(cfg["discriminator"]["optimizer"]),
-        loss="bce",
-        z_dim=cfg["z_dim"],
-        noise=cfg["noise"],
-    )
+    return gdl_blocks.adversarial_spec(cfg, "discriminator", "bce")

@@ -11,7 +11,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from mnistgen.models.base import OUTPUT_DTYPE, activation, normal_init
+from mnistgen.models.base import OUTPUT_DTYPE, AdversarialSpec, activation, normal_init, optimizer
 
 
 def generator(cfg: dict[str, Any], z_dim: int) -> keras.Model:
@@ -80,3 +80,17 @@ def critic(cfg: dict[str, Any]) -> keras.Model:
         keras.layers.Dense(1, kernel_initializer=normal_init(), dtype=OUTPUT_DTYPE),
     ]
     return keras.Sequential(layers, name="discriminator")
+
+
+def adversarial_spec(cfg: dict[str, Any], critic_key: str, loss: str, **rules: Any) -> AdversarialSpec:
+    """The spec of one of the book's GANs: these networks, each with its own optimizer, plus `rules`."""
+    return AdversarialSpec(
+        generator=generator(cfg["generator"], cfg["z_dim"]),
+        discriminator=critic(cfg[critic_key]),
+        g_optimizer=optimizer(cfg["generator"]["optimizer"]),
+        d_optimizer=optimizer(cfg[critic_key]["optimizer"]),
+        loss=loss,
+        z_dim=cfg["z_dim"],
+        noise=cfg["noise"],
+        **rules,
+    )

@@ -10,18 +10,10 @@ from __future__ import annotations
 from typing import Any
 
 from mnistgen.models import gdl_blocks
-from mnistgen.models.base import AdversarialSpec, optimizer
+from mnistgen.models.base import AdversarialSpec
 
 
 def build(cfg: dict[str, Any]) -> AdversarialSpec:
-    return AdversarialSpec(
-        generator=gdl_blocks.generator(cfg["generator"], cfg["z_dim"]),
-        discriminator=gdl_blocks.critic(cfg["critic"]),
-        g_optimizer=optimizer(cfg["generator"]["optimizer"]),
-        d_optimizer=optimizer(cfg["critic"]["optimizer"]),
-        loss="wasserstein",
-        z_dim=cfg["z_dim"],
-        noise=cfg["noise"],
-        d_steps=cfg["critic_steps"],
-        clip=cfg["clip"],
+    return gdl_blocks.adversarial_spec(
+        cfg, "critic", "wasserstein", d_steps=cfg["critic_steps"], clip=cfg["clip"]
     )

@@ -11,7 +11,7 @@ from typing import Any
 
 from mnistgen.config import ConfigError
 from mnistgen.models import gdl_blocks
-from mnistgen.models.base import AdversarialSpec, optimizer
+from mnistgen.models.base import AdversarialSpec
 
 
 def build(cfg: dict[str, Any]) -> AdversarialSpec:
@@ -19,14 +19,6 @@ def build(cfg: dict[str, Any]) -> AdversarialSpec:
         raise ConfigError(
             "wgan_gp: the critic must not use batch norm (set critic.batch_norm_momentum: null)"
         )
-    return AdversarialSpec(
-        generator=gdl_blocks.generator(cfg["generator"], cfg["z_dim"]),
-        discriminator=gdl_blocks.critic(cfg["critic"]),
-        g_optimizer=optimizer(cfg["generator"]["optimizer"]),
-        d_optimizer=optimizer(cfg["critic"]["optimizer"]),
-        loss="wasserstein",
-        z_dim=cfg["z_dim"],
-        noise=cfg["noise"],
-        d_steps=cfg["critic_steps"],
-        gp_weight=cfg["gp_weight"],
+    return gdl_blocks.adversarial_spec(
+        cfg, "critic", "wasserstein", d_steps=cfg["critic_steps"], gp_weight=cfg["gp_weight"]
     )

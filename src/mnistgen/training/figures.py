@@ -4,6 +4,7 @@ interpolations and the toy GAN's densities and decision boundary. Each writes on
 from __future__ import annotations
 
 from pathlib import Path
+from typing import BinaryIO
 
 import matplotlib
 
@@ -12,14 +13,16 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 
 
-def _save(fig: plt.Figure, path: Path) -> Path:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(path, bbox_inches="tight", dpi=100)
+def _save(fig: plt.Figure, path: Path | BinaryIO) -> Path | BinaryIO:
+    """Write the figure as PNG to a file (its folder created) or to an open binary stream."""
+    if isinstance(path, Path):
+        path.parent.mkdir(parents=True, exist_ok=True)
+    fig.savefig(path, format="png", bbox_inches="tight", dpi=100)
     plt.close(fig)
     return path
 
 
-def image_grid(images: np.ndarray, path: Path, title: str = "") -> Path:
+def image_grid(images: np.ndarray, path: Path | BinaryIO, title: str = "") -> Path | BinaryIO:
     """A square grid of (n, 28, 28) images in [0, 1], white ink on black like MNIST."""
     side = int(np.ceil(np.sqrt(len(images))))
     canvas = np.ones((side * 29 + 1, side * 29 + 1)) * 0.5

@@ -17,8 +17,6 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-
 from mnistgen.config import ConfigError, load_params, with_profile
 from mnistgen.errors import MnistgenError
 from mnistgen.training import hardware
@@ -96,6 +94,13 @@ def plan_run(request: TrainRequest) -> RunPlan:
 def train_variant(request: TrainRequest) -> TrainResult:
     """Train one variant as `params.yaml` describes it; resumable, tracked in MLflow."""
     plan = plan_run(request)
+    from mnistgen.data.prepare import DataSettings, load_mnist
+    from mnistgen.models import VARIANTS
+
+    module = VARIANTS[plan.variant]
+    needs_mnist = getattr(module, "NEEDS_MNIST", True)
+    splits = load_mnist(DataSettings.from_params(request.project_dir, plan.params)) if needs_mnist else None
+
     run_dir = request.project_dir / plan.train["runs_dir"] / plan.variant
     record_file = run_dir / "run.json"
     if request.resume:
@@ -117,16 +122,11 @@ def train_variant(request: TrainRequest) -> TrainResult:
     if plan.train["deterministic"]:
         tf.config.experimental.enable_op_determinism()
 
-    from mnistgen.data.prepare import DataSettings, load_mnist
-    from mnistgen.models import VARIANTS
     from mnistgen.training.engine import build_model
     from mnistgen.training.session import Session
 
-    spec = VARIANTS[plan.variant].build(plan.cfg)
+    spec = module.build(plan.cfg)
     model = build_model(spec, tf.random.Generator.from_seed(plan.seed))
-    splits = (
-        None if spec.kind == "toy" else load_mnist(DataSettings.from_params(request.project_dir, plan.params))
-    )
     session = Session(plan, spec, model, splits, run_dir, precision, device, request)
     return session.run(record)
 
@@ -172,8 +172,3 @@ def read_history(path: Path, up_to_step: int) -> list[dict[str, float]]:
     with path.open(newline="") as handle:
         rows = [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
     return [row for row in rows if row["step"] <= up_to_step]
-
-
-def to_unit_range(images: np.ndarray, pixel_range: tuple[float, float]) -> np.ndarray:
-    low, high = pixel_range
-    return np.clip((np.asarray(images, dtype=np.float32) - low) / (high - low), 0.0, 1.0)

@@ -10,16 +10,17 @@ from pathlib import Path
 from typing import Any
 
 import keras
+import mlflow
 import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-import mlflow
 from mnistgen import tracking
-from mnistgen.config import flatten
+from mnistgen.config import ConfigError, flatten
 from mnistgen.data.idx import Split
-from mnistgen.models.base import AdversarialSpec, Spec
+from mnistgen.models.base import AdversarialSpec, Spec, sampling_info
 from mnistgen.models.toy_gan_1d import DATA_MEAN, DATA_STD, DOMAIN, data_density
+from mnistgen.serving.sampler import to_unit_range
 from mnistgen.training import figures
 from mnistgen.training.engine import sample_noise
 from mnistgen.training.run import (
@@ -29,7 +30,6 @@ from mnistgen.training.run import (
     TrainResult,
     check_finite,
     read_history,
-    to_unit_range,
     write_history,
 )
 
@@ -59,6 +59,11 @@ class Session:
             self.steps_per_epoch = int(plan.cfg["steps_per_epoch"])
         else:
             available = len(splits["train"].images) // self.rows_per_step
+            if available == 0:
+                raise ConfigError(
+                    f"{plan.variant}: one step takes {self.rows_per_step} training images (batch_size x "
+                    f"critic steps) but there are {len(splits['train'].images)}. Fix: lower batch_size."
+                )
             self.steps_per_epoch = min(int(plan.cfg.get("steps_per_epoch") or available), available)
         self.epochs = int(plan.cfg["epochs"])
         self.total_steps = self.epochs * self.steps_per_epoch
@@ -151,7 +156,8 @@ class Session:
         train = self.plan.train
         step_fn = tf.function(self._train_step, jit_compile=self.device.startswith("GPU") and train["xla"])
         limit = min(self.total_steps, self.request.max_steps or self.total_steps)
-        deadline = time.monotonic() + self.request.max_minutes * 60 if self.request.max_minutes else None
+        minutes = self.request.max_minutes or train["max_minutes"]
+        deadline = time.monotonic() + minutes * 60 if minutes else None
         start = int(self.step)
         for epoch in range(start // self.steps_per_epoch, self.epochs):
             done_in_epoch = (
@@ -213,7 +219,7 @@ class Session:
         )
         if not self.history or self.history[-1]["step"] != int(self.step):
             self._record(int(self.step), epoch, values)
-        every = self.plan.train["samples_every_epochs"]
+        every = self.plan.cfg.get("samples_every_epochs", self.plan.train["samples_every_epochs"])
         if number % every == 0 or number == self.epochs:
             self._sample_figure(f"epoch_{number:03d}", f"{self.plan.variant}, epoch {number}")
         for metric in self.model.metrics:
@@ -254,19 +260,23 @@ class Session:
         return to_unit_range(np.asarray(images)[..., 0], self.spec.pixel_range)
 
     def _sample_figure(self, name: str, title: str) -> None:
-        figure_dir = self.run_dir / "figures"
+        """The seeds' periodic look at the generator: a grid from fixed noise (the toy GAN: its densities)."""
+        sample_dir = self.run_dir / "samples"
         if self.spec.kind == "toy":
-            path = self._toy_figure(figure_dir / f"densities_{name}.png", title)
+            path = self._toy_figure(sample_dir / f"densities_{name}.png", title)
         else:
             path = figures.image_grid(
-                self.generate(self.eval_noise), figure_dir / f"samples_{name}.png", title
+                self.generate(self.eval_noise), sample_dir / f"samples_{name}.png", title
             )
         mlflow.log_artifact(str(path), artifact_path="samples")
 
+    def _toy_samples(self) -> np.ndarray:
+        z = sample_noise(tf.random.Generator.from_seed(self.plan.seed + 2), self.spec.noise, TOY_SAMPLES, 1)
+        return np.asarray(self.model.generator(z, training=False))[:, 0]
+
     def _toy_figure(self, path: Path, title: str) -> Path:
         x = np.linspace(*DOMAIN, 400, dtype=np.float32)[:, None]
-        z = sample_noise(tf.random.Generator.from_seed(self.plan.seed + 2), self.spec.noise, TOY_SAMPLES, 1)
-        samples = np.asarray(self.model.generator(z, training=False))[:, 0]
+        samples = self._toy_samples()
         decision = np.asarray(tf.sigmoid(self.model.discriminator(x, training=False)))[:, 0]
         return figures.toy_densities(
             x[:, 0], np.asarray(data_density(x))[:, 0], samples, decision, path, title
@@ -285,6 +295,7 @@ class Session:
             f"{self.plan.variant} ({self.plan.profile}, seed {self.plan.seed}, {self.precision})",
         )
         metrics = dict(self.history[-1]) if self.history else {}
+        self._sample_figure("final", f"{self.plan.variant} after {int(self.step)} steps ({status})")
         if self.spec.kind == "toy":
             metrics.update(self._toy_summary())
         elif not self.adversarial:
@@ -300,9 +311,7 @@ class Session:
         return metrics
 
     def _toy_summary(self) -> dict[str, float]:
-        z = sample_noise(tf.random.Generator.from_seed(self.plan.seed + 2), self.spec.noise, TOY_SAMPLES, 1)
-        samples = np.asarray(self.model.generator(z, training=False))[:, 0]
-        self._sample_figure("final", f"{self.plan.variant} after {int(self.step)} steps")
+        samples = self._toy_samples()
         return {"sample_mean": float(samples.mean()), "sample_std": float(samples.std())}
 
     def _reconstruction_figures(self, figure_dir: Path) -> None:
@@ -345,11 +354,7 @@ class Session:
             network.save(model_dir / f"{name}.keras")
         info = {
             "variant": self.plan.variant,
-            "kind": self.spec.kind,
-            "z_dim": self.spec.z_dim,
-            "noise": self.spec.noise if self.adversarial else "normal",
-            "pixel_range": list(self.spec.pixel_range),
-            "sample_in_training_mode": bool(getattr(self.spec, "sample_in_training_mode", False)),
+            **sampling_info(self.spec),
             "precision": self.precision,
             "seed": self.plan.seed,
             "profile": self.plan.profile,

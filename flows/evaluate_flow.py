@@ -1,0 +1,71 @@
+"""Prefect flows for evaluation and registration: `evaluate` (classifier if needed, metrics, leaderboard)
+and `register` (champion/challenger in the MLflow registry)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any
+
+from prefect import flow, task
+from prefect.artifacts import create_markdown_artifact, create_table_artifact
+
+from mnistgen.config import find_project_root, load_params, with_profile
+from mnistgen.evaluation import classifier
+from mnistgen.evaluation import evaluate as evaluation
+from mnistgen.registry import register as register_best
+
+
+def _project(project_dir: str | None, profile: str | None) -> tuple[Path, dict[str, Any]]:
+    root = Path(project_dir).resolve() if project_dir else find_project_root()
+    return root, with_profile(load_params(root), profile)
+
+
+@task
+def ensure_classifier(root: Path, params: dict[str, Any], retrain: bool) -> str:
+    folder = root / params["classifier"]["dir"]
+    if retrain or not (folder / classifier.MODEL_FILE).is_file():
+        _, version, accuracy = classifier.train_and_log(root, params, progress=False)
+        print(f"trained classifier {version}: test accuracy {accuracy:.4f}")
+    return classifier.load(folder).version
+
+
+@task(retries=2, retry_delay_seconds=10)  # MLflow calls are the flaky part
+def evaluate_runs(root: Path, params: dict[str, Any]) -> list[dict[str, Any]]:
+    entries, extractor, (markdown, page) = evaluation.evaluate_all(root, params)
+    create_markdown_artifact(key="leaderboard", markdown=markdown.read_text(), description=str(page))
+    return [
+        {"variant": e.name, "run_id": e.run_id or "", **{k: round(v, 5) for k, v in e.metrics.items()}}
+        for e in entries
+    ]
+
+
+@flow(name="evaluate", log_prints=True)
+def evaluate(
+    profile: str | None = None, project_dir: str | None = None, retrain_classifier: bool = False
+) -> list[dict[str, Any]]:
+    """Measure every variant's latest run against the MNIST test set; returns the leaderboard rows."""
+    root, params = _project(project_dir, profile)
+    extractor = ensure_classifier(root, params, retrain_classifier)
+    rows = evaluate_runs(root, params)
+    create_table_artifact(key="leaderboard-table", table=rows, description=f"classifier {extractor}")
+    return rows
+
+
+@flow(name="register", log_prints=True, retries=1, retry_delay_seconds=10)
+def register(profile: str | None = None, project_dir: str | None = None) -> dict[str, Any]:
+    """Register the best evaluated generator; it becomes the champion only if it beats the current one."""
+    root, params = _project(project_dir, profile)
+    decision = register_best(root, params)
+    print(f"{params['registry']['model_name']} v{decision.version} @{decision.alias}: {decision.reason}")
+    return {
+        "variant": decision.candidate.variant,
+        "run_id": decision.candidate.run_id,
+        "version": decision.version,
+        "alias": decision.alias,
+        "reason": decision.reason,
+    }
+
+
+if __name__ == "__main__":
+    evaluate()
+    register()

@@ -1,0 +1,1 @@
+"""Evaluation: the feature classifier, sample-quality metrics, the leaderboard."""

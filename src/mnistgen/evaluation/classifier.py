@@ -1,0 +1,173 @@
+"""The MNIST classifier whose penultimate layer is the feature space of FID, KID and precision/recall.
+
+Inception-v3 features, the usual choice, know nothing of handwriting and are not available offline; a small
+CNN trained on MNIST itself is the standard substitute for digits. Its version is a hash of its weights,
+recorded beside every metric computed with it, so metrics from different extractors are never compared.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from mnistgen.errors import MnistgenError
+
+FEATURE_LAYER = "features"
+MODEL_FILE = "classifier.keras"
+INFO_FILE = "classifier.json"
+
+
+class ClassifierError(MnistgenError):
+    """The classifier is missing or not good enough to measure with."""
+
+
+@dataclass(frozen=True)
+class Classifier:
+    """A trained classifier: `probabilities` and `features` of images in [0, 1], shape (n, 28, 28)."""
+
+    model: Any
+    feature_model: Any
+    version: str
+    test_accuracy: float
+
+    def _batches(self, images: np.ndarray, network: Any, batch: int = 2000) -> np.ndarray:
+        x = np.asarray(images, np.float32).reshape(-1, 28, 28, 1)
+        return np.concatenate(
+            [np.asarray(network(x[i : i + batch], training=False)) for i in range(0, len(x), batch)]
+        )
+
+    def probabilities(self, images: np.ndarray) -> np.ndarray:
+        import keras
+
+        return np.asarray(keras.ops.softmax(self._batches(images, self.model)))
+
+    def features(self, images: np.ndarray) -> np.ndarray:
+        return self._batches(images, self.feature_model).astype(np.float64)
+
+
+def build(cfg: dict[str, Any]) -> Any:
+    import keras
+
+    return keras.Sequential(
+        [
+            keras.Input((28, 28, 1)),
+            keras.layers.Conv2D(cfg["filters"][0], 3, activation="relu"),
+            keras.layers.Conv2D(cfg["filters"][1], 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Dropout(0.25),
+            keras.layers.Flatten(),
+            keras.layers.Dense(cfg["features"], activation="relu", name=FEATURE_LAYER),
+            keras.layers.Dropout(0.5),
+            keras.layers.Dense(10, name="logits"),
+        ],
+        name="mnist_classifier",
+    )
+
+
+def weights_version(model: Any) -> str:
+    digest = hashlib.sha256()
+    for weight in model.get_weights():
+        digest.update(np.ascontiguousarray(weight).tobytes())
+    return digest.hexdigest()[:12]
+
+
+def train(
+    train_images: np.ndarray,
+    train_labels: np.ndarray,
+    test_images: np.ndarray,
+    test_labels: np.ndarray,
+    cfg: dict[str, Any],
+    seed: int,
+    progress: bool = True,
+) -> tuple[Any, float]:
+    """Train and test the classifier; refuses one below `cfg["min_accuracy"]` on the test set."""
+    import keras
+
+    keras.utils.set_random_seed(seed)
+    model = build(cfg)
+    model.compile(
+        optimizer=keras.optimizers.Adam(cfg["lr"]),
+        loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
+        metrics=["accuracy"],
+    )
+    scale = lambda images: (images.astype(np.float32) / 255.0)[..., None]  # noqa: E731
+    model.fit(
+        scale(train_images),
+        train_labels,
+        batch_size=cfg["batch_size"],
+        epochs=cfg["epochs"],
+        verbose=1 if progress else 0,
+    )
+    _, accuracy = model.evaluate(scale(test_images), test_labels, batch_size=2000, verbose=0)
+    if accuracy < cfg["min_accuracy"]:
+        raise ClassifierError(
+            f"the feature classifier reached {accuracy:.4f} test accuracy, below the required "
+            f"{cfg['min_accuracy']}; its features would make FID meaningless. Fix: raise classifier.epochs."
+        )
+    return model, float(accuracy)
+
+
+def save(model: Any, accuracy: float, folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    model.save(folder / MODEL_FILE)
+    info = {"version": weights_version(model), "test_accuracy": accuracy}
+    (folder / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
+    return folder / MODEL_FILE
+
+
+def load(folder: Path) -> Classifier:
+    import keras
+
+    if not (folder / MODEL_FILE).is_file():
+        raise ClassifierError(f"no feature classifier in {folder}. Fix: run `mnistgen classifier` first.")
+    model = keras.saving.load_model(folder / MODEL_FILE, safe_mode=True)
+    info = json.loads((folder / INFO_FILE).read_text())
+    feature_model = keras.Model(model.inputs[0], model.get_layer(FEATURE_LAYER).output)
+    return Classifier(model, feature_model, info["version"], info["test_accuracy"])
+
+
+def train_and_log(
+    project_dir: Path, params: dict[str, Any], progress: bool = True
+) -> tuple[Path, str, float]:
+    """Train the classifier on the published MNIST, save it under `classifier.dir`, log it to MLflow.
+
+    Returns (saved model path, version, test accuracy).
+    """
+    import mlflow
+
+    from mnistgen import tracking
+    from mnistgen.config import flatten
+    from mnistgen.data.prepare import DataSettings, load_mnist
+
+    cfg = params["classifier"]
+    splits = load_mnist(DataSettings.from_params(project_dir, params))
+    tracking.use_experiment(project_dir, params["mlflow"])
+    with mlflow.start_run(
+        run_name="classifier",
+        tags={
+            "kind": "classifier",
+            "profile": params["profile"],
+            "data_version": tracking.data_version(project_dir),
+        },
+    ):
+        mlflow.log_params(flatten({"classifier": cfg}))
+        model, accuracy = train(
+            splits["train"].images,
+            splits["train"].labels,
+            splits["test"].images,
+            splits["test"].labels,
+            cfg,
+            int(cfg["seed"]),
+            progress,
+        )
+        path = save(model, accuracy, project_dir / cfg["dir"])
+        version = weights_version(model)
+        mlflow.log_metric("test_accuracy", accuracy)
+        mlflow.set_tag("extractor_version", version)
+        mlflow.log_artifacts(str(path.parent), artifact_path="classifier")
+    return path, version, accuracy

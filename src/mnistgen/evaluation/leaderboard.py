@@ -1,0 +1,135 @@
+"""The leaderboard: every evaluated variant beside the real-data floor, as Markdown and as an HTML page."""
+
+from __future__ import annotations
+
+import base64
+import html
+import io
+from pathlib import Path
+
+import numpy as np
+
+from mnistgen.evaluation.evaluate import Entry
+from mnistgen.training import figures
+
+# (metric, label, better): the columns, in order; "lower"/"higher" tells how to read them.
+IMAGE_COLUMNS = [
+    ("fid", "FID", "lower"),
+    ("kid", "KID", "lower"),
+    ("inception_score", "IS", "higher"),
+    ("precision", "precision", "higher"),
+    ("recall", "recall", "higher"),
+    ("mode_entropy", "mode entropy", "higher"),
+    ("rarest_class_share", "rarest class", "higher"),
+    ("memorisation_ratio", "memorisation ratio", "higher"),
+    ("reconstruction_mse", "recon. MSE", "lower"),
+]
+TOY_COLUMNS = [
+    ("wasserstein1", "W1", "lower"),
+    ("ks", "KS", "lower"),
+    ("sample_mean", "mean", "-1"),
+    ("sample_std", "std", "1"),
+]
+
+
+def ranked(entries: list[Entry], primary: str) -> list[Entry]:
+    """Image models by the primary metric (FID: lower is better), then the floor, then the toy GAN."""
+    images = sorted(
+        (e for e in entries if e.kind in ("adversarial", "reconstruction")),
+        key=lambda e: e.metrics.get(primary, np.inf),
+    )
+    return images + [e for e in entries if e.kind == "real"] + [e for e in entries if e.kind == "toy"]
+
+
+def _cell(entry: Entry, metric: str) -> str:
+    value = entry.metrics.get(metric)
+    if value is None:
+        return "–"
+    if metric == "kid":
+        return f"{value:.4f} ± {entry.metrics['kid_std']:.4f}"
+    return f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+
+
+def markdown(entries: list[Entry], primary: str, extractor: str) -> str:
+    rows = ranked(entries, primary)
+    head = "| rank | variant | " + " | ".join(label for _, label, _ in IMAGE_COLUMNS) + " | run |"
+    lines = [
+        "# mnistgen leaderboard",
+        "",
+        f"Ranked by `{primary}`; features from classifier version `{extractor}`. Each figure compares "
+        "samples with the MNIST test set; the floor row is real training images measured the same way.",
+        "",
+        head,
+        "|" + " --- |" * (len(IMAGE_COLUMNS) + 3),
+    ]
+    rank = 0
+    for entry in rows:
+        if entry.kind == "toy":
+            continue
+        rank_text = "" if entry.kind == "real" else str(rank := rank + 1)
+        cells = " | ".join(_cell(entry, metric) for metric, _, _ in IMAGE_COLUMNS)
+        lines.append(f"| {rank_text} | {entry.name} | {cells} | {entry.run_id or ''} |")
+    toys = [e for e in rows if e.kind == "toy"]
+    if toys:
+        lines += [
+            "",
+            "1-D toy GAN against N(-1, 1):",
+            "",
+            "| variant | " + " | ".join(label for _, label, _ in TOY_COLUMNS) + " | run |",
+            "|" + " --- |" * (len(TOY_COLUMNS) + 2),
+        ]
+        for entry in toys:
+            cells = " | ".join(_cell(entry, metric) for metric, _, _ in TOY_COLUMNS)
+            lines.append(f"| {entry.name} | {cells} | {entry.run_id} |")
+    legend = ", ".join(f"{label}: {better} is better" for _, label, better in IMAGE_COLUMNS)
+    lines += [
+        "",
+        f"Reading the columns: {legend}. Memorisation ratio: mean L1 distance of samples to their "
+        "nearest training image over the same for real test images (below 1 suggests copying).",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+def _png(grid: np.ndarray, title: str) -> str:
+    buffer = io.BytesIO()
+    figures.image_grid(grid, buffer, title)
+    return base64.b64encode(buffer.getvalue()).decode()
+
+
+def html_page(entries: list[Entry], primary: str, extractor: str) -> str:
+    cards = []
+    for entry in ranked(entries, primary):
+        columns = TOY_COLUMNS if entry.kind == "toy" else IMAGE_COLUMNS
+        rows = "".join(
+            f"<tr><td>{html.escape(label)}</td><td>{_cell(entry, metric)}</td></tr>"
+            for metric, label, _ in columns
+            if metric in entry.metrics
+        )
+        image = (
+            f'<img alt="samples of {html.escape(entry.name)}" '
+            f'src="data:image/png;base64,{_png(entry.grid, entry.name)}">'
+            if entry.grid is not None
+            else ""
+        )
+        cards.append(
+            f'<div class="card"><h2>{html.escape(entry.name)}</h2>{image}<table>{rows}</table>'
+            f'<p class="run">{html.escape(entry.run_id or "")}</p></div>'
+        )
+    return (
+        "<!doctype html><html><head><meta charset='utf-8'><title>mnistgen leaderboard</title><style>"
+        "body{font-family:sans-serif;margin:2em} .card{display:inline-block;vertical-align:top;margin:1em;"
+        "padding:1em;border:1px solid #ccc;border-radius:6px} img{width:260px} td{padding:0 .6em}"
+        ".run{color:#888;font-size:80%}</style></head><body>"
+        f"<h1>mnistgen leaderboard</h1><p>Ranked by {html.escape(primary)}; classifier version "
+        f"{html.escape(extractor)}. The floor card is real training data measured the same way.</p>"
+        + "".join(cards)
+        + "</body></html>\n"
+    )
+
+
+def write(entries: list[Entry], primary: str, extractor: str, reports_dir: Path) -> tuple[Path, Path]:
+    reports_dir.mkdir(parents=True, exist_ok=True)
+    md, page = reports_dir / "leaderboard.md", reports_dir / "leaderboard.html"
+    md.write_text(markdown(entries, primary, extractor))
+    page.write_text(html_page(entries, primary, extractor))
+    return md, page

@@ -1,0 +1,76 @@
+"""Every quality figure of one set of samples, against the MNIST test set, in the classifier's features."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import numpy as np
+from scipy import stats
+
+from mnistgen.data.idx import Split
+from mnistgen.evaluation import metrics
+from mnistgen.evaluation.classifier import Classifier
+
+
+@dataclass(frozen=True)
+class Reference:
+    """The real data a sample set is measured against, with its features computed once."""
+
+    test_images: np.ndarray  # (n, 28, 28) in [0, 1]
+    test_features: np.ndarray
+    train_flat: np.ndarray  # (n, 784) in [0, 1], for nearest-neighbour memorisation checks
+    train_images: np.ndarray
+
+    @classmethod
+    def build(cls, splits: dict[str, Split], classifier: Classifier) -> Reference:
+        test = splits["test"].images.astype(np.float32) / 255.0
+        train = splits["train"].images.astype(np.float32) / 255.0
+        return cls(test, classifier.features(test), train.reshape(len(train), -1), train)
+
+
+def image_quality(
+    samples: np.ndarray, reference: Reference, classifier: Classifier, cfg: dict[str, Any]
+) -> dict[str, float]:
+    """FID, KID, classifier IS, precision/recall, mode coverage and memorisation of (n, 28, 28) samples."""
+    features = classifier.features(samples)
+    predicted = classifier.probabilities(samples)
+    kid_mean, kid_std = metrics.kernel_inception_distance(
+        reference.test_features, features, cfg["kid_subsets"], cfg["kid_subset_size"], cfg["seed"]
+    )
+    is_mean, is_std = metrics.inception_score(predicted)
+    n_pr = min(cfg["pr_samples"], len(features), len(reference.test_features))
+    precision, recall = metrics.precision_recall(reference.test_features[:n_pr], features[:n_pr], cfg["pr_k"])
+    entropy, rarest = metrics.mode_coverage(predicted.argmax(axis=1))
+    n_mem = min(cfg["memorisation_samples"], len(samples))
+    to_train = metrics.nearest_l1(samples[:n_mem].reshape(n_mem, -1), reference.train_flat).mean()
+    test_to_train = metrics.nearest_l1(
+        reference.test_images[:n_mem].reshape(n_mem, -1), reference.train_flat
+    ).mean()
+    return {
+        "fid": metrics.frechet_distance(reference.test_features, features),
+        "kid": kid_mean,
+        "kid_std": kid_std,
+        "inception_score": is_mean,
+        "inception_score_std": is_std,
+        "precision": precision,
+        "recall": recall,
+        "mode_entropy": entropy,
+        "rarest_class_share": rarest,
+        "nn_l1_to_train": float(to_train),
+        # Below 1: samples sit closer to training images than fresh real digits do, a sign of copying.
+        # Undefined (NaN) when the test images themselves are copies of training images.
+        "memorisation_ratio": float(to_train / test_to_train) if test_to_train > 0 else float("nan"),
+    }
+
+
+def toy_quality(values: np.ndarray, mean: float, std: float) -> dict[str, float]:
+    """Wasserstein-1 and Kolmogorov-Smirnov distances of 1-D samples to N(mean, std)."""
+    target = stats.norm(mean, std)
+    grid = target.ppf(np.linspace(0.0005, 0.9995, 4000))
+    return {
+        "wasserstein1": float(stats.wasserstein_distance(values, grid)),
+        "ks": float(stats.kstest(values, target.cdf).statistic),
+        "sample_mean": float(np.mean(values)),
+        "sample_std": float(np.std(values)),
+    }

@@ -1,0 +1,219 @@
+"""Choosing the best generator and handing it to users through the MLflow model registry.
+
+The best evaluated run (by `registry.primary_metric`, among runs that pass the guards) becomes a new
+version of `mnist-generator`. It takes the alias `champion` only if it beats the current champion measured
+with the same feature-extractor version; otherwise it becomes the `challenger` and the champion stays.
+Every decision is written on the model version (tags and description).
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from mnistgen.errors import MnistgenError
+
+log = logging.getLogger(__name__)
+
+CHAMPION, CHALLENGER = "champion", "challenger"
+IMAGE_KINDS = ("adversarial", "reconstruction")
+PYFUNC_FILE = Path(__file__).parent / "serving" / "generator_model.py"
+PACKAGE_DIR = Path(__file__).parent
+
+
+class RegistryError(MnistgenError):
+    """Nothing can be registered, or the registered model does not work."""
+
+
+@dataclass(frozen=True)
+class Candidate:
+    run_id: str
+    variant: str
+    score: float
+    extractor: str
+
+
+@dataclass(frozen=True)
+class Decision:
+    candidate: Candidate
+    version: str | None  # the registered version; None when the best run is already the champion
+    alias: str
+    reason: str
+
+
+def eligible(run: Any, cfg: dict[str, Any], extractor: str) -> tuple[bool, str]:
+    """Whether an evaluated run may be registered, and why not."""
+    metrics, tags = run.data.metrics, run.data.tags
+    primary = f"eval/{cfg['primary_metric']}"
+    if tags.get("eval/extractor_version") != extractor:
+        return False, f"not evaluated with classifier {extractor}"
+    if tags.get("kind") not in IMAGE_KINDS:
+        return False, "not an image model"
+    if primary not in metrics or not math.isfinite(metrics[primary]):
+        return False, f"{primary} missing or not finite"
+    entropy, copying = metrics.get("eval/mode_entropy", 0.0), metrics.get("eval/memorisation_ratio", 0.0)
+    if entropy < cfg["min_mode_entropy"]:
+        return False, f"mode entropy {entropy:.3f} < {cfg['min_mode_entropy']} (collapsed)"
+    if copying < cfg["min_memorisation_ratio"]:
+        return False, f"memorisation ratio {copying:.3f} < {cfg['min_memorisation_ratio']}"
+    return True, ""
+
+
+def better(a: float, b: float, direction: str) -> bool:
+    return a < b if direction == "lower" else a > b
+
+
+def best_candidate(runs: list[Any], cfg: dict[str, Any], extractor: str) -> Candidate:
+    candidates, refused = [], []
+    for run in runs:
+        ok, why = eligible(run, cfg, extractor)
+        variant = run.data.tags.get("variant", "?")
+        if ok:
+            score = run.data.metrics[f"eval/{cfg['primary_metric']}"]
+            candidates.append(Candidate(run.info.run_id, variant, score, extractor))
+        else:
+            refused.append(f"{variant} ({run.info.run_id[:8]}): {why}")
+    if not candidates:
+        raise RegistryError(
+            "no evaluated run passes the guards:\n  - "
+            + "\n  - ".join(refused or ["no evaluated runs"])
+            + "\nFix: run `mnistgen evaluate` after training (guards are in params.yaml under registry)."
+        )
+    for line in refused:
+        log.info("not eligible: %s", line)
+    sign = 1 if cfg["direction"] == "lower" else -1
+    return min(candidates, key=lambda c: sign * c.score)
+
+
+def current_champion(client: Any, name: str) -> Any | None:
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return client.get_model_version_by_alias(name, CHAMPION)
+    except MlflowException as err:
+        if err.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(err).lower():
+            return None
+        raise
+
+
+def decide(best: Candidate, champion: Any | None, cfg: dict[str, Any]) -> tuple[str, str]:
+    """(alias, reason) for the best candidate against the current champion's recorded score."""
+    metric = cfg["primary_metric"]
+    if champion is None:
+        return CHAMPION, f"first registration: {best.variant} with {metric} {best.score:.4g}"
+    tags = champion.tags
+    if tags.get("extractor_version") != best.extractor:
+        return CHALLENGER, (
+            f"the champion was scored with classifier {tags.get('extractor_version')}, not {best.extractor}: "
+            "not comparable, champion kept (evaluate it again to compare)"
+        )
+    held = float(tags["score"])
+    if better(best.score, held, cfg["direction"]):
+        return (
+            CHAMPION,
+            f"{best.variant} {metric} {best.score:.4g} beats champion v{champion.version} ({held:.4g})",
+        )
+    return (
+        CHALLENGER,
+        f"{best.variant} {metric} {best.score:.4g} does not beat champion v{champion.version} ({held:.4g})",
+    )
+
+
+def register_best(client: Any, runs: list[Any], cfg: dict[str, Any], extractor: str) -> Decision:
+    """Register the best eligible run and move the aliases as `decide` says; checks the model generates."""
+    import mlflow
+
+    best = best_candidate(runs, cfg, extractor)
+    name = cfg["model_name"]
+    champion = current_champion(client, name)
+    if champion is not None and champion.run_id == best.run_id:
+        return Decision(best, None, CHAMPION, f"{best.variant} run {best.run_id} is already the champion")
+    alias, reason = decide(best, champion, cfg)
+    info = log_generator(best.run_id)
+    version = mlflow.register_model(
+        info.model_uri,
+        name,
+        tags={
+            "variant": best.variant,
+            "extractor_version": extractor,
+            "metric": cfg["primary_metric"],
+            "score": str(best.score),
+            "decision": reason,
+        },
+    )
+    try:
+        check_generates(f"models:/{name}/{version.version}")
+    except Exception as err:
+        client.delete_model_version(name, version.version)
+        raise RegistryError(f"the registered model did not generate images ({err}); version removed") from err
+    client.update_model_version(name, version.version, description=reason)
+    client.set_registered_model_alias(name, alias, version.version)
+    log.info("%s v%s -> %s: %s", name, version.version, alias, reason)
+    return Decision(best, version.version, alias, reason)
+
+
+def log_generator(run_id: str) -> Any:
+    """Log the run's trained networks as a generating pyfunc into that run."""
+    import keras
+    import mlflow
+    import numpy as np
+    import pandas as pd
+    import tensorflow as tf
+    from mlflow.models import ModelSignature
+    from mlflow.types import ColSpec, Schema, TensorSpec
+
+    with mlflow.start_run(run_id=run_id):
+        model_dir = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model")
+        signature = ModelSignature(
+            inputs=Schema([ColSpec("long", "seed")]),
+            outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 28, 28))]),
+        )
+        return mlflow.pyfunc.log_model(
+            name="generator",
+            python_model=str(PYFUNC_FILE),
+            artifacts={"generator": model_dir},
+            code_paths=[str(PACKAGE_DIR)],
+            signature=signature,
+            input_example=pd.DataFrame({"seed": [0, 1, 2, 3]}),
+            pip_requirements=[
+                f"tensorflow-cpu=={tf.__version__}",
+                f"keras=={keras.__version__}",
+                f"mlflow=={mlflow.__version__}",
+                f"numpy=={np.__version__}",
+                f"pandas=={pd.__version__}",
+            ],
+        )
+
+
+def check_generates(model_uri: str) -> None:
+    import mlflow
+    import numpy as np
+    import pandas as pd
+
+    images = mlflow.pyfunc.load_model(model_uri).predict(pd.DataFrame({"seed": [0, 1, 2, 3]}))
+    images = np.asarray(images)
+    if images.shape != (4, 28, 28) or not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
+        raise RegistryError(f"expected 4 images of 28x28 in [0, 1], got shape {images.shape}")
+
+
+def register(project_dir: Path, params: dict[str, Any]) -> Decision:
+    """Register the best generator evaluated with the current classifier (see `register_best`)."""
+    import mlflow
+
+    from mnistgen import tracking
+    from mnistgen.evaluation.classifier import INFO_FILE
+
+    info_file = project_dir / params["classifier"]["dir"] / INFO_FILE
+    if not info_file.is_file():
+        raise RegistryError(
+            f"no classifier at {info_file.parent}. Fix: run `mnistgen classifier` and `mnistgen evaluate`."
+        )
+    extractor = json.loads(info_file.read_text())["version"]
+    experiment_id = tracking.use_experiment(project_dir, params["mlflow"])
+    client = mlflow.MlflowClient()
+    runs = client.search_runs([experiment_id], filter_string="tags.`eval/extractor_version` != ''")
+    return register_best(client, runs, params["registry"], extractor)

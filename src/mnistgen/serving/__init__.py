@@ -1,0 +1,1 @@
+"""Sampling trained generators: the code a registered model carries with it."""

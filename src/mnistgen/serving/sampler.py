@@ -1,0 +1,77 @@
+"""Turn a saved generator (or decoder) into images, from `model_info.json` beside it.
+
+Deliberately free of the training code: the registered MLflow model ships this file and loads the
+`.keras` networks in safe mode.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+STRATIFIED_DOMAIN = (-5.0, 5.0)
+BATCH_STATISTICS_ROWS = 256  # batch norm on batch statistics needs a real batch, even for one image
+FILLER_SEEDS = 2**62  # seeds of the filler noise, far from any request's
+
+
+def row_seeds(n: int, seed: int) -> np.ndarray:
+    """The per-image seeds of a request for `n` images with one `seed` (disjoint for different seeds)."""
+    return np.arange(n, dtype=np.int64) + np.int64(seed) * 1_000_003
+
+
+def to_unit_range(values: np.ndarray, pixel_range: tuple[float, float]) -> np.ndarray:
+    low, high = pixel_range
+    return np.clip((np.asarray(values, dtype=np.float32) - low) / (high - low), 0.0, 1.0)
+
+
+class Sampler:
+    """`sample(n, seed)` -> float32 images in [0, 1], shape (n, 28, 28) (toy GAN: values, shape (n,))."""
+
+    def __init__(self, model_dir: Path) -> None:
+        import keras
+
+        self.info = json.loads((Path(model_dir) / "model_info.json").read_text())
+        network = "decoder" if self.info["kind"] == "reconstruction" else "generator"
+        self.network = keras.saving.load_model(Path(model_dir) / f"{network}.keras", safe_mode=True)
+
+    @property
+    def is_image_model(self) -> bool:
+        return self.info["kind"] != "toy"
+
+    def noise(self, seeds: np.ndarray) -> np.ndarray:
+        """One latent vector per seed, drawn from the model's prior: the same seed, the same vector."""
+        dim, prior = self.info["z_dim"], self.info["noise"]
+        if len(seeds) and np.min(seeds) < 0:
+            raise ValueError("seeds must be non-negative integers")
+        rows = []
+        for seed in seeds:
+            rng = np.random.default_rng(int(seed))
+            if prior == "normal":
+                rows.append(rng.normal(size=dim))
+            elif prior == "uniform":
+                rows.append(rng.uniform(-1.0, 1.0, dim))
+            elif prior == "uniform01":
+                rows.append(rng.uniform(0.0, 1.0, dim))
+            else:  # stratified: a single draw is uniform over the grid's domain
+                rows.append(rng.uniform(*STRATIFIED_DOMAIN, dim))
+        return np.asarray(rows, np.float32)
+
+    def decode(self, z: np.ndarray, batch: int = 1000) -> np.ndarray:
+        training = self.info["sample_in_training_mode"]
+        wanted = len(z)
+        if training and wanted % batch < BATCH_STATISTICS_ROWS:
+            # Pad the last batch with fixed filler noise so its statistics resemble training batches.
+            filler = self.noise(np.arange(FILLER_SEEDS, FILLER_SEEDS + BATCH_STATISTICS_ROWS))
+            z = np.concatenate([z, filler])
+        outputs = [
+            np.asarray(self.network(z[i : i + batch], training=training)) for i in range(0, len(z), batch)
+        ]
+        values = np.concatenate(outputs)[:wanted]
+        if not self.is_image_model:
+            return values[:, 0].astype(np.float32)
+        return to_unit_range(values[..., 0], self.info["pixel_range"])
+
+    def sample(self, n: int, seed: int = 0) -> np.ndarray:
+        return self.decode(self.noise(row_seeds(n, seed)))

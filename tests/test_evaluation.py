@@ -1,0 +1,96 @@
+"""Classifier -> evaluate -> register -> sample, as a user runs them, each in its own process."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pytest
+from conftest import make_training_project, run_cli
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def evaluated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str, str]]:
+    project = make_training_project(tmp_path_factory.mktemp("evaluation") / "project")
+    for variant in ("mlp_gan", "autoencoder", "toy_gan_1d"):
+        done = run_cli(project, "train", variant, "--profile", "smoke")
+        assert done.returncode == 0, done.stderr[-2000:]
+    outputs = {}
+    for verb in ("classifier", "evaluate", "register"):
+        done = run_cli(project, verb, "--profile", "smoke")
+        assert done.returncode == 0, f"{verb}: {done.stderr[-3000:]}"
+        outputs[verb] = done.stdout
+    return project, outputs
+
+
+def test_classifier_is_accurate_and_versioned(evaluated) -> None:
+    project, outputs = evaluated
+    info = json.loads((project / "models" / "classifier" / "classifier.json").read_text())
+    assert info["test_accuracy"] >= 0.9 and len(info["version"]) == 12
+    assert f"classifier {info['version']}: test accuracy" in outputs["classifier"]
+
+
+def test_leaderboard_lists_every_variant_and_the_floor(evaluated) -> None:
+    project, _ = evaluated
+    board = (project / "reports" / "leaderboard.md").read_text()
+    for name in ("mlp_gan", "autoencoder", "toy_gan_1d", "real data (floor)"):
+        assert name in board
+    floor = next(line for line in board.splitlines() if "real data (floor)" in line)
+    cells = [c.strip() for c in floor.split("|")]
+    assert float(cells[3]) < 5.0, "real training images are close to the test set in FID"
+    page = (project / "reports" / "leaderboard.html").read_text()
+    assert page.count("data:image/png;base64,") == 3  # two image models and the floor
+
+
+def test_metrics_are_logged_into_the_training_runs(evaluated) -> None:
+    import mlflow
+
+    project, _ = evaluated
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow/mlflow.db")
+    run_id = json.loads((project / "runs" / "mlp_gan" / "run.json").read_text())["run_id"]
+    run = client.get_run(run_id)
+    assert {"eval/fid", "eval/kid", "eval/recall", "eval/mode_entropy", "eval/memorisation_ratio"} <= set(
+        run.data.metrics
+    )
+    assert (
+        run.data.tags["eval/extractor_version"]
+        == json.loads((project / "models" / "classifier" / "classifier.json").read_text())["version"]
+    )
+    toy = client.get_run(json.loads((project / "runs" / "toy_gan_1d" / "run.json").read_text())["run_id"])
+    assert {"eval/wasserstein1", "eval/ks"} <= set(toy.data.metrics)
+
+
+def test_register_sets_a_champion_and_sample_writes_images(evaluated, tmp_path: Path) -> None:
+    project, outputs = evaluated
+    assert "mnist-generator v1 @champion: first registration" in outputs["register"]
+    grid = run_cli(project, "sample", "--n", "16", "--out", str(tmp_path / "grid.png"), "--seed", "3")
+    assert grid.returncode == 0, grid.stderr[-2000:]
+    assert (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    for name in ("a.npy", "b.npy"):
+        done = run_cli(project, "sample", "--n", "8", "--out", str(tmp_path / name), "--seed", "3")
+        assert done.returncode == 0, done.stderr[-2000:]
+    a, b = np.load(tmp_path / "a.npy"), np.load(tmp_path / "b.npy")
+    assert a.shape == (8, 28, 28) and a.dtype == np.float32 and 0.0 <= a.min() and a.max() <= 1.0
+    np.testing.assert_array_equal(a, b)
+
+
+def test_sample_without_a_champion_explains_what_to_do(tmp_path: Path) -> None:
+    project = make_training_project(tmp_path / "empty")
+    done = run_cli(project, "sample", "--n", "4", "--out", str(tmp_path / "x.png"))
+    assert done.returncode == 1
+    assert (
+        "cannot load models:/mnist-generator@champion" in done.stderr and "mnistgen register" in done.stderr
+    )
+
+
+def test_evaluate_and_register_flows(evaluated, prefect_harness) -> None:
+    from flows import evaluate_flow
+
+    project, _ = evaluated
+    rows = evaluate_flow.evaluate(profile="smoke", project_dir=str(project))
+    assert {row["variant"] for row in rows} == {"mlp_gan", "autoencoder", "toy_gan_1d", "real data (floor)"}
+    decision = evaluate_flow.register(profile="smoke", project_dir=str(project))
+    assert decision["alias"] == "champion"

@@ -1,0 +1,68 @@
+"""Sample-quality metrics against cases with a known answer."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from mnistgen.evaluation import metrics
+
+
+def gaussian(n: int, mean: np.ndarray, cov: np.ndarray, seed: int) -> np.ndarray:
+    return np.random.default_rng(seed).multivariate_normal(mean, cov, size=n)
+
+
+def test_fid_of_a_set_with_itself_is_zero() -> None:
+    x = np.random.default_rng(0).normal(size=(2000, 8))
+    assert metrics.frechet_distance(x, x) == pytest.approx(0.0, abs=1e-6)
+
+
+def test_fid_between_two_gaussians_matches_the_closed_form() -> None:
+    """For diagonal covariances FID = ||mu1 - mu2||^2 + sum (sqrt(s1) - sqrt(s2))^2."""
+    mu1, mu2 = np.zeros(4), np.array([1.0, -2.0, 0.5, 0.0])
+    s1, s2 = np.array([1.0, 2.0, 0.5, 1.0]), np.array([4.0, 1.0, 0.5, 0.25])
+    expected = np.sum((mu1 - mu2) ** 2) + np.sum((np.sqrt(s1) - np.sqrt(s2)) ** 2)
+    a = gaussian(200_000, mu1, np.diag(s1), seed=1)
+    b = gaussian(200_000, mu2, np.diag(s2), seed=2)
+    assert metrics.frechet_distance(a, b) == pytest.approx(expected, rel=0.02)
+
+
+def test_kid_is_near_zero_for_one_distribution_and_positive_for_two() -> None:
+    rng = np.random.default_rng(3)
+    a, b, shifted = rng.normal(size=(3000, 16)), rng.normal(size=(3000, 16)), rng.normal(1.0, 1.0, (3000, 16))
+    same_mean, same_std = metrics.kernel_inception_distance(a, b, subsets=20, subset_size=500)
+    apart_mean, _ = metrics.kernel_inception_distance(a, shifted, subsets=20, subset_size=500)
+    assert abs(same_mean) < 3 * same_std + 1e-3
+    assert apart_mean > 10 * (abs(same_mean) + same_std)
+
+
+def test_inception_score_bounds() -> None:
+    confident_varied = np.eye(10)[np.arange(1000) % 10]
+    uniform = np.full((1000, 10), 0.1)
+    assert metrics.inception_score(confident_varied)[0] == pytest.approx(10.0, rel=1e-3)
+    assert metrics.inception_score(uniform)[0] == pytest.approx(1.0, rel=1e-6)
+
+
+def test_precision_recall_of_identical_sets_is_one_and_of_a_collapsed_set_low_recall() -> None:
+    real = np.random.default_rng(4).normal(size=(1500, 6))
+    assert metrics.precision_recall(real, real.copy()) == pytest.approx((1.0, 1.0))
+    collapsed = real[:20] + np.random.default_rng(5).normal(0, 0.01, (20, 6))
+    precision, recall = metrics.precision_recall(real, np.repeat(collapsed, 75, axis=0))
+    assert precision > 0.9 and recall < 0.2
+
+
+def test_single_class_samples_are_flagged_as_collapsed() -> None:
+    entropy, rarest = metrics.mode_coverage(np.full(1000, 7))
+    assert entropy == pytest.approx(0.0) and rarest == 0.0
+    entropy, rarest = metrics.mode_coverage(np.arange(1000) % 10)
+    assert entropy == pytest.approx(1.0) and rarest == pytest.approx(0.1)
+
+
+def test_nearest_l1_finds_copies_of_training_images() -> None:
+    rng = np.random.default_rng(6)
+    train = rng.uniform(size=(3000, 784)) * (rng.uniform(size=(3000, 784)) > 0.8)
+    copies = train[rng.choice(3000, 50, replace=False)]
+    fresh = rng.uniform(size=(50, 784)) * (rng.uniform(size=(50, 784)) > 0.8)
+    assert np.all(metrics.nearest_l1(copies, train) == 0.0)
+    brute = np.abs(fresh[:, None, :] - train[None, :, :]).sum(axis=2).min(axis=1)
+    np.testing.assert_allclose(metrics.nearest_l1(fresh, train), brute)

@@ -1,0 +1,128 @@
+"""The champion/challenger rules against a real MLflow store in a temporary folder."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+from pathlib import Path
+
+import keras
+import mlflow
+import pytest
+import yaml
+from conftest import REPO
+
+from mnistgen import registry, tracking
+from mnistgen.config import with_profile
+from mnistgen.models import VARIANTS
+from mnistgen.models.base import sampling_info
+
+pytestmark = pytest.mark.slow
+EXTRACTOR = "abc123def456"
+
+
+@pytest.fixture
+def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
+    # MLflow exports the URI it is given to the environment: pin it here so it is undone after the test.
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow/mlflow.db")
+    params = with_profile(yaml.safe_load((REPO / "params.yaml").read_text()), "smoke")
+    experiment_id = tracking.use_experiment(tmp_path, params["mlflow"])
+    yield tmp_path, params, experiment_id, mlflow.MlflowClient()
+
+
+def evaluated_run(tmp_path: Path, experiment_id: str, variant: str, fid: float, **extra: float) -> str:
+    """A run holding an (untrained) generator and evaluation figures, as `mnistgen evaluate` leaves it."""
+    keras.backend.clear_session()
+    keras.mixed_precision.set_dtype_policy("float32")
+    cfg = with_profile(yaml.safe_load((REPO / "params.yaml").read_text()), "smoke")["variants"][variant]
+    spec = VARIANTS[variant].build(cfg)
+    model_dir = tmp_path / f"model-{variant}-{fid}"
+    model_dir.mkdir()
+    spec.generator.save(model_dir / "generator.keras")
+    info = {"variant": variant, **sampling_info(spec)}
+    (model_dir / "model_info.json").write_text(json.dumps(info))
+    with mlflow.start_run(
+        experiment_id=experiment_id,
+        tags={"variant": variant, "kind": "adversarial", "eval/extractor_version": EXTRACTOR},
+    ) as run:
+        mlflow.log_artifacts(str(model_dir), artifact_path="model")
+        mlflow.log_metrics(
+            {
+                "eval/fid": fid,
+                "eval/mode_entropy": 0.95,
+                "eval/memorisation_ratio": 1.0,
+                **{f"eval/{k}": v for k, v in extra.items()},
+            }
+        )
+    return run.info.run_id
+
+
+def register(client, experiment_id: str, params: dict) -> registry.Decision:
+    runs = client.search_runs([experiment_id], filter_string="tags.`eval/extractor_version` != ''")
+    return registry.register_best(client, runs, params["registry"], EXTRACTOR)
+
+
+def champion_run(client, params: dict) -> str:
+    return client.get_model_version_by_alias(params["registry"]["model_name"], "champion").run_id
+
+
+def test_champion_moves_only_for_a_better_generator(store) -> None:
+    tmp_path, params, experiment_id, client = store
+    first = evaluated_run(tmp_path, experiment_id, "mlp_gan", fid=50.0)
+    decision = register(client, experiment_id, params)
+    assert decision.alias == "champion" and "first registration" in decision.reason
+    assert champion_run(client, params) == first
+
+    evaluated_run(tmp_path, experiment_id, "dcgan", fid=80.0)  # worse: the best is still the champion
+    assert register(client, experiment_id, params).version is None
+    assert champion_run(client, params) == first
+
+    better = evaluated_run(tmp_path, experiment_id, "dcgan", fid=30.0)
+    decision = register(client, experiment_id, params)
+    assert decision.alias == "champion" and "beats champion v1" in decision.reason
+    assert champion_run(client, params) == better
+    version = client.get_model_version(params["registry"]["model_name"], decision.version)
+    assert version.tags["score"] == "30.0" and "beats" in version.description
+
+
+def test_a_worse_best_becomes_the_challenger(store) -> None:
+    tmp_path, params, experiment_id, client = store
+    champion = evaluated_run(tmp_path, experiment_id, "mlp_gan", fid=20.0)
+    register(client, experiment_id, params)
+    client.set_tag(champion, "eval/extractor_version", "older")  # the champion's run is no longer a candidate
+    evaluated_run(tmp_path, experiment_id, "dcgan", fid=40.0)
+    decision = register(client, experiment_id, params)
+    assert decision.alias == "challenger" and "does not beat champion v1" in decision.reason
+    assert champion_run(client, params) == champion
+    name = params["registry"]["model_name"]
+    assert client.get_model_version_by_alias(name, "challenger").version == decision.version
+
+
+def test_guards_keep_collapsed_and_copying_generators_out(store) -> None:
+    tmp_path, params, experiment_id, client = store
+    guards = {**params["registry"], "min_mode_entropy": 0.8, "min_memorisation_ratio": 0.5}
+    evaluated_run(tmp_path, experiment_id, "mlp_gan", fid=5.0, mode_entropy=0.1)
+    evaluated_run(tmp_path, experiment_id, "dcgan", fid=6.0, memorisation_ratio=0.2)
+    runs = client.search_runs([experiment_id])
+    with pytest.raises(registry.RegistryError) as refused:
+        registry.register_best(client, runs, guards, EXTRACTOR)
+    assert "mode entropy 0.100 < 0.8 (collapsed)" in str(refused.value)
+    assert "memorisation ratio 0.200 < 0.5" in str(refused.value)
+
+
+def test_the_champion_generates_in_a_fresh_process(store) -> None:
+    tmp_path, params, experiment_id, client = store
+    evaluated_run(tmp_path, experiment_id, "dcgan", fid=10.0)
+    register(client, experiment_id, params)
+    script = (
+        "import mlflow, numpy as np, pandas as pd\n"
+        f"mlflow.set_tracking_uri({mlflow.get_tracking_uri()!r})\n"
+        "model = mlflow.pyfunc.load_model('models:/mnist-generator@champion')\n"
+        "images = model.predict(pd.DataFrame({'seed': [1, 2, 3]}))\n"
+        "again = model.predict(pd.DataFrame({'seed': [1]}))\n"
+        "print(images.shape, images.dtype, float(images.min()) >= 0, float(images.max()) <= 1)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
+    assert done.returncode == 0, done.stderr[-2000:]
+    assert done.stdout.strip().splitlines()[-1] == "(3, 28, 28) float32 True True"
