@@ -106,12 +106,12 @@ def train(
     project_dir: ProjectDir = None,
 ) -> None:
     """Train one variant; checkpoints, sample grids, loss curves and the model go to runs/ and MLflow."""
-    from mnistgen.config import find_project_root
     from mnistgen.training.run import TrainRequest, train_variant
 
     with _user_errors():
-        root = project_dir.resolve() if project_dir else find_project_root()
-        request = TrainRequest(root, variant, profile, seed, resume, max_minutes, max_steps, progress)
+        request = TrainRequest(
+            _root(project_dir), variant, profile, seed, resume, max_minutes, max_steps, progress
+        )
         try:
             result = train_variant(request)
         except KeyboardInterrupt:
@@ -130,10 +130,16 @@ ProfileOption = Annotated[
 ]
 
 
-def _project(project_dir: Path | None, profile: str | None) -> tuple[Path, dict]:
-    from mnistgen.config import find_project_root, load_params, with_profile
+def _root(project_dir: Path | None) -> Path:
+    from mnistgen.config import find_project_root
 
-    root = project_dir.resolve() if project_dir else find_project_root()
+    return project_dir.resolve() if project_dir else find_project_root()
+
+
+def _project(project_dir: Path | None, profile: str | None) -> tuple[Path, dict]:
+    from mnistgen.config import load_params, with_profile
+
+    root = _root(project_dir)
     return root, with_profile(load_params(root), profile)
 
 

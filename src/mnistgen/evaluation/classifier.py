@@ -53,11 +53,15 @@ class Classifier:
 def build(cfg: dict[str, Any]) -> Any:
     import keras
 
+    narrow, wide = cfg["filters"]
     return keras.Sequential(
         [
             keras.Input((28, 28, 1)),
-            keras.layers.Conv2D(cfg["filters"][0], 3, activation="relu"),
-            keras.layers.Conv2D(cfg["filters"][1], 3, activation="relu"),
+            keras.layers.Conv2D(narrow, 3, padding="same", activation="relu"),
+            keras.layers.Conv2D(narrow, 3, activation="relu"),
+            keras.layers.MaxPooling2D(),
+            keras.layers.Conv2D(wide, 3, padding="same", activation="relu"),
+            keras.layers.Conv2D(wide, 3, activation="relu"),
             keras.layers.MaxPooling2D(),
             keras.layers.Dropout(0.25),
             keras.layers.Flatten(),
@@ -90,8 +94,10 @@ def train(
 
     keras.utils.set_random_seed(seed)
     model = build(cfg)
+    steps = cfg["epochs"] * (len(train_images) // cfg["batch_size"] + 1)
     model.compile(
-        optimizer=keras.optimizers.Adam(cfg["lr"]),
+        # Cosine decay to zero: the last epochs settle into a minimum, worth a few tenths of a percent.
+        optimizer=keras.optimizers.Adam(keras.optimizers.schedules.CosineDecay(cfg["lr"], steps)),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
