@@ -162,9 +162,10 @@ def train_and_log(
         },
     ):
         mlflow.log_params(flatten({"classifier": cfg}))
+        subset = slice(0, cfg["train_images"])  # None: the whole training split
         model, accuracy = train(
-            splits["train"].images,
-            splits["train"].labels,
+            splits["train"].images[subset],
+            splits["train"].labels[subset],
             splits["test"].images,
             splits["test"].labels,
             cfg,
