@@ -9,15 +9,10 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
-from mnistgen.config import find_project_root, load_params, with_profile
+from mnistgen.config import load_project
 from mnistgen.evaluation import classifier
 from mnistgen.evaluation import evaluate as evaluation
 from mnistgen.registry import register as register_best
-
-
-def _project(project_dir: str | None, profile: str | None) -> tuple[Path, dict[str, Any]]:
-    root = Path(project_dir).resolve() if project_dir else find_project_root()
-    return root, with_profile(load_params(root), profile)
 
 
 @task
@@ -44,7 +39,7 @@ def evaluate(
     profile: str | None = None, project_dir: str | None = None, retrain_classifier: bool = False
 ) -> list[dict[str, Any]]:
     """Measure every variant's latest run against the MNIST test set; returns the leaderboard rows."""
-    root, params = _project(project_dir, profile)
+    root, params = load_project(project_dir, profile)
     extractor = ensure_classifier(root, params, retrain_classifier)
     rows = evaluate_runs(root, params)
     create_table_artifact(key="leaderboard-table", table=rows, description=f"classifier {extractor}")
@@ -54,7 +49,7 @@ def evaluate(
 @flow(name="register", log_prints=True, retries=1, retry_delay_seconds=10)
 def register(profile: str | None = None, project_dir: str | None = None) -> dict[str, Any]:
     """Register the best evaluated generator; it becomes the champion only if it beats the current one."""
-    root, params = _project(project_dir, profile)
+    root, params = load_project(project_dir, profile)
     decision = register_best(root, params)
     print(f"{params['registry']['model_name']} v{decision.version} @{decision.alias}: {decision.reason}")
     return {

@@ -13,12 +13,8 @@ from prefect import flow, task, unmapped
 from prefect.artifacts import create_table_artifact
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from mnistgen.config import find_project_root, load_params, with_profile
+from mnistgen.config import load_params, project_root, with_profile
 from mnistgen.training.isolated import train_in_subprocess
-
-
-def _root(project_dir: str | None) -> Path:
-    return Path(project_dir).resolve() if project_dir else find_project_root()
 
 
 @task(task_run_name="train-{variant}")
@@ -45,7 +41,7 @@ def train_variant(
     project_dir: str | None = None,
 ) -> dict[str, Any]:
     """Train one variant; returns its MLflow run id and final metrics."""
-    return train_task(_root(project_dir), variant, profile, seed, resume, max_minutes)
+    return train_task(project_root(project_dir), variant, profile, seed, resume, max_minutes)
 
 
 @flow(name="train-all", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=1))
@@ -57,7 +53,7 @@ def train_all(
     project_dir: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Train every variant listed in `train.variants` (or `variants`); one failure does not stop the rest."""
-    root = _root(project_dir)
+    root = project_root(project_dir)
     names = variants or with_profile(load_params(root), profile)["train"]["variants"]
     futures = train_task.map(unmapped(root), names, unmapped(profile), unmapped(seed), unmapped(resume), None)
     for future in futures:

@@ -12,7 +12,7 @@ from typing import Annotated
 
 import typer
 
-from mnistgen.config import resolve_mirrors
+from mnistgen.config import load_project, project_root, resolve_mirrors
 from mnistgen.errors import MnistgenError
 
 app = typer.Typer(
@@ -110,7 +110,7 @@ def train(
 
     with _user_errors():
         request = TrainRequest(
-            _root(project_dir), variant, profile, seed, resume, max_minutes, max_steps, progress
+            project_root(project_dir), variant, profile, seed, resume, max_minutes, max_steps, progress
         )
         try:
             result = train_variant(request)
@@ -130,26 +130,13 @@ ProfileOption = Annotated[
 ]
 
 
-def _root(project_dir: Path | None) -> Path:
-    from mnistgen.config import find_project_root
-
-    return project_dir.resolve() if project_dir else find_project_root()
-
-
-def _project(project_dir: Path | None, profile: str | None) -> tuple[Path, dict]:
-    from mnistgen.config import load_params, with_profile
-
-    root = _root(project_dir)
-    return root, with_profile(load_params(root), profile)
-
-
 @app.command()
 def classifier(profile: ProfileOption = None, progress: bool = True, project_dir: ProjectDir = None) -> None:
     """Train the MNIST classifier whose features FID, KID and precision/recall are measured in."""
     from mnistgen.evaluation.classifier import train_and_log
 
     with _user_errors():
-        root, params = _project(project_dir, profile)
+        root, params = load_project(project_dir, profile)
         path, version, accuracy = train_and_log(root, params, progress)
     typer.echo(f"classifier {version}: test accuracy {accuracy:.4f}; saved to {path}")
 
@@ -160,7 +147,7 @@ def evaluate(profile: ProfileOption = None, project_dir: ProjectDir = None) -> N
     from mnistgen.evaluation.evaluate import evaluate_all
 
     with _user_errors():
-        root, params = _project(project_dir, profile)
+        root, params = load_project(project_dir, profile)
         entries, extractor, (markdown, page) = evaluate_all(root, params)
     typer.echo(markdown.read_text())
     typer.echo(f"leaderboard: {markdown} and {page}")
@@ -172,7 +159,7 @@ def register(profile: ProfileOption = None, project_dir: ProjectDir = None) -> N
     from mnistgen.registry import register as register_best
 
     with _user_errors():
-        root, params = _project(project_dir, profile)
+        root, params = load_project(project_dir, profile)
         decision = register_best(root, params)
     name = params["registry"]["model_name"]
     where = f"{name} v{decision.version}" if decision.version else name
@@ -194,6 +181,6 @@ def sample(
     from mnistgen.serving.generate import sample_to_file
 
     with _user_errors():
-        root, params = _project(project_dir, profile)
+        root, params = load_project(project_dir, profile)
         path = sample_to_file(root, params, model, n, seed, out)
     typer.echo(f"wrote {n} images to {path}")

@@ -30,6 +30,17 @@ def find_project_root(start: Path | None = None) -> Path:
     )
 
 
+def project_root(project_dir: str | Path | None = None) -> Path:
+    """`project_dir` made absolute, or the nearest folder above the working directory with params.yaml."""
+    return Path(project_dir).resolve() if project_dir else find_project_root()
+
+
+def load_project(project_dir: str | Path | None, profile: str | None = None) -> tuple[Path, dict[str, Any]]:
+    """The project's root and its parameters with the profile applied (see `with_profile`)."""
+    root = project_root(project_dir)
+    return root, with_profile(load_params(root), profile)
+
+
 def load_params(project_dir: Path) -> dict[str, Any]:
     path = project_dir / PARAMS_FILE
     try:

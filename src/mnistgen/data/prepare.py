@@ -11,7 +11,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mnistgen.config import find_project_root, load_params
+from mnistgen.config import load_params, project_root
 from mnistgen.data import download, idx, validation, versioning
 
 log = logging.getLogger(__name__)
@@ -51,7 +51,7 @@ class DataSettings:
     @classmethod
     def load(cls, project_dir: Path | None = None) -> DataSettings:
         """Settings of the project at `project_dir`, or of the nearest one above the working directory."""
-        root = project_dir.resolve() if project_dir else find_project_root()
+        root = project_root(project_dir)
         return cls.from_params(root, load_params(root))
 
     @property
