@@ -17,11 +17,14 @@ from mnistgen.registry import register as register_best
 
 @task
 def ensure_classifier(root: Path, params: dict[str, Any], retrain: bool) -> str:
-    folder = root / params["classifier"]["dir"]
-    if retrain or not (folder / classifier.MODEL_FILE).is_file():
+    """The feature classifier: reused while its settings and the data are unchanged."""
+    if retrain:
         _, version, accuracy = classifier.train_and_log(root, params, progress=False)
-        print(f"trained classifier {version}: test accuracy {accuracy:.4f}")
-    return classifier.load(folder).version
+        trained = True
+    else:
+        version, accuracy, trained = classifier.ensure(root, params, progress=False)
+    print(f"{'trained' if trained else 'reusing'} classifier {version}: test accuracy {accuracy:.4f}")
+    return version
 
 
 @task(retries=2, retry_delay_seconds=10)  # MLflow calls are the flaky part
@@ -51,14 +54,9 @@ def register(profile: str | None = None, project_dir: str | None = None) -> dict
     """Register the best evaluated generator; it becomes the champion only if it beats the current one."""
     root, params = load_project(project_dir, profile)
     decision = register_best(root, params)
-    print(f"{params['registry']['model_name']} v{decision.version} @{decision.alias}: {decision.reason}")
-    return {
-        "variant": decision.candidate.variant,
-        "run_id": decision.candidate.run_id,
-        "version": decision.version,
-        "alias": decision.alias,
-        "reason": decision.reason,
-    }
+    record = decision.as_dict(params["registry"]["model_name"])
+    print(f"{record['model']} v{record['version']} @{record['alias']}: {record['reason']}")
+    return record
 
 
 if __name__ == "__main__":

@@ -1,33 +1,37 @@
-"""Prefect flows for training: `train_variant` (one variant) and `train_all` (every listed variant).
+"""Prefect flows for training: `train_variant` (one variant; the `train-variant` deployment on the `gpu`
+pool) and `train_all` (every listed variant, on this machine).
 
 Each training runs in a process of its own (see `mnistgen.training.isolated`); `train_all` runs them one
-after another, since one TensorFlow process already uses every CPU core.
+after another, since one TensorFlow process already uses every CPU core. A variant whose run on disk is
+current (same settings and data) is reused, and an interrupted one resumes from its checkpoint.
 """
 
 from __future__ import annotations
 
+import time
 from pathlib import Path
 from typing import Any
 
-from prefect import flow, task, unmapped
+from prefect import flow, get_client, task, unmapped
 from prefect.artifacts import create_table_artifact
+from prefect.deployments import run_deployment
 from prefect.task_runners import ThreadPoolTaskRunner
 
-from mnistgen.config import load_params, project_root, with_profile
-from mnistgen.training.isolated import train_in_subprocess
+from mnistgen.config import load_project, project_root
+from mnistgen.training.isolated import TrainingFailed, train_unless_current
+
+TRAIN_DEPLOYMENT = "train-variant/train-variant"
+WORKER_POLL_SECONDS = 5
 
 
 @task(task_run_name="train-{variant}")
 def train_task(
-    project_dir: Path,
-    variant: str,
-    profile: str | None,
-    seed: int | None,
-    resume: bool,
-    max_minutes: float | None,
+    project_dir: Path, variant: str, profile: str | None, seed: int | None, force: bool
 ) -> dict[str, Any]:
-    result = train_in_subprocess(project_dir, variant, profile, seed, resume, max_minutes)
-    print(result.pop("log"))
+    result = train_unless_current(project_dir, variant, profile, seed, force)
+    if log := result.pop("log"):
+        print(log)
+    print(f"{variant}: {result['action']}, MLflow run {result['run_id']}")
     return result
 
 
@@ -36,12 +40,11 @@ def train_variant(
     variant: str,
     profile: str | None = None,
     seed: int | None = None,
-    resume: bool = False,
-    max_minutes: float | None = None,
+    force: bool = False,
     project_dir: str | None = None,
 ) -> dict[str, Any]:
-    """Train one variant; returns its MLflow run id and final metrics."""
-    return train_task(project_root(project_dir), variant, profile, seed, resume, max_minutes)
+    """Train one variant (reusing a current run unless `force`); returns its MLflow run id and metrics."""
+    return train_task(project_root(project_dir), variant, profile, seed, force)
 
 
 @flow(name="train-all", log_prints=True, task_runner=ThreadPoolTaskRunner(max_workers=1))
@@ -49,33 +52,62 @@ def train_all(
     variants: list[str] | None = None,
     profile: str | None = None,
     seed: int | None = None,
-    resume: bool = False,
+    force: bool = False,
     project_dir: str | None = None,
 ) -> dict[str, dict[str, Any]]:
     """Train every variant listed in `train.variants` (or `variants`); one failure does not stop the rest."""
-    root = project_root(project_dir)
-    names = variants or with_profile(load_params(root), profile)["train"]["variants"]
-    futures = train_task.map(unmapped(root), names, unmapped(profile), unmapped(seed), unmapped(resume), None)
+    root, params = load_project(project_dir, profile)
+    names = variants or params["train"]["variants"]
+    futures = train_task.map(unmapped(root), names, unmapped(profile), unmapped(seed), unmapped(force))
     for future in futures:
         future.wait()
-    states = [future.state for future in futures]
-    results = {
-        name: state.result() for name, state in zip(names, states, strict=True) if state.is_completed()
-    }
-    failed = {
-        name: str(state.message)
-        for name, state in zip(names, states, strict=True)
-        if not state.is_completed()
-    }
+    states = dict(zip(names, (future.state for future in futures), strict=True))
+    results = {name: state.result() for name, state in states.items() if state.is_completed()}
+    failed = {name: str(state.message) for name, state in states.items() if not state.is_completed()}
     create_table_artifact(
         key="training-runs",
-        table=[{"variant": name, "run_id": r["run_id"], **r["metrics"]} for name, r in results.items()]
-        + [{"variant": name, "run_id": "FAILED"} for name in failed],
-        description=f"profile {profile or 'from params.yaml'}",
+        table=[
+            {"variant": name, "action": r["action"], "run_id": r["run_id"], **r["metrics"]}
+            for name, r in results.items()
+        ]
+        + [{"variant": name, "action": "FAILED"} for name in failed],
+        description=f"profile {params['profile']}",
     )
     if failed:
-        raise RuntimeError(f"{len(failed)} of {len(names)} trainings failed: " + "; ".join(failed.values()))
+        raise TrainingFailed(f"{len(failed)} of {len(names)} trainings failed: " + "; ".join(failed.values()))
     return results
+
+
+@task
+def train_on_workers(
+    variants: list[str], profile: str | None, seed: int | None, force: bool, deployment: str
+) -> dict[str, str]:
+    """Submit one `train-variant` flow run per variant to the deployment's work pool and wait for all.
+
+    Returns each variant's flow-run id; the runs land in the shared MLflow store, where evaluation finds them.
+    """
+    submitted = {
+        name: run_deployment(
+            deployment,
+            parameters={"variant": name, "profile": profile, "seed": seed, "force": force},
+            timeout=0,
+        ).id
+        for name in variants
+    }
+    print(f"submitted {len(submitted)} trainings to {deployment}; waiting for the workers")
+    finished: dict[str, Any] = {}
+    with get_client(sync_client=True) as client:
+        while len(finished) < len(submitted):
+            time.sleep(WORKER_POLL_SECONDS)
+            for name, run_id in submitted.items():
+                run = client.read_flow_run(run_id)
+                if name not in finished and run.state and run.state.is_final():
+                    finished[name] = run
+                    print(f"{name}: flow run {run.name} {run.state.name}")
+    failed = [f"{name} ({run.state.name})" for name, run in finished.items() if not run.state.is_completed()]
+    if failed:
+        raise TrainingFailed(f"trainings on the workers did not complete: {', '.join(failed)}")
+    return {name: str(run_id) for name, run_id in submitted.items()}
 
 
 if __name__ == "__main__":

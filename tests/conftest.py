@@ -255,6 +255,32 @@ def make_training_project(root: Path, overrides: dict[str, Any] | None = None) -
     return root
 
 
+def training_mirror(folder: Path) -> Mirror:
+    """A mirror serving synthetic MNIST large enough to train the smoke profile on."""
+    train_images, train_labels = synthetic_split(TRAINING_ROWS["train"], seed=1)
+    test_images, test_labels = synthetic_split(TRAINING_ROWS["test"], seed=2)
+    return make_mirror(
+        folder,
+        {
+            "train_images": train_images,
+            "train_labels": train_labels,
+            "test_images": test_images,
+            "test_labels": test_labels,
+        },
+    )
+
+
+def pipeline_project(tmp_path: Path, overrides: dict[str, Any] | None = None) -> tuple[Path, Mirror]:
+    """A git + DVC project whose params.yaml (plus `overrides`) describes the synthetic mirror's files."""
+    from mnistgen.config import deep_merge
+
+    mirror = training_mirror(tmp_path / "mirror")
+    params = deep_merge(project_params(mirror.files, TRAINING_ROWS), overrides or {})
+    project = write_project(tmp_path / "project", params)
+    init_dvc_repo(project, tmp_path / "dvc-remote")
+    return project, mirror
+
+
 def cli_env() -> dict[str, str]:
     """The environment of a `mnistgen` child process: the project's own MLflow store, quiet TensorFlow."""
     env = {k: v for k, v in os.environ.items() if k != "MLFLOW_TRACKING_URI"}

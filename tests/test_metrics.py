@@ -54,6 +54,7 @@ def test_precision_recall_of_identical_sets_is_one_and_of_a_collapsed_set_low_re
 def test_single_class_samples_are_flagged_as_collapsed() -> None:
     entropy, rarest = metrics.mode_coverage(np.full(1000, 7))
     assert entropy == pytest.approx(0.0) and rarest == 0.0
+    assert f"{entropy:.3g}" == "0", "not -0 in the leaderboard"
     entropy, rarest = metrics.mode_coverage(np.arange(1000) % 10)
     assert entropy == pytest.approx(1.0) and rarest == pytest.approx(0.1)
 

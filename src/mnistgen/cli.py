@@ -30,13 +30,18 @@ ProjectDir = Annotated[
 
 
 @app.callback()
-def main(verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False) -> None:
+def main(
+    ctx: typer.Context,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
-    handler = logging.StreamHandler()
-    handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per artifact download
     project_log = logging.getLogger("mnistgen")
-    project_log.addHandler(handler)
     project_log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    if ctx.invoked_subcommand != "pipeline":  # in the pipeline, Prefect's console handler shows these
+        handler = logging.StreamHandler()
+        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+        project_log.addHandler(handler)
 
 
 @app.command()
@@ -164,6 +169,51 @@ def register(profile: ProfileOption = None, project_dir: ProjectDir = None) -> N
     name = params["registry"]["model_name"]
     where = f"{name} v{decision.version}" if decision.version else name
     typer.echo(f"{where} @{decision.alias}: {decision.reason}")
+
+
+@app.command()
+def pipeline(
+    profile: ProfileOption = None,
+    variants: Annotated[
+        str | None, typer.Option(help="Comma-separated variants to train (default: train.variants).")
+    ] = None,
+    seed: Annotated[int | None, typer.Option(help="Training seed (default: train.seed).")] = None,
+    force: Annotated[
+        bool, typer.Option("--force", help="Retrain variants even when their run is current.")
+    ] = False,
+    mirror: Annotated[
+        list[str] | None,
+        typer.Option("--mirror", "-m", help="An MNIST mirror (overrides MNISTGEN_MIRRORS and params.yaml)."),
+    ] = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """The whole pipeline as the Prefect flow `retrain`: data, classifier, training, evaluation, registry."""
+    # The flows are the outer, orchestrating layer: imported here, never by the computing modules.
+    from flows.pipeline import retrain
+
+    with _user_errors():
+        root = project_root(project_dir)
+        chosen = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
+        result = retrain(
+            profile=profile,
+            variants=chosen,
+            seed=seed,
+            force=force,
+            mirrors=mirror,
+            on_workers=False,
+            project_dir=str(root),
+        )
+    registration = result["registration"]
+    typer.echo(
+        f"\n{registration['variant']} is {registration['alias']} of the MLflow model "
+        f"'{registration['model']}': {registration['reason']}"
+    )
+    typer.echo(f"leaderboard:   {result['reports']['leaderboard']}")
+    typer.echo(f"champion grid: {result['reports']['champion_grid']}")
+    uri = result["tracking_uri"]
+    ui = uri if uri.startswith(("http://", "https://")) else f"mlflow ui --backend-store-uri {uri}"
+    typer.echo(f"MLflow UI:     {ui}")
+    typer.echo("Prefect UI:    prefect server start  (then http://127.0.0.1:4200)")
 
 
 @app.command()

@@ -23,6 +23,7 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 IMAGE_KINDS = ("adversarial", "reconstruction")
 PYFUNC_FILE = Path(__file__).parent / "serving" / "generator_model.py"
 PACKAGE_DIR = Path(__file__).parent
+REGISTRATION_FILE = "registration.json"  # the last decision, under evaluation.reports_dir
 
 
 class RegistryError(MnistgenError):
@@ -43,6 +44,18 @@ class Decision:
     version: str | None  # the registered version; None when the best run is already the champion
     alias: str
     reason: str
+
+    def as_dict(self, model_name: str) -> dict[str, Any]:
+        return {
+            "model": model_name,
+            "version": self.version,
+            "alias": self.alias,
+            "variant": self.candidate.variant,
+            "run_id": self.candidate.run_id,
+            "score": self.candidate.score,
+            "extractor_version": self.candidate.extractor,
+            "reason": self.reason,
+        }
 
 
 def eligible(run: Any, cfg: dict[str, Any], extractor: str) -> tuple[bool, str]:
@@ -216,4 +229,8 @@ def register(project_dir: Path, params: dict[str, Any]) -> Decision:
     experiment_id = tracking.use_experiment(project_dir, params["mlflow"])
     client = mlflow.MlflowClient()
     runs = client.search_runs([experiment_id], filter_string="tags.`eval/extractor_version` != ''")
-    return register_best(client, runs, params["registry"], extractor)
+    decision = register_best(client, runs, params["registry"], extractor)
+    record = project_dir / params["evaluation"]["reports_dir"] / REGISTRATION_FILE
+    record.parent.mkdir(parents=True, exist_ok=True)
+    record.write_text(json.dumps(decision.as_dict(params["registry"]["model_name"]), indent=2) + "\n")
+    return decision

@@ -15,6 +15,7 @@ from mnistgen.data.versioning import read_version
 from mnistgen.errors import MnistgenError
 
 SQLITE_PREFIX = "sqlite:///"
+SERVER_PREFIXES = ("http://", "https://")
 
 
 class TrackingError(MnistgenError):
@@ -40,7 +41,13 @@ def use_experiment(project_dir: Path, cfg: dict[str, Any]) -> str:
     try:
         experiment = mlflow.get_experiment_by_name(cfg["experiment"])
         if experiment is None:
-            location = (project_dir / cfg["artifact_location"]).resolve().as_uri()
+            # A server stores artifacts where it was told to (--artifacts-destination); the embedded
+            # store keeps them beside its database rather than in ./mlruns of the working directory.
+            location = (
+                None
+                if uri.startswith(SERVER_PREFIXES)
+                else (project_dir / cfg["artifact_location"]).resolve().as_uri()
+            )
             experiment_id = mlflow.create_experiment(cfg["experiment"], artifact_location=location)
         else:
             experiment_id = experiment.experiment_id
@@ -51,6 +58,27 @@ def use_experiment(project_dir: Path, cfg: dict[str, Any]) -> str:
             "Fix: check MLFLOW_TRACKING_URI or mlflow.tracking_uri in params.yaml (is the server up?)."
         ) from err
     return experiment_id
+
+
+def check_store(project_dir: Path, cfg: dict[str, Any]) -> str:
+    """Fail fast, naming the fix, when the MLflow store cannot be used: before anything is trained.
+
+    A server gets one quick health check (MLflow's own client would retry for minutes before failing).
+    """
+    uri = tracking_uri(project_dir, cfg)
+    if uri.startswith(SERVER_PREFIXES):
+        import requests
+
+        try:
+            requests.get(uri.rstrip("/") + "/health", timeout=10).raise_for_status()
+        except requests.RequestException as err:
+            raise TrackingError(
+                f"the MLflow server at {uri} is not reachable: {err}\n"
+                "Fix: start it (mlflow/server.sh, see mlflow/README.md), or unset MLFLOW_TRACKING_URI "
+                "to use the embedded store."
+            ) from err
+    use_experiment(project_dir, cfg)
+    return uri
 
 
 def git_commit(project_dir: Path) -> str:

@@ -118,10 +118,10 @@ def train(
     return model, float(accuracy)
 
 
-def save(model: Any, accuracy: float, folder: Path) -> Path:
+def save(model: Any, accuracy: float, folder: Path, trained_on: dict[str, Any]) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
     model.save(folder / MODEL_FILE)
-    info = {"version": weights_version(model), "test_accuracy": accuracy}
+    info = {"version": weights_version(model), "test_accuracy": accuracy, "trained_on": trained_on}
     (folder / INFO_FILE).write_text(json.dumps(info, indent=2) + "\n")
     return folder / MODEL_FILE
 
@@ -135,6 +135,25 @@ def load(folder: Path) -> Classifier:
     info = json.loads((folder / INFO_FILE).read_text())
     feature_model = keras.Model(model.inputs[0], model.get_layer(FEATURE_LAYER).output)
     return Classifier(model, feature_model, info["version"], info["test_accuracy"])
+
+
+def trained_on(project_dir: Path, cfg: dict[str, Any]) -> dict[str, Any]:
+    """What a saved classifier was trained from: if neither changed, it need not be trained again."""
+    from mnistgen.tracking import data_version
+
+    return json.loads(json.dumps({"settings": cfg, "data_version": data_version(project_dir)}))
+
+
+def ensure(project_dir: Path, params: dict[str, Any], progress: bool = True) -> tuple[str, float, bool]:
+    """The classifier in `classifier.dir` if it was trained with these settings on this data, else a new
+    one. Returns (version, test accuracy, whether it was trained now)."""
+    folder = project_dir / params["classifier"]["dir"]
+    if (folder / MODEL_FILE).is_file() and (folder / INFO_FILE).is_file():
+        info = json.loads((folder / INFO_FILE).read_text())
+        if info.get("trained_on") == trained_on(project_dir, params["classifier"]):
+            return info["version"], info["test_accuracy"], False
+    _, version, accuracy = train_and_log(project_dir, params, progress)
+    return version, accuracy, True
 
 
 def train_and_log(
@@ -172,7 +191,7 @@ def train_and_log(
             int(cfg["seed"]),
             progress,
         )
-        path = save(model, accuracy, project_dir / cfg["dir"])
+        path = save(model, accuracy, project_dir / cfg["dir"], trained_on(project_dir, cfg))
         version = weights_version(model)
         mlflow.log_metric("test_accuracy", accuracy)
         mlflow.set_tag("extractor_version", version)

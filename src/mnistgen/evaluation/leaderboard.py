@@ -5,12 +5,16 @@ from __future__ import annotations
 import base64
 import html
 import io
+import json
+import shutil
 from pathlib import Path
 
 import numpy as np
 
 from mnistgen.evaluation.evaluate import Entry
 from mnistgen.training import figures
+
+METRICS_DIR = "metrics"
 
 # (metric, label, better): the columns, in order; "lower"/"higher" tells how to read them.
 IMAGE_COLUMNS = [
@@ -127,9 +131,27 @@ def html_page(entries: list[Entry], primary: str, extractor: str) -> str:
     )
 
 
+def metrics_by_variant(entries: list[Entry]) -> dict[str, dict[str, float | None]]:
+    """Every row's figures keyed by variant (`floor` for real data); non-finite figures become null."""
+    return {
+        ("floor" if entry.kind == "real" else entry.name): {
+            k: round(float(v), 6) if np.isfinite(v) else None for k, v in entry.metrics.items()
+        }
+        for entry in entries
+    }
+
+
 def write(entries: list[Entry], primary: str, extractor: str, reports_dir: Path) -> tuple[Path, Path]:
+    """The leaderboard as Markdown and HTML, and one metrics file per variant under `metrics/` (a row
+    each in `dvc metrics show`)."""
     reports_dir.mkdir(parents=True, exist_ok=True)
     md, page = reports_dir / "leaderboard.md", reports_dir / "leaderboard.html"
     md.write_text(markdown(entries, primary, extractor))
     page.write_text(html_page(entries, primary, extractor))
+    metrics_dir = reports_dir / METRICS_DIR
+    shutil.rmtree(metrics_dir, ignore_errors=True)  # no stale file of a variant no longer evaluated
+    metrics_dir.mkdir()
+    for name, values in metrics_by_variant(entries).items():
+        record = {**values, "extractor_version": extractor}
+        (metrics_dir / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
     return md, page

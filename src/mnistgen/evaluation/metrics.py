@@ -97,7 +97,7 @@ def mode_coverage(predicted: np.ndarray, classes: int = 10) -> tuple[float, floa
     shares = np.bincount(predicted, minlength=classes) / max(len(predicted), 1)
     nonzero = shares[shares > 0]
     entropy = -(nonzero * np.log(nonzero)).sum() / np.log(classes)
-    return float(max(entropy, 0.0)), float(shares.min())  # max(): no "-0" for a single class
+    return float(abs(entropy)), float(shares.min())  # abs(): a single class gives -0.0, printed "-0"
 
 
 def nearest_l1(queries: np.ndarray, references: np.ndarray, candidates: int = 10) -> np.ndarray:

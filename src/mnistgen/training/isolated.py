@@ -8,13 +8,16 @@ run's record.
 from __future__ import annotations
 
 import json
+import logging
 import subprocess
 import sys
 from pathlib import Path
 from typing import Any
 
-from mnistgen.config import load_params, with_profile
 from mnistgen.errors import MnistgenError
+from mnistgen.training.run import METRICS_FILE, RECORD_FILE, TrainRequest, plan_run, previous_run
+
+log = logging.getLogger(__name__)
 
 
 class TrainingFailed(MnistgenError):
@@ -49,11 +52,34 @@ def train_in_subprocess(
     if done.returncode != 0:
         tail = "\n".join(done.stderr.strip().splitlines()[-15:])
         raise TrainingFailed(f"training {variant} failed (exit {done.returncode}):\n{tail}")
-    params = with_profile(load_params(project_dir), profile)
-    run_dir = project_dir / params["train"]["runs_dir"] / variant
+    return {**run_summary(project_dir, variant, profile, seed), "log": done.stdout.strip()}
+
+
+def run_summary(project_dir: Path, variant: str, profile: str | None, seed: int | None) -> dict[str, Any]:
+    """The variant, MLflow run id and final metrics of the run in the variant's run folder."""
+    run_dir = plan_run(TrainRequest(project_dir, variant, profile, seed)).run_dir(project_dir)
     return {
         "variant": variant,
-        "run_id": json.loads((run_dir / "run.json").read_text())["run_id"],
-        "metrics": json.loads((run_dir / "metrics.json").read_text()),
-        "log": done.stdout.strip(),
+        "run_id": json.loads((run_dir / RECORD_FILE).read_text())["run_id"],
+        "metrics": json.loads((run_dir / METRICS_FILE).read_text()),
     }
+
+
+def train_unless_current(
+    project_dir: Path,
+    variant: str,
+    profile: str | None = None,
+    seed: int | None = None,
+    force: bool = False,
+) -> dict[str, Any]:
+    """The pipeline's training step: reuse a finished run with the same settings and data, resume an
+    interrupted one from its checkpoint, otherwise train afresh. `action` in the result says which."""
+    state, _ = previous_run(TrainRequest(project_dir, variant, profile, seed))
+    if state == "finished" and not force:
+        log.info(
+            "%s: the run in runs/%s is current (same settings and data); not retraining", variant, variant
+        )
+        return {**run_summary(project_dir, variant, profile, seed), "action": "reused", "log": ""}
+    resume = state == "interrupted" and not force
+    result = train_in_subprocess(project_dir, variant, profile, seed, resume=resume)
+    return {**result, "action": "resumed" if resume else "trained"}

@@ -24,6 +24,11 @@ from mnistgen.training import hardware
 log = logging.getLogger(__name__)
 
 
+RECORD_FILE = "run.json"  # the MLflow run id and the fingerprint of the run in a run folder
+METRICS_FILE = "metrics.json"  # its final losses, written when it ends
+CHECKPOINT_DIR = "checkpoints"
+
+
 class TrainingDiverged(MnistgenError):
     """A loss became NaN or infinite."""
 
@@ -67,19 +72,31 @@ class RunPlan:
     cfg: dict[str, Any]  # the variant's section
     train: dict[str, Any]  # the shared `train` section
     params: dict[str, Any]  # everything, profile applied
+    data_version: str  # the md5 in data.dvc
 
     @property
     def fingerprint(self) -> dict[str, Any]:
-        """What must not change between a run and its resumption."""
-        return {"variant": self.variant, "profile": self.profile, "seed": self.seed, "cfg": self.cfg}
+        """What must not change between a run and its resumption (and what makes a finished run current)."""
+        return {
+            "variant": self.variant,
+            "profile": self.profile,
+            "seed": self.seed,
+            "cfg": self.cfg,
+            "data_version": self.data_version,
+        }
+
+    def run_dir(self, project_dir: Path) -> Path:
+        return project_dir / self.train["runs_dir"] / self.variant
 
 
 def plan_run(request: TrainRequest) -> RunPlan:
-    from mnistgen.models import VARIANTS
+    from mnistgen.tracking import data_version
 
-    if request.variant not in VARIANTS:
-        raise ConfigError(f"unknown variant {request.variant!r}; choose one of: {', '.join(VARIANTS)}")
     params = with_profile(load_params(request.project_dir), request.profile)
+    if request.variant not in params["variants"]:
+        raise ConfigError(
+            f"unknown variant {request.variant!r}; choose one of: {', '.join(params['variants'])}"
+        )
     train = params["train"]
     return RunPlan(
         variant=request.variant,
@@ -88,7 +105,38 @@ def plan_run(request: TrainRequest) -> RunPlan:
         cfg=params["variants"][request.variant],
         train=train,
         params=params,
+        data_version=data_version(request.project_dir),
     )
+
+
+def previous_run(request: TrainRequest) -> tuple[str, dict[str, Any] | None]:
+    """What is on disk for this request: ("none" | "stale" | "interrupted" | "finished", its record).
+
+    "finished" means a run with the same fingerprint ended normally (it is current: nothing to redo);
+    "interrupted" means it stopped mid-way with a checkpoint to resume from; "stale" means it was
+    started with other settings or data.
+    """
+    plan = plan_run(request)
+    run_dir = plan.run_dir(request.project_dir)
+    record_file = run_dir / RECORD_FILE
+    if not record_file.is_file():
+        return "none", None
+    record = json.loads(record_file.read_text())
+    if record.get("fingerprint") != json.loads(json.dumps(plan.fingerprint)):
+        return "stale", record
+    if record.get("finished") and (run_dir / METRICS_FILE).is_file():
+        return "finished", record
+    if not list((run_dir / CHECKPOINT_DIR).glob("ckpt-*.index")):
+        return "stale", record  # killed before its first checkpoint: nothing to resume
+    return "interrupted", record
+
+
+def mark_finished(run_dir: Path, status: str) -> None:
+    """Note in the run's record that it ended (after MLflow has the run FINISHED)."""
+    record_file = run_dir / RECORD_FILE
+    record = json.loads(record_file.read_text())
+    record["finished"] = status
+    record_file.write_text(json.dumps(record, indent=2) + "\n")
 
 
 def train_variant(request: TrainRequest) -> TrainResult:
@@ -101,8 +149,8 @@ def train_variant(request: TrainRequest) -> TrainResult:
     needs_mnist = getattr(module, "NEEDS_MNIST", True)
     splits = load_mnist(DataSettings.from_params(request.project_dir, plan.params)) if needs_mnist else None
 
-    run_dir = request.project_dir / plan.train["runs_dir"] / plan.variant
-    record_file = run_dir / "run.json"
+    run_dir = plan.run_dir(request.project_dir)
+    record_file = run_dir / RECORD_FILE
     if request.resume:
         record = _load_record(record_file, plan)
     else:

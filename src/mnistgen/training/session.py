@@ -24,11 +24,15 @@ from mnistgen.serving.sampler import to_unit_range
 from mnistgen.training import figures
 from mnistgen.training.engine import sample_noise
 from mnistgen.training.run import (
+    CHECKPOINT_DIR,
+    METRICS_FILE,
+    RECORD_FILE,
     RunPlan,
     TrainingDiverged,
     TrainRequest,
     TrainResult,
     check_finite,
+    mark_finished,
     read_history,
     write_history,
 )
@@ -74,7 +78,7 @@ class Session:
             if isinstance(opt, keras.optimizers.Optimizer):
                 opt.build(self._optimized_variables(name))  # so a restore fills existing slots
         self.checkpoint = tf.train.Checkpoint(step=self.step, rng=model.rng, **objects)
-        self.manager = tf.train.CheckpointManager(self.checkpoint, run_dir / "checkpoints", max_to_keep=2)
+        self.manager = tf.train.CheckpointManager(self.checkpoint, run_dir / CHECKPOINT_DIR, max_to_keep=2)
         self.history: list[dict[str, float]] = []
         self.eval_noise = sample_noise(
             tf.random.Generator.from_seed(plan.seed + 1),
@@ -116,6 +120,7 @@ class Session:
         metrics = self._finish(status)
         run_id = mlflow.active_run().info.run_id
         mlflow.end_run(status="FINISHED")
+        mark_finished(self.run_dir, status)
         return TrainResult(
             self.plan.variant,
             run_id,
@@ -149,7 +154,7 @@ class Session:
         mlflow.log_params(flatten({"variant": plan.cfg, "train": plan.train, "seed": plan.seed}))
         mlflow.log_params({"steps_per_epoch": self.steps_per_epoch, "total_steps": self.total_steps})
         record = {"run_id": run.info.run_id, "fingerprint": plan.fingerprint}
-        (self.run_dir / "run.json").write_text(json.dumps(record, indent=2) + "\n")
+        (self.run_dir / RECORD_FILE).write_text(json.dumps(record, indent=2) + "\n")
         log.info("%s: MLflow run %s on %s in %s", plan.variant, run.info.run_id, self.device, self.precision)
 
     def _loop(self) -> str:
@@ -302,7 +307,7 @@ class Session:
             self._reconstruction_figures(figure_dir)
         self._save_networks(model_dir)
         metrics = {k: float(v) for k, v in metrics.items() if k not in ("step", "epoch")}
-        (self.run_dir / "metrics.json").write_text(json.dumps(metrics, indent=2) + "\n")
+        (self.run_dir / METRICS_FILE).write_text(json.dumps(metrics, indent=2) + "\n")
         mlflow.log_metrics({f"final/{k}": v for k, v in metrics.items()})
         mlflow.set_tag("stopped_by", status)
         mlflow.log_artifacts(str(figure_dir), artifact_path="figures")

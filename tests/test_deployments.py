@@ -1,0 +1,171 @@
+"""prefect.yaml on a real Prefect server with process workers for the `cpu` and `gpu` pools (127.0.0.1).
+
+The `retrain` deployment runs on the `cpu` worker and submits each variant's training to the `gpu` pool as a
+`train-variant` flow run; the trainings land in the project's MLflow store and a champion is registered.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from conftest import REPO, cli_env, pipeline_project
+
+pytestmark = pytest.mark.slow
+
+BIN = Path(sys.executable).parent
+
+RUN_AND_REPORT = """
+import json, sys
+from prefect import get_client
+from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+from prefect.deployments import run_deployment
+
+run = run_deployment(sys.argv[1], parameters=json.loads(sys.argv[2]), timeout=900, poll_interval=2)
+with get_client(sync_client=True) as client:
+    trainings = client.read_flow_runs(
+        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["train-variant"]))
+    )
+print(json.dumps({
+    "state": run.state.type.value,
+    "message": run.state.message,
+    "trainings": [[r.parameters["variant"], r.state.type.value, r.work_pool_name] for r in trainings],
+}))
+"""
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+def _wait_healthy(url: str, process: subprocess.Popen, seconds: float = 90) -> None:
+    deadline = time.monotonic() + seconds
+    while time.monotonic() < deadline:
+        assert process.poll() is None, "the server exited during start-up"
+        try:
+            with urllib.request.urlopen(url, timeout=2) as response:
+                if response.status == 200:
+                    return
+        except OSError:
+            time.sleep(0.5)
+    raise TimeoutError(f"{url} did not answer within {seconds} s")
+
+
+def _stop(process: subprocess.Popen) -> None:
+    process.terminate()
+    try:
+        process.wait(timeout=20)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait()
+
+
+@pytest.fixture
+def prefect_server(tmp_path: Path) -> Iterator[dict[str, str]]:
+    """A Prefect server of its own; yields the environment its clients and workers need."""
+    port = _free_port()
+    env = cli_env()
+    env.update(
+        PREFECT_HOME=str(tmp_path / "prefect-home"),
+        PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
+        PREFECT_SERVER_ANALYTICS_ENABLED="false",
+        PREFECT_WORKER_QUERY_SECONDS="2",
+        PATH=f"{BIN}{os.pathsep}{env['PATH']}",
+    )
+    with (tmp_path / "prefect-server.log").open("w") as log:
+        server = subprocess.Popen(
+            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
+            env=env,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+        )
+    try:
+        _wait_healthy(f"http://127.0.0.1:{port}/api/health", server)
+        yield env
+    finally:
+        _stop(server)
+
+
+def test_scheduled_pipeline_trains_on_the_gpu_pool(prefect_server: dict[str, str], tmp_path: Path) -> None:
+    project, mirror = pipeline_project(tmp_path)
+    shutil.copy2(REPO / "prefect.yaml", project / "prefect.yaml")
+    shutil.copytree(REPO / "flows", project / "flows", ignore=shutil.ignore_patterns("__pycache__"))
+    env = prefect_server
+
+    def prefect(*args: str) -> str:
+        done = subprocess.run(
+            [str(BIN / "prefect"), *args], cwd=project, env=env, capture_output=True, text=True, timeout=180
+        )
+        assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
+        return done.stdout
+
+    # What `make deploy` does.
+    prefect("work-pool", "create", "gpu", "--type", "process")
+    prefect("work-pool", "set-concurrency-limit", "gpu", "1")
+    prefect("work-pool", "create", "cpu", "--type", "process")
+    prefect("--no-prompt", "deploy", "--all")
+    listed = prefect("deployment", "ls")
+    assert "retrain/retrain" in listed and "train-variant/train-variant" in listed
+    schedule = prefect("deployment", "inspect", "retrain/retrain")
+    assert "0 3 * * 1" in schedule
+
+    workers = []
+    for pool in ("cpu", "gpu"):
+        log = (tmp_path / f"worker-{pool}.log").open("w")
+        workers.append(
+            subprocess.Popen(
+                [str(BIN / "prefect"), "worker", "start", "--pool", pool, "--type", "process"],
+                cwd=project,
+                env=env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
+        )
+    try:
+        parameters = {
+            "profile": "smoke",
+            "variants": ["mlp_gan", "toy_gan_1d"],
+            "mirrors": [str(mirror.folder)],
+        }
+        done = subprocess.run(
+            [sys.executable, "-c", RUN_AND_REPORT, "retrain/retrain", json.dumps(parameters)],
+            cwd=project,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=1200,
+        )
+    finally:
+        for worker in workers:
+            _stop(worker)
+    logs = "\n".join(p.read_text()[-3000:] for p in sorted(tmp_path.glob("worker-*.log")))
+    assert done.returncode == 0, f"{done.stderr[-3000:]}\n{logs}"
+    report = json.loads(done.stdout.strip().splitlines()[-1])
+    assert report["state"] == "COMPLETED", f"{report}\n{logs}"
+    assert sorted(report["trainings"]) == [
+        ["mlp_gan", "COMPLETED", "gpu"],
+        ["toy_gan_1d", "COMPLETED", "gpu"],
+    ]
+
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow' / 'mlflow.db'}")
+    runs = client.search_runs(
+        [client.get_experiment_by_name("mnistgen").experiment_id], "attributes.status = 'FINISHED'"
+    )
+    trained = {run.data.tags["variant"]: run for run in runs if "variant" in run.data.tags}
+    assert set(trained) == {"mlp_gan", "toy_gan_1d"}
+    assert all(run.data.tags["device"] == "CPU" for run in trained.values())  # no GPU here; it says so
+    champion = client.get_model_version_by_alias("mnist-generator", "champion")
+    assert champion.run_id == trained["mlp_gan"].info.run_id

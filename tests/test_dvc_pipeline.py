@@ -1,0 +1,123 @@
+"""`dvc.yaml`: consistent with params.yaml; `dvc repro` end to end in a temporary copy of the repository."""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+from conftest import REPO, TRAINING_ROWS, cli_env, publish_synthetic_mnist
+
+from mnistgen.config import deep_merge
+
+DVC_YAML = yaml.safe_load((REPO / "dvc.yaml").read_text())
+PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
+
+
+def _lookup(params: dict, dotted: str) -> bool:
+    node = params
+    for key in dotted.split("."):
+        if not isinstance(node, dict) or key not in node:
+            return False
+        node = node[key]
+    return True
+
+
+@pytest.mark.parametrize("profile", sorted(PARAMS["profiles"]))
+def test_every_profile_defines_every_parameter_a_stage_tracks(profile: str) -> None:
+    """DVC refuses a tracked parameter that is missing, so each profile must name each tracked section."""
+    missing = []
+    for name, stage in DVC_YAML["stages"].items():
+        items = PARAMS["train"]["variants"] if "foreach" in stage else [None]
+        body = stage.get("do", stage)
+        for item in items:
+            for entry in body.get("params", []):
+                dotted = entry.replace("${profile}", profile).replace("${item}", str(item))
+                if not _lookup(PARAMS, dotted):
+                    missing.append(f"{name}: {dotted}")
+    assert not missing, f"params.yaml lacks: {missing}"
+
+
+def test_the_training_stage_and_the_plots_cover_every_variant() -> None:
+    assert DVC_YAML["stages"]["train"]["foreach"] == "${train.variants}"
+    plotted = {next(iter(plot)).split("/")[1] for plot in DVC_YAML["plots"]}
+    assert plotted == set(PARAMS["train"]["variants"])
+
+
+# ---------------------------------------------------------------- dvc repro end to end
+
+
+def _copy_repository(destination: Path) -> None:
+    """The working tree as a fresh clone would have it (tracked and new files, nothing git ignores)."""
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, (entry.decode() for entry in listed)):
+        source = REPO / name
+        if source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+
+
+def _run(repo: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    env = cli_env()
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # `mnistgen` in the stages
+    done = subprocess.run(args, cwd=repo, capture_output=True, text=True, env=env, timeout=timeout)
+    assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
+    return done
+
+
+def _ran(output: str) -> set[str]:
+    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
+
+
+def _set_params(repo: Path, overrides: dict) -> None:
+    path = repo / "params.yaml"
+    path.write_text(yaml.safe_dump(deep_merge(yaml.safe_load(path.read_text()), overrides), sort_keys=False))
+
+
+@pytest.mark.slow
+def test_dvc_repro_rebuilds_everything_then_only_what_changed(tmp_path: Path) -> None:
+    repo = tmp_path / "clone"
+    _copy_repository(repo)
+    _set_params(repo, {"profile": "smoke"})
+    publish_synthetic_mnist(repo / "data" / "mnist", TRAINING_ROWS)  # what `dvc pull` would restore
+    dvc = (sys.executable, "-m", "dvc")
+    _run(repo, "git", "init", "-q")
+    _run(repo, *dvc, "add", "-q", "data")
+    _run(repo, "git", "add", "-A")
+    _run(repo, "git", "-c", "user.email=t@mnistgen.invalid", "-c", "user.name=t", "commit", "-qm", "clone")
+
+    first = _run(repo, *dvc, "repro")
+    variants = PARAMS["train"]["variants"]
+    assert _ran(first.stdout) == {"classifier", "evaluate", "register", *(f"train@{v}" for v in variants)}
+
+    second = _run(repo, *dvc, "repro")
+    assert _ran(second.stdout) == set(), second.stdout
+
+    metrics = json.loads(_run(repo, *dvc, "metrics", "show", "--json").stdout)
+    workspace = metrics[""]["data"]  # "" is the workspace
+    image_variants = [v for v in variants if v != "toy_gan_1d"]
+    assert all("fid" in workspace[f"reports/metrics/{v}.json"]["data"] for v in image_variants)
+    assert "wasserstein1" in workspace["reports/metrics/toy_gan_1d.json"]["data"]
+    assert "fid" in workspace["reports/metrics/floor.json"]["data"]
+    assert all("g_loss" in workspace[f"runs/{v}/metrics.json"]["data"] for v in variants if "gan" in v)
+    registration = json.loads((repo / "reports" / "registration.json").read_text())
+    assert registration["alias"] == "champion" and registration["variant"] in image_variants
+
+    _set_params(repo, {"profiles": {"smoke": {"variants": {"toy_gan_1d": {"epochs": 3}}}}})
+    status = _run(repo, *dvc, "status", "--json")
+    assert set(json.loads(status.stdout)) == {"train@toy_gan_1d"}
+    third = _run(repo, *dvc, "repro")
+    assert _ran(third.stdout) == {"train@toy_gan_1d", "evaluate", "register"}
+
+    plots = _run(repo, *dvc, "plots", "show", "-o", str(tmp_path / "plots"))
+    assert (tmp_path / "plots" / "index.html").is_file(), plots.stdout

@@ -1,0 +1,72 @@
+"""The `retrain` pipeline flow end to end under Prefect's test harness (smoke profile, synthetic MNIST)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from conftest import pipeline_project, run_cli
+
+from mnistgen.tracking import TrackingError
+
+pytestmark = pytest.mark.slow
+
+
+@pytest.fixture(scope="module")
+def pipeline(prefect_harness):
+    from flows import pipeline as module
+
+    return module
+
+
+@pytest.fixture(autouse=True)
+def own_tracking_store(monkeypatch: pytest.MonkeyPatch) -> None:
+    """MLflow exports the URI it last used; each test's project must use its own store."""
+    monkeypatch.delenv("MLFLOW_TRACKING_URI", raising=False)
+
+
+def test_pipeline_ends_with_a_champion_and_reuses_current_steps(pipeline, tmp_path: Path) -> None:
+    project, mirror = pipeline_project(tmp_path)
+    arguments = dict(
+        profile="smoke",
+        variants=["mlp_gan", "toy_gan_1d"],
+        mirrors=[str(mirror.folder)],
+        project_dir=str(project),
+    )
+    first = pipeline.retrain(**arguments)
+    assert first["trainings"] == {"mlp_gan": "trained", "toy_gan_1d": "trained"}
+    assert first["registration"]["alias"] == "champion" and first["registration"]["variant"] == "mlp_gan"
+    assert Path(first["reports"]["champion_grid"]).is_file()
+    assert {row["variant"] for row in first["leaderboard"]} >= {"mlp_gan", "toy_gan_1d", "real data (floor)"}
+    assert (project / "data.dvc").is_file()
+
+    # The champion loads and generates in a process of its own, from the project's MLflow store.
+    sampled = run_cli(project, "sample", "--n", "4", "--out", str(tmp_path / "four.npy"))
+    assert sampled.returncode == 0, sampled.stderr[-2000:]
+
+    second = pipeline.retrain(**arguments)
+    assert second["trainings"] == {"mlp_gan": "reused", "toy_gan_1d": "reused"}
+    assert second["extractor"] == first["extractor"], (
+        "the classifier is reused while its inputs are unchanged"
+    )
+    assert "already the champion" in second["registration"]["reason"]
+
+
+def test_an_unreachable_mlflow_server_stops_the_pipeline_before_any_work(
+    pipeline, tmp_path: Path, dead_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    project, mirror = pipeline_project(tmp_path)
+    monkeypatch.setenv("MLFLOW_TRACKING_URI", dead_url.rstrip("/"))
+    with pytest.raises(TrackingError, match="is not reachable") as raised:
+        pipeline.retrain(
+            profile="smoke", variants=["mlp_gan"], mirrors=[str(mirror.folder)], project_dir=str(project)
+        )
+    assert "Fix: start it" in str(raised.value)
+    assert not (project / "data").exists() and not (project / "runs").exists()
+    assert not (project / "models").exists() and not (project / "reports").exists()
+
+
+def test_unknown_variants_are_refused_by_name(pipeline, tmp_path: Path) -> None:
+    project, _ = pipeline_project(tmp_path)
+    with pytest.raises(Exception, match=r"unknown variants \['gan9'\]"):
+        pipeline.retrain(profile="smoke", variants=["gan9"], project_dir=str(project))
