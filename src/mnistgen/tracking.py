@@ -32,12 +32,21 @@ def tracking_uri(project_dir: Path, cfg: dict[str, Any]) -> str:
     return uri
 
 
-def use_experiment(project_dir: Path, cfg: dict[str, Any]) -> str:
-    """Point MLflow at the project's store and experiment (created with artifacts beside the database)."""
+def use_store(project_dir: Path, cfg: dict[str, Any]) -> str:
+    """Point MLflow's tracking and registry at the project's store (not one a previous call left set)."""
     import mlflow
 
     uri = tracking_uri(project_dir, cfg)
     mlflow.set_tracking_uri(uri)
+    mlflow.set_registry_uri(uri)
+    return uri
+
+
+def use_experiment(project_dir: Path, cfg: dict[str, Any]) -> str:
+    """Point MLflow at the project's store and experiment (created with artifacts beside the database)."""
+    import mlflow
+
+    uri = use_store(project_dir, cfg)
     try:
         experiment = mlflow.get_experiment_by_name(cfg["experiment"])
         if experiment is None:

@@ -26,8 +26,7 @@ def sample_to_file(
 
     if out.suffix not in (".png", ".npy"):
         raise SampleError(f"--out must end in .png or .npy, not {out.name!r}")
-    mlflow.set_tracking_uri(tracking.tracking_uri(project_dir, params["mlflow"]))
-    mlflow.set_registry_uri(tracking.tracking_uri(project_dir, params["mlflow"]))
+    tracking.use_store(project_dir, params["mlflow"])
     try:
         model = mlflow.pyfunc.load_model(model_uri)
     except Exception as err:  # MLflow raises several types for a missing model or alias
