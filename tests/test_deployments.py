@@ -160,7 +160,8 @@ def test_scheduled_pipeline_trains_on_the_gpu_pool(prefect_server: dict[str, str
 
     import mlflow
 
-    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project / 'mlflow' / 'mlflow.db'}")
+    store = f"sqlite:///{project / 'mlflow' / 'mlflow.db'}"
+    client = mlflow.MlflowClient(tracking_uri=store, registry_uri=store)
     runs = client.search_runs(
         [client.get_experiment_by_name("mnistgen").experiment_id], "attributes.status = 'FINISHED'"
     )

@@ -77,6 +77,14 @@ def test_register_sets_a_champion_and_sample_writes_images(evaluated, tmp_path: 
     np.testing.assert_array_equal(a, b)
 
 
+def test_digit_on_an_unconditional_champion_is_a_clear_error(evaluated, tmp_path: Path) -> None:
+    project, _ = evaluated
+    done = run_cli(project, "sample", "--digit", "3", "--out", str(tmp_path / "x.png"))
+    assert done.returncode == 1
+    assert "is not class-conditional" in done.stderr and "drop --digit" in done.stderr
+    assert not (tmp_path / "x.png").exists()
+
+
 def test_sample_without_a_champion_explains_what_to_do(tmp_path: Path) -> None:
     project = make_training_project(tmp_path / "empty")
     done = run_cli(project, "sample", "--n", "4", "--out", str(tmp_path / "x.png"))

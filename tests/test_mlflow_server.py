@@ -98,7 +98,7 @@ def test_pipeline_on_an_mlflow_server_resumes_a_killed_training(
 
     import mlflow
 
-    client = mlflow.MlflowClient(tracking_uri=mlflow_server)
+    client = mlflow.MlflowClient(tracking_uri=mlflow_server, registry_uri=mlflow_server)
     run = client.get_run(killed_run)
     assert run.info.status == "FINISHED" and run.info.artifact_uri.startswith("mlflow-artifacts:")
     assert any((tmp_path / "server-artifacts").rglob("generator.keras")), "artifacts went to the server"

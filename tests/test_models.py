@@ -26,6 +26,17 @@ def fresh_keras_state():
     keras.backend.clear_session()
 
 
+def _probe(network: keras.Model, rows: int = 4) -> list[np.ndarray]:
+    """Random inputs for every input of `network`: noise or images, and digits for label inputs."""
+    rng = np.random.default_rng(1)
+    return [
+        rng.integers(0, 10, (rows, *tensor.shape[1:])).astype("int32")
+        if "int" in str(tensor.dtype)
+        else rng.normal(size=(rows, *tensor.shape[1:])).astype("float32")
+        for tensor in network.inputs
+    ]
+
+
 @pytest.mark.parametrize("variant", list(VARIANTS))
 def test_variant_shapes_and_safe_round_trip(variant: str, tmp_path: Path) -> None:
     import tensorflow as tf
@@ -33,17 +44,18 @@ def test_variant_shapes_and_safe_round_trip(variant: str, tmp_path: Path) -> Non
     spec = VARIANTS[variant].build(PARAMS["variants"][variant])
     model = build_model(spec, tf.random.Generator.from_seed(0))
     sample_shape = (1,) if spec.kind == "toy" else (28, 28, 1)
+    labels = tf.constant(np.arange(8, dtype=np.int32)[:, None] % 10) if spec.classes else None
     if isinstance(spec, AdversarialSpec):
         z = sample_noise(model.rng, spec.noise, 8, spec.z_dim)
-        images = model.generator(z, training=False)
-        scores = model.discriminator(images, training=False)
+        images = model.generate(z, labels, training=False)
+        scores = model.discriminate(images, labels, training=False)
         assert tuple(images.shape) == (8, *sample_shape)
         assert tuple(scores.shape) == (8, 1)
         networks = {"generator": model.generator, "discriminator": model.discriminator}
     else:
-        images = model.decoder(np.random.default_rng(0).normal(size=(8, spec.z_dim)), training=False)
+        images = model.decode(tf.random.normal((8, spec.z_dim), seed=0), labels)
         assert tuple(images.shape) == (8, 28, 28, 1)
-        encoded = model.encoder(images, training=False)
+        encoded = model.encoder(images if labels is None else [images, labels], training=False)
         codes = encoded if not spec.variational else encoded[0]
         assert tuple(codes.shape) == (8, spec.z_dim)
         networks = {"encoder": model.encoder, "decoder": model.decoder}
@@ -55,10 +67,25 @@ def test_variant_shapes_and_safe_round_trip(variant: str, tmp_path: Path) -> Non
         path = tmp_path / f"{name}.keras"
         network.save(path)
         loaded = keras.saving.load_model(path, safe_mode=True)
-        probe = np.random.default_rng(1).normal(size=(4, *network.input_shape[1:])).astype("float32")
+        probe = _probe(network)
+        probe = probe[0] if len(probe) == 1 else probe
         expected, actual = network(probe, training=False), loaded(probe, training=False)
         for want, got in zip(keras.tree.flatten(expected), keras.tree.flatten(actual), strict=True):
             np.testing.assert_allclose(np.asarray(got), np.asarray(want), rtol=1e-5, atol=1e-5)
+
+
+def test_conditional_generators_depend_on_the_label() -> None:
+    import tensorflow as tf
+
+    for variant in ("cgan", "cvae"):
+        spec = VARIANTS[variant].build(PARAMS["variants"][variant])
+        model = build_model(spec, tf.random.Generator.from_seed(0))
+        z = tf.repeat(sample_noise(model.rng, "normal", 1, spec.z_dim), 2, axis=0)
+        digits = tf.constant([[3], [8]], tf.int32)
+        images = np.asarray(
+            model.generate(z, digits, False) if spec.kind == "adversarial" else model.decode(z, digits)
+        )
+        assert not np.allclose(images[0], images[1]), f"{variant}: same z, different digit, same image"
 
 
 def test_wgan_gp_refuses_batch_norm_in_the_critic() -> None:

@@ -47,7 +47,7 @@ def test_smoke_training_is_tracked_in_mlflow(variant: str, tmp_path: Path) -> No
     assert run.data.tags["variant"] == variant and run.data.tags["profile"] == "smoke"
     assert run.data.tags["seed"] == "42" and run.data.tags["git_commit"]
     assert run.data.params["train.seed"] == "42" and "variant.batch_size" in run.data.params
-    first_loss = "loss" if variant in ("autoencoder", "vae") else "g_loss"
+    first_loss = "loss" if variant in ("autoencoder", "vae", "cvae") else "g_loss"
     history = client.get_metric_history(run.info.run_id, first_loss)
     assert len(history) >= 2 and all(point.value == point.value for point in history)
     assert [m.step for m in client.get_metric_history(run.info.run_id, f"epoch/{first_loss}")] == [1, 2]

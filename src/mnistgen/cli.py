@@ -188,6 +188,8 @@ def pipeline(
     project_dir: ProjectDir = None,
 ) -> None:
     """The whole pipeline as the Prefect flow `retrain`: data, classifier, training, evaluation, registry."""
+    # Prefect's temporary server would send usage telemetry, and its heartbeat trips over SQLite locks.
+    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # The flows are the outer, orchestrating layer: imported here, never by the computing modules.
     from flows.pipeline import retrain
 
@@ -224,6 +226,9 @@ def sample(
         Path, typer.Option(help="A .png (a grid) or .npy (float32, (n, 28, 28), in [0, 1]).")
     ] = Path("samples.png"),
     seed: Annotated[int, typer.Option(help="The same seed gives the same images.")] = 0,
+    digit: Annotated[
+        int | None, typer.Option(help="Only this digit (class-conditional models: cgan, cvae).")
+    ] = None,
     profile: ProfileOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
@@ -232,5 +237,5 @@ def sample(
 
     with _user_errors():
         root, params = load_project(project_dir, profile)
-        path = sample_to_file(root, params, model, n, seed, out)
-    typer.echo(f"wrote {n} images to {path}")
+        path = sample_to_file(root, params, model, n, seed, out, digit)
+    typer.echo(f"wrote {n} images{f' of the digit {digit}' if digit is not None else ''} to {path}")

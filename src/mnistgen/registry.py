@@ -181,8 +181,9 @@ def log_generator(run_id: str) -> Any:
 
     with mlflow.start_run(run_id=run_id):
         model_dir = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model")
+        info = json.loads((Path(model_dir) / "model_info.json").read_text())
         signature = ModelSignature(
-            inputs=Schema([ColSpec("long", "seed")]),
+            inputs=Schema([ColSpec("long", "seed"), ColSpec("long", "label", required=False)]),
             outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 28, 28))]),
         )
         return mlflow.pyfunc.log_model(
@@ -191,7 +192,8 @@ def log_generator(run_id: str) -> Any:
             artifacts={"generator": model_dir},
             code_paths=[str(PACKAGE_DIR)],
             signature=signature,
-            input_example=pd.DataFrame({"seed": [0, 1, 2, 3]}),
+            input_example=pd.DataFrame({"seed": [0, 1, 2, 3], "label": [0, 1, 2, 3]}),
+            metadata={"classes": int(info.get("classes", 0)), "variant": info["variant"]},
             pip_requirements=[
                 f"tensorflow-cpu=={tf.__version__}",
                 f"keras=={keras.__version__}",

@@ -89,7 +89,30 @@ def train(
     seed: int,
     progress: bool = True,
 ) -> tuple[Any, float]:
-    """Train and test the classifier; refuses one below `cfg["min_accuracy"]` on the test set."""
+    """Train and test the classifier on uint8 images; refuses one below `cfg["min_accuracy"]`."""
+    scale = lambda images: images.astype(np.float32) / 255.0  # noqa: E731
+    model, accuracy = fit_and_score(
+        scale(train_images), train_labels, scale(test_images), test_labels, cfg, seed, progress
+    )
+    if accuracy < cfg["min_accuracy"]:
+        raise ClassifierError(
+            f"the feature classifier reached {accuracy:.4f} test accuracy, below the required "
+            f"{cfg['min_accuracy']}; its features would make FID meaningless. Fix: raise classifier.epochs."
+        )
+    return model, accuracy
+
+
+def fit_and_score(
+    train_images: np.ndarray,
+    train_labels: np.ndarray,
+    test_images: np.ndarray,
+    test_labels: np.ndarray,
+    cfg: dict[str, Any],
+    seed: int,
+    progress: bool = False,
+) -> tuple[Any, float]:
+    """A fresh classifier (`cfg`'s architecture and budget) fitted to (n, 28, 28) images in [0, 1];
+    returns it and its accuracy on the test images."""
     import keras
 
     keras.utils.set_random_seed(seed)
@@ -101,20 +124,14 @@ def train(
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
         metrics=["accuracy"],
     )
-    scale = lambda images: (images.astype(np.float32) / 255.0)[..., None]  # noqa: E731
     model.fit(
-        scale(train_images),
+        train_images[..., None],
         train_labels,
         batch_size=cfg["batch_size"],
         epochs=cfg["epochs"],
         verbose=1 if progress else 0,
     )
-    _, accuracy = model.evaluate(scale(test_images), test_labels, batch_size=2000, verbose=0)
-    if accuracy < cfg["min_accuracy"]:
-        raise ClassifierError(
-            f"the feature classifier reached {accuracy:.4f} test accuracy, below the required "
-            f"{cfg['min_accuracy']}; its features would make FID meaningless. Fix: raise classifier.epochs."
-        )
+    _, accuracy = model.evaluate(test_images[..., None], test_labels, batch_size=2000, verbose=0)
     return model, float(accuracy)
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import logging
 import tempfile
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -15,10 +16,12 @@ from mnistgen.errors import MnistgenError
 from mnistgen.evaluation import quality
 from mnistgen.evaluation.classifier import Classifier
 from mnistgen.serving.sampler import Sampler
+from mnistgen.training.quality_clock import METRIC as QUALITY_METRIC
 
 log = logging.getLogger(__name__)
 
 FLOOR = "real data (floor)"
+Usefulness = Callable[[np.ndarray, np.ndarray], float]  # (images in [0, 1], labels) -> CAS
 GRID_SAMPLES = 64
 
 
@@ -36,6 +39,7 @@ class Entry:
     metrics: dict[str, float]
     grid: np.ndarray | None = None  # (64, 28, 28) in [0, 1] for image models
     tags: dict[str, str] = field(default_factory=dict)
+    quality_curve: list[tuple[float, float]] = field(default_factory=list)  # (training seconds, FID)
 
 
 def latest_runs(client: Any, experiment_id: str, variants: list[str]) -> dict[str, Any]:
@@ -62,6 +66,7 @@ def evaluate_run(
     test: Split,
     classifier: Classifier,
     cfg: dict[str, Any],
+    usefulness: Usefulness,
 ) -> Entry:
     """Sample the run's model, measure it, and log `eval/*` metrics and the extractor version into the run."""
     import mlflow
@@ -79,34 +84,48 @@ def evaluate_run(
             figures = quality.toy_quality(samples, mean=-1.0, std=1.0)
         else:
             figures = quality.image_quality(samples, reference, classifier, cfg)
+        if sampler.classes:  # the sampler's default labels: row i draws digit i mod 10
+            labels = np.arange(len(samples)) % sampler.classes
+            figures.update(quality.conditional_quality(samples, labels, reference, classifier))
+            n = cfg["cas"]["images"]
+            figures["cas"] = usefulness(
+                sampler.sample(n, seed=cfg["seed"] + 1), np.arange(n) % sampler.classes
+            )
         if kind == "reconstruction":
-            figures["reconstruction_mse"] = reconstruction_error(model_dir, test)
+            figures["reconstruction_mse"] = reconstruction_error(model_dir, test, bool(sampler.classes))
     for name, value in figures.items():
         client.log_metric(run.info.run_id, f"eval/{name}", float(value))
     client.set_tag(run.info.run_id, "eval/extractor_version", classifier.version)
     client.set_tag(run.info.run_id, "eval/samples", str(cfg["samples"]))
     grid = samples[:GRID_SAMPLES] if kind != "toy" else None
-    return Entry(run.data.tags["variant"], run.info.run_id, kind, figures, grid, dict(run.data.tags))
+    curve = [(float(m.step), m.value) for m in client.get_metric_history(run.info.run_id, QUALITY_METRIC)]
+    return Entry(run.data.tags["variant"], run.info.run_id, kind, figures, grid, dict(run.data.tags), curve)
 
 
-def reconstruction_error(model_dir: Path, test: Split) -> float:
-    """Mean per-pixel squared error of test images through encoder (its mean, for the VAE) and decoder."""
+def reconstruction_error(model_dir: Path, test: Split, conditional: bool) -> float:
+    """Mean per-pixel squared error of test images through encoder (its mean, for the VAE) and decoder;
+    a conditional model is given each image's true digit on both sides."""
     import keras
 
     encoder = keras.saving.load_model(model_dir / "encoder.keras", safe_mode=True)
     decoder = keras.saving.load_model(model_dir / "decoder.keras", safe_mode=True)
     images = test.images.astype(np.float32)[..., None] / 255.0
+    labels = test.labels.astype(np.int32)[:, None]
     errors = []
     for start in range(0, len(images), 1000):
-        batch = images[start : start + 1000]
-        codes = encoder(batch, training=False)
-        codes = codes[0] if isinstance(codes, (list, tuple)) else codes
-        errors.append(np.mean((np.asarray(decoder(codes, training=False)) - batch) ** 2))
+        batch, digits = images[start : start + 1000], labels[start : start + 1000]
+        codes = encoder([batch, digits] if conditional else batch, training=False)
+        codes = np.asarray(codes[0] if isinstance(codes, (list, tuple)) else codes)
+        decoded = decoder([codes, digits] if conditional else codes, training=False)
+        errors.append(np.mean((np.asarray(decoded) - batch) ** 2))
     return float(np.mean(errors))
 
 
-def floor_entry(reference: quality.Reference, classifier: Classifier, cfg: dict[str, Any]) -> Entry:
-    """The same figures for real training images: how good "perfect" looks in these metrics.
+def floor_entry(
+    reference: quality.Reference, classifier: Classifier, cfg: dict[str, Any], usefulness: Usefulness
+) -> Entry:
+    """The same figures for real training images: how good "perfect" looks in these metrics; its CAS is
+    the same classifier trained on as many real images as a conditional model is asked for.
 
     The slice is left out of the memorisation reference, or real digits would look like perfect copies.
     """
@@ -116,13 +135,18 @@ def floor_entry(reference: quality.Reference, classifier: Classifier, cfg: dict[
     held_out = quality.Reference(
         reference.test_images,
         reference.test_features,
+        reference.test_labels,
         reference.train_flat[rest],
         reference.train_images[rest],
+        reference.train_labels[rest],
     )
     real = reference.train_images[chosen]
-    return Entry(
-        FLOOR, None, "real", quality.image_quality(real, held_out, classifier, cfg), real[:GRID_SAMPLES]
-    )
+    figures = quality.image_quality(real, held_out, classifier, cfg)
+    predicted = classifier.probabilities(real).argmax(axis=1)
+    figures["label_accuracy"] = float(np.mean(predicted == reference.train_labels[chosen]))
+    few = chosen[: cfg["cas"]["images"]]
+    figures["cas"] = usefulness(reference.train_images[few], reference.train_labels[few])
+    return Entry(FLOOR, None, "real", figures, real[:GRID_SAMPLES])
 
 
 def evaluate_all(project_dir: Path, params: dict[str, Any]) -> tuple[list[Entry], str, tuple[Path, Path]]:
@@ -152,11 +176,17 @@ def evaluate_all(project_dir: Path, params: dict[str, Any]) -> tuple[list[Entry]
         else []
     )
     reference = quality.Reference.build(splits, classifier)
+
+    def usefulness(images: np.ndarray, labels: np.ndarray) -> float:
+        return quality.classification_accuracy_score(
+            images, labels, reference, params["classifier"], cfg["cas"], cfg["seed"]
+        )
+
     entries = []
     for run in [*runs.values(), *extra]:
         log.info("evaluating %s (run %s)", run.data.tags.get("variant"), run.info.run_id)
-        entries.append(evaluate_run(client, run, reference, splits["test"], classifier, cfg))
-    entries.append(floor_entry(reference, classifier, cfg))
+        entries.append(evaluate_run(client, run, reference, splits["test"], classifier, cfg, usefulness))
+    entries.append(floor_entry(reference, classifier, cfg, usefulness))
     paths = leaderboard.write(
         entries, params["registry"]["primary_metric"], classifier.version, project_dir / cfg["reports_dir"]
     )

@@ -27,6 +27,9 @@ IMAGE_COLUMNS = [
     ("rarest_class_share", "rarest class", "higher"),
     ("memorisation_ratio", "memorisation ratio", "higher"),
     ("reconstruction_mse", "recon. MSE", "lower"),
+    ("label_accuracy", "label accuracy", "higher"),  # class-conditional models only
+    ("class_fid_mean", "per-class FID", "lower"),
+    ("cas", "CAS", "higher"),  # train on synthetic, test on real; the floor row: trained on real
 ]
 TOY_COLUMNS = [
     ("wasserstein1", "W1", "lower"),
@@ -100,6 +103,21 @@ def _png(grid: np.ndarray, title: str) -> str:
     return base64.b64encode(buffer.getvalue()).decode()
 
 
+def _quality_figure(entries: list[Entry]) -> str:
+    curves = {e.name: sorted(e.quality_curve) for e in entries if e.quality_curve}
+    if not curves:
+        return ""
+    floor = next((e.metrics.get("fid") for e in entries if e.kind == "real"), None)
+    buffer = io.BytesIO()
+    figures.quality_curves(curves, floor, buffer)
+    encoded = base64.b64encode(buffer.getvalue()).decode()
+    return (
+        "<h2>Time to quality</h2><p>FID on 2,000 samples, measured during training against the seconds "
+        "spent in training steps on this machine (fewer samples than the table's FID, so higher).</p>"
+        f'<img class="wide" alt="FID against minutes of training" src="data:image/png;base64,{encoded}">'
+    )
+
+
 def html_page(entries: list[Entry], primary: str, extractor: str) -> str:
     cards = []
     for entry in ranked(entries, primary):
@@ -123,9 +141,10 @@ def html_page(entries: list[Entry], primary: str, extractor: str) -> str:
         "<!doctype html><html><head><meta charset='utf-8'><title>mnistgen leaderboard</title><style>"
         "body{font-family:sans-serif;margin:2em} .card{display:inline-block;vertical-align:top;margin:1em;"
         "padding:1em;border:1px solid #ccc;border-radius:6px} img{width:260px} td{padding:0 .6em}"
-        ".run{color:#888;font-size:80%}</style></head><body>"
+        "img.wide{width:700px} .run{color:#888;font-size:80%}</style></head><body>"
         f"<h1>mnistgen leaderboard</h1><p>Ranked by {html.escape(primary)}; classifier version "
         f"{html.escape(extractor)}. The floor card is real training data measured the same way.</p>"
+        + _quality_figure(entries)
         + "".join(cards)
         + "</body></html>\n"
     )

@@ -19,14 +19,23 @@ class Reference:
 
     test_images: np.ndarray  # (n, 28, 28) in [0, 1]
     test_features: np.ndarray
+    test_labels: np.ndarray
     train_flat: np.ndarray  # (n, 784) in [0, 1], for nearest-neighbour memorisation checks
     train_images: np.ndarray
+    train_labels: np.ndarray
 
     @classmethod
     def build(cls, splits: dict[str, Split], classifier: Classifier) -> Reference:
         test = splits["test"].images.astype(np.float32) / 255.0
         train = splits["train"].images.astype(np.float32) / 255.0
-        return cls(test, classifier.features(test), train.reshape(len(train), -1), train)
+        return cls(
+            test,
+            classifier.features(test),
+            splits["test"].labels,
+            train.reshape(len(train), -1),
+            train,
+            splits["train"].labels,
+        )
 
 
 def image_quality(
@@ -62,6 +71,46 @@ def image_quality(
         # Undefined (NaN) when the test images themselves are copies of training images.
         "memorisation_ratio": float(to_train / test_to_train) if test_to_train > 0 else float("nan"),
     }
+
+
+def conditional_quality(
+    samples: np.ndarray, labels: np.ndarray, reference: Reference, classifier: Classifier
+) -> dict[str, float]:
+    """What only a class-conditional model can be asked: does it draw the digit it was given
+    (`label_accuracy`, by the feature classifier), and how good is each digit (FID against the real test
+    images of that digit: `class_fid_0` ... `class_fid_9`, their mean and the worst)."""
+    predicted = classifier.probabilities(samples).argmax(axis=1)
+    features = classifier.features(samples)
+    per_class = {
+        f"class_fid_{digit}": metrics.frechet_distance(
+            reference.test_features[reference.test_labels == digit], features[labels == digit]
+        )
+        for digit in np.unique(labels)
+    }
+    return {
+        "label_accuracy": float(np.mean(predicted == labels)),
+        "class_fid_mean": float(np.mean(list(per_class.values()))),
+        "class_fid_worst": float(np.max(list(per_class.values()))),
+        **per_class,
+    }
+
+
+def classification_accuracy_score(
+    images: np.ndarray,
+    labels: np.ndarray,
+    reference: Reference,
+    classifier_cfg: dict[str, Any],
+    cas_cfg: dict[str, Any],
+    seed: int,
+) -> float:
+    """Train on synthetic, test on real (Ravuri & Vinyals 2019): the real-test accuracy of a classifier
+    that saw only these labelled images. Samples that are sharp but samey, or off-label, teach it little;
+    compare with the same classifier trained on as many real images."""
+    from mnistgen.evaluation.classifier import fit_and_score
+
+    settings = {**classifier_cfg, "epochs": cas_cfg["epochs"]}
+    _, accuracy = fit_and_score(images, labels, reference.test_images, reference.test_labels, settings, seed)
+    return accuracy
 
 
 def toy_quality(values: np.ndarray, mean: float, std: float) -> dict[str, float]:

@@ -8,7 +8,18 @@ from __future__ import annotations
 
 from types import ModuleType
 
-from mnistgen.models import autoencoder, conv_gan, dcgan, mlp_gan, toy_gan_1d, vae, wgan, wgan_gp
+from mnistgen.models import (
+    autoencoder,
+    cgan,
+    conv_gan,
+    cvae,
+    dcgan,
+    mlp_gan,
+    toy_gan_1d,
+    vae,
+    wgan,
+    wgan_gp,
+)
 
 VARIANTS: dict[str, ModuleType] = {
     "mlp_gan": mlp_gan,
@@ -19,4 +30,6 @@ VARIANTS: dict[str, ModuleType] = {
     "autoencoder": autoencoder,
     "vae": vae,
     "toy_gan_1d": toy_gan_1d,
+    "cgan": cgan,
+    "cvae": cvae,
 }

@@ -37,6 +37,7 @@ class AdversarialSpec:
     sort_batches: bool = False  # toy GAN: sort real data and noise to align the two manifolds
     pretrain: Callable[[int], None] | None = None  # run once, with a seed, before the first step
     sample_in_training_mode: bool = False  # batch norm on batch statistics when generating (DCGAN)
+    classes: int = 0  # > 0: class-conditional; both networks take [input, label] with labels of shape (n, 1)
     kind: str = "adversarial"
 
 
@@ -51,6 +52,7 @@ class ReconstructionSpec:
     variational: bool
     r_loss_factor: float = 1.0
     pixel_range: PixelRange = (0.0, 1.0)
+    classes: int = 0  # > 0: class-conditional; encoder and decoder take [input, label]
     kind: str = "reconstruction"
 
 
@@ -66,6 +68,7 @@ def sampling_info(spec: Spec) -> dict[str, Any]:
         "noise": spec.noise if adversarial else "normal",
         "pixel_range": list(spec.pixel_range),
         "sample_in_training_mode": adversarial and spec.sample_in_training_mode,
+        "classes": spec.classes,
     }
 
 

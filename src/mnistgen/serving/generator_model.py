@@ -1,8 +1,10 @@
 """The registered generator as an MLflow pyfunc: "models from code", so loading runs this file and
 unpickles nothing.
 
-Input: a DataFrame with an integer column `seed`, one row per image; the same seed always gives the same
-image. Output: float32 array of shape (rows, 28, 28), pixels in [0, 1], white digit on black.
+Input: a DataFrame with an integer column `seed`, one row per image, and an optional integer column `label`
+(0-9): the digit a class-conditional model draws (without it, seed mod 10). Unconditional models ignore
+`label`. The same seed (and label) always gives the same image. Output: float32 array of shape
+(rows, 28, 28), pixels in [0, 1], white digit on black.
 Batch-norm generators that sample on batch statistics (DCGAN) draw each request together with fixed filler
 noise, so one image per request still looks like the images of a full batch.
 """
@@ -28,7 +30,11 @@ class GeneratorModel(PythonModel):
         self, context: Any, model_input: pd.DataFrame, params: dict[str, Any] | None = None
     ) -> np.ndarray:
         seeds = np.asarray(model_input["seed"], dtype=np.int64)
-        return self.sampler.decode(self.sampler.noise(seeds))
+        labels = None
+        if self.sampler.classes:
+            given = model_input["label"] if "label" in model_input else None
+            labels = seeds % self.sampler.classes if given is None else np.asarray(given, dtype=np.int64)
+        return self.sampler.decode(self.sampler.noise(seeds), labels)
 
 
 mlflow.models.set_model(GeneratorModel())

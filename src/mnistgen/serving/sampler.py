@@ -21,13 +21,23 @@ def row_seeds(n: int, seed: int) -> np.ndarray:
     return np.arange(n, dtype=np.int64) + np.int64(seed) * 1_000_003
 
 
+def grid_labels(n: int, classes: int) -> np.ndarray:
+    """Labels for a square grid of `n` conditional samples: one digit per row."""
+    side = int(np.ceil(np.sqrt(n)))
+    return (np.arange(n) // side) % classes
+
+
 def to_unit_range(values: np.ndarray, pixel_range: tuple[float, float]) -> np.ndarray:
     low, high = pixel_range
     return np.clip((np.asarray(values, dtype=np.float32) - low) / (high - low), 0.0, 1.0)
 
 
 class Sampler:
-    """`sample(n, seed)` -> float32 images in [0, 1], shape (n, 28, 28) (toy GAN: values, shape (n,))."""
+    """`sample(n, seed)` -> float32 images in [0, 1], shape (n, 28, 28) (toy GAN: values, shape (n,)).
+
+    A class-conditional model (`classes` in model_info.json) draws the digits it is given; without labels,
+    the digit of row i is i mod 10, so any n rows are (nearly) balanced.
+    """
 
     def __init__(self, model_dir: Path) -> None:
         import keras
@@ -39,6 +49,10 @@ class Sampler:
     @property
     def is_image_model(self) -> bool:
         return self.info["kind"] != "toy"
+
+    @property
+    def classes(self) -> int:
+        return int(self.info.get("classes", 0))
 
     def noise(self, seeds: np.ndarray) -> np.ndarray:
         """One latent vector per seed, drawn from the model's prior: the same seed, the same vector."""
@@ -58,20 +72,28 @@ class Sampler:
                 rows.append(rng.uniform(*STRATIFIED_DOMAIN, dim))
         return np.asarray(rows, np.float32)
 
-    def decode(self, z: np.ndarray, batch: int = 1000) -> np.ndarray:
+    def decode(self, z: np.ndarray, labels: np.ndarray | None = None, batch: int = 1000) -> np.ndarray:
         training = self.info["sample_in_training_mode"]
         wanted = len(z)
+        if self.classes:
+            labels = np.arange(wanted) % self.classes if labels is None else np.asarray(labels)
+            if len(labels) != wanted or labels.min(initial=0) < 0 or labels.max(initial=0) >= self.classes:
+                raise ValueError(f"need one label in 0..{self.classes - 1} per row")
         if training and wanted % batch < BATCH_STATISTICS_ROWS:
             # Pad the last batch with fixed filler noise so its statistics resemble training batches.
             filler = self.noise(np.arange(FILLER_SEEDS, FILLER_SEEDS + BATCH_STATISTICS_ROWS))
             z = np.concatenate([z, filler])
-        outputs = [
-            np.asarray(self.network(z[i : i + batch], training=training)) for i in range(0, len(z), batch)
-        ]
+            if self.classes:
+                labels = np.concatenate([labels, np.arange(BATCH_STATISTICS_ROWS) % self.classes])
+        column = np.asarray(labels, np.int32)[:, None] if self.classes else None
+        outputs = []
+        for i in range(0, len(z), batch):
+            rows = z[i : i + batch] if column is None else [z[i : i + batch], column[i : i + batch]]
+            outputs.append(np.asarray(self.network(rows, training=training)))
         values = np.concatenate(outputs)[:wanted]
         if not self.is_image_model:
             return values[:, 0].astype(np.float32)
         return to_unit_range(values[..., 0], self.info["pixel_range"])
 
-    def sample(self, n: int, seed: int = 0) -> np.ndarray:
-        return self.decode(self.noise(row_seeds(n, seed)))
+    def sample(self, n: int, seed: int = 0, labels: np.ndarray | None = None) -> np.ndarray:
+        return self.decode(self.noise(row_seeds(n, seed)), labels)

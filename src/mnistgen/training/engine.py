@@ -3,6 +3,8 @@
 `AdversarialModel` covers the GANs (non-saturating and Wasserstein losses, critic steps, clipping,
 gradient penalty, the toy GAN's sorted batches); `ReconstructionModel` covers the autoencoder and VAE.
 Both own a `tf.random.Generator`, so noise is a function of the seed and checkpoints restore it.
+A class-conditional spec (`classes > 0`) gets batches of (images, labels) and networks that take
+[input, label]; everything else is the same loop.
 """
 
 from __future__ import annotations
@@ -54,24 +56,35 @@ class AdversarialModel(keras.Model):
     def noise(self, n: int | tf.Tensor) -> tf.Tensor:
         return sample_noise(self.rng, self.spec.noise, n, self.spec.z_dim)
 
-    def train_step(self, real: tf.Tensor) -> dict[str, tf.Tensor]:
+    def generate(self, z: tf.Tensor, labels: tf.Tensor | None, training: bool) -> tf.Tensor:
+        return self.generator(z if labels is None else [z, labels], training=training)
+
+    def discriminate(self, x: tf.Tensor, labels: tf.Tensor | None, training: bool = True) -> tf.Tensor:
+        return self.discriminator(x if labels is None else [x, labels], training=training)
+
+    def train_step(self, batch: tf.Tensor | tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
         spec = self.spec
-        for chunk in tf.split(real, spec.d_steps):
+        real, labels = batch if spec.classes else (batch, None)
+        chunks = tf.split(real, spec.d_steps)
+        label_chunks = tf.split(labels, spec.d_steps) if spec.classes else [None] * spec.d_steps
+        for chunk, chunk_labels in zip(chunks, label_chunks, strict=True):
             if spec.sort_batches:
                 chunk = tf.sort(chunk, axis=0)
-            self._discriminator_step(chunk)
+            self._discriminator_step(chunk, chunk_labels)
         self._generator_step(tf.shape(real)[0] // spec.d_steps)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
-    def _discriminator_step(self, real: tf.Tensor) -> None:
+    def _discriminator_step(self, real: tf.Tensor, labels: tf.Tensor | None) -> None:
         spec = self.spec
-        fake = self.generator(self.noise(tf.shape(real)[0]), training=True)
+        # Fakes carry the real batch's labels, so both halves of the loss see the same class mix.
+        fake = self.generate(self.noise(tf.shape(real)[0]), labels, training=True)
         with tf.GradientTape() as tape:
-            real_out = self.discriminator(real, training=True)
-            fake_out = self.discriminator(fake, training=True)
+            real_out = self.discriminate(real, labels)
+            fake_out = self.discriminate(fake, labels)
             d_loss = self.d_loss_fn(real_out, fake_out)
             if spec.gp_weight:
-                gp = losses.gradient_penalty(self.discriminator, real, fake, self.rng)
+                critic = lambda x: self.discriminate(x, labels)  # noqa: E731
+                gp = losses.gradient_penalty(critic, real, fake, self.rng)
                 d_loss += spec.gp_weight * gp
                 self.trackers["gp"].update_state(gp)
         weights = self.discriminator.trainable_variables
@@ -84,9 +97,10 @@ class AdversarialModel(keras.Model):
         self.trackers["d_fake"].update_state(tf.reduce_mean(fake_out))
 
     def _generator_step(self, n: tf.Tensor) -> None:
+        labels = self.rng.uniform((n, 1), 0, self.spec.classes, dtype=tf.int32) if self.spec.classes else None
         with tf.GradientTape() as tape:
             # Only G's weights are updated: D is "frozen" for this step without touching trainable flags.
-            fake_out = self.discriminator(self.generator(self.noise(n), training=True), training=True)
+            fake_out = self.discriminate(self.generate(self.noise(n), labels, training=True), labels)
             g_loss = self.g_loss_fn(fake_out)
         weights = self.generator.trainable_variables
         self.spec.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, weights), weights, strict=True))
@@ -109,20 +123,27 @@ class ReconstructionModel(keras.Model):
     def metrics(self) -> list[keras.metrics.Metric]:
         return list(self.trackers.values())
 
-    def encode(self, images: tf.Tensor, training: bool = False) -> tuple[tf.Tensor, tf.Tensor]:
+    def encode(
+        self, images: tf.Tensor, labels: tf.Tensor | None = None, training: bool = False
+    ) -> tuple[tf.Tensor, tf.Tensor]:
         """(z, per-sample KL); z is sampled by reparameterisation for the VAE, KL is 0 for the autoencoder."""
+        inputs = images if labels is None else [images, labels]
         if not self.spec.variational:
-            z = self.encoder(images, training=training)
+            z = self.encoder(inputs, training=training)
             return z, tf.zeros(tf.shape(z)[:1])
-        mu, log_var = self.encoder(images, training=training)
+        mu, log_var = self.encoder(inputs, training=training)
         z = mu + tf.exp(log_var / 2.0) * self.rng.normal(tf.shape(mu))
         return z, losses.kl_to_standard_normal(mu, log_var)
 
-    def train_step(self, images: tf.Tensor) -> dict[str, tf.Tensor]:
+    def decode(self, z: tf.Tensor, labels: tf.Tensor | None, training: bool = False) -> tf.Tensor:
+        return self.decoder(z if labels is None else [z, labels], training=training)
+
+    def train_step(self, batch: tf.Tensor | tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
+        images, labels = batch if self.spec.classes else (batch, None)
         weights = self.encoder.trainable_variables + self.decoder.trainable_variables
         with tf.GradientTape() as tape:
-            z, kl = self.encode(images, training=True)
-            reconstruction = self.decoder(z, training=True)
+            z, kl = self.encode(images, labels, training=True)
+            reconstruction = self.decode(z, labels, training=True)
             r_loss = tf.reduce_mean(tf.square(images - reconstruction), axis=[1, 2, 3])
             loss = tf.reduce_mean(self.spec.r_loss_factor * r_loss + kl)
         self.spec.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights, strict=True))

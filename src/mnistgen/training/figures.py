@@ -1,5 +1,6 @@
 """The figures the seeds' authors look at: sample grids, loss curves, reconstructions, latent space,
-interpolations and the toy GAN's densities and decision boundary. Each writes one PNG to a given path."""
+interpolations and the toy GAN's densities and decision boundary; and the variants' time-to-quality curves.
+Each writes one PNG to a given path."""
 
 from __future__ import annotations
 
@@ -94,4 +95,23 @@ def toy_densities(
     ax.set_ylim(0, 1.05)
     ax.set_title(title, fontsize=10)
     ax.legend(fontsize=8)
+    return _save(fig, path)
+
+
+def quality_curves(
+    curves: dict[str, list[tuple[float, float]]], floor: float | None, path: Path | BinaryIO
+) -> Path | BinaryIO:
+    """FID against minutes of training, one line per variant: which buys the most quality per minute."""
+    fig, ax = plt.subplots(figsize=(7, 4.2))
+    for name, points in sorted(curves.items()):
+        seconds, fid = zip(*points, strict=True)
+        ax.plot(np.asarray(seconds) / 60.0, fid, marker="o", markersize=3, label=name)
+    if floor is not None:
+        ax.axhline(floor, color="k", linestyle=":", linewidth=1, label="real data (floor)")
+    ax.set_yscale("log")
+    ax.set_xlabel("minutes of training (this machine)")
+    ax.set_ylabel("FID (2,000 samples, log scale)")
+    ax.set_title("time to quality")
+    ax.grid(alpha=0.3, which="both")
+    ax.legend(fontsize=8, ncol=2)
     return _save(fig, path)

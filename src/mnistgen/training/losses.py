@@ -4,7 +4,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-import keras
 import tensorflow as tf
 
 
@@ -34,7 +33,7 @@ LOSSES: dict[str, tuple[Callable[[tf.Tensor, tf.Tensor], tf.Tensor], Callable[[t
 
 
 def gradient_penalty(
-    critic: keras.Model, real: tf.Tensor, fake: tf.Tensor, rng: tf.random.Generator
+    critic: Callable[[tf.Tensor], tf.Tensor], real: tf.Tensor, fake: tf.Tensor, rng: tf.random.Generator
 ) -> tf.Tensor:
     """Mean of (||grad_x critic(x)|| - 1)^2 at random points on the lines between real and fake samples.
 
@@ -46,7 +45,7 @@ def gradient_penalty(
     between = real + alpha * (fake - real)
     with tf.GradientTape() as tape:
         tape.watch(between)
-        score = critic(between, training=True)
+        score = critic(between)
     grads = tape.gradient(score, between)
     norms = tf.sqrt(tf.reduce_sum(tf.square(grads), axis=tf.range(1, tf.rank(grads))) + 1e-12)
     return tf.reduce_mean(tf.square(norms - 1.0))

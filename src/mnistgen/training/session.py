@@ -18,11 +18,15 @@ from tqdm.auto import tqdm
 from mnistgen import tracking
 from mnistgen.config import ConfigError, flatten
 from mnistgen.data.idx import Split
+from mnistgen.evaluation.classifier import MODEL_FILE as CLASSIFIER_FILE
+from mnistgen.evaluation.classifier import load as load_classifier
 from mnistgen.models.base import AdversarialSpec, Spec, sampling_info
 from mnistgen.models.toy_gan_1d import DATA_MEAN, DATA_STD, DOMAIN, data_density
-from mnistgen.serving.sampler import to_unit_range
+from mnistgen.serving.sampler import grid_labels, to_unit_range
 from mnistgen.training import figures
 from mnistgen.training.engine import sample_noise
+from mnistgen.training.quality_clock import CSV_FILE as QUALITY_CSV
+from mnistgen.training.quality_clock import QualityClock
 from mnistgen.training.run import (
     CHECKPOINT_DIR,
     METRICS_FILE,
@@ -80,12 +84,18 @@ class Session:
         self.checkpoint = tf.train.Checkpoint(step=self.step, rng=model.rng, **objects)
         self.manager = tf.train.CheckpointManager(self.checkpoint, run_dir / CHECKPOINT_DIR, max_to_keep=2)
         self.history: list[dict[str, float]] = []
+        self.clock = self._quality_clock()
         self.eval_noise = sample_noise(
             tf.random.Generator.from_seed(plan.seed + 1),
-            spec.noise if self.adversarial else "normal",
-            GRID_SAMPLES,
+            self.eval_prior,
+            spec.classes**2 or GRID_SAMPLES,  # conditional: a 10x10 grid, a row per digit
             spec.z_dim,
         )
+
+    @property
+    def eval_prior(self) -> str:
+        """The noise a model generates from: its prior, N(0, I) for a decoder."""
+        return self.spec.noise if self.adversarial else "normal"
 
     # ------------------------------------------------------------------ the run
 
@@ -180,7 +190,10 @@ class Session:
             stop = None
             with bar:
                 for batch in self._batches(epoch, done_in_epoch):
+                    stepped = time.monotonic()
                     values = {name: float(v) for name, v in step_fn(batch).items()}
+                    if self.clock:
+                        self.clock.tick(time.monotonic() - stepped)
                     step = int(self.step)
                     check_finite(values, self.plan.variant, step)
                     images += self.rows_per_step
@@ -231,6 +244,30 @@ class Session:
             metric.reset_state()
         self._checkpoint()
 
+    def _quality_clock(self) -> QualityClock | None:
+        """A FID every `train.quality_every_seconds` of training (image models, once a classifier exists)."""
+        every = self.plan.train.get("quality_every_seconds")
+        folder = self.request.project_dir / self.plan.params["classifier"]["dir"]
+        if not every or self.spec.kind == "toy":
+            return None
+        if not (folder / CLASSIFIER_FILE).is_file():
+            log.info(
+                "%s: no feature classifier in %s yet: no time-to-quality curve", self.plan.variant, folder
+            )
+            return None
+        n = int(self.plan.train["quality_samples"])
+        noise = sample_noise(
+            tf.random.Generator.from_seed(self.plan.seed + 3), self.eval_prior, n, self.spec.z_dim
+        )
+        labels = np.arange(n) % self.spec.classes if self.spec.classes else None
+        return QualityClock(
+            float(every),
+            load_classifier(folder),
+            self.splits["test"].images,
+            lambda: self.generate(noise, labels),
+            self.run_dir / QUALITY_CSV,
+        )
+
     # ------------------------------------------------------------------ data and samples
 
     def _batches(self, epoch: int, skip: int) -> Iterator[tf.Tensor]:
@@ -240,28 +277,39 @@ class Session:
                 rng = np.random.default_rng([self.plan.seed, epoch, i])
                 yield tf.constant(rng.normal(DATA_MEAN, DATA_STD, (self.rows_per_step, 1)), tf.float32)
             return
-        images = self.splits["train"].images
-        order = np.random.default_rng([self.plan.seed, epoch]).permutation(len(images))
+        train = self.splits["train"]
+        order = np.random.default_rng([self.plan.seed, epoch]).permutation(len(train.images))
         order = order[: self.steps_per_epoch * self.rows_per_step]
         low, high = self.spec.pixel_range
+
+        def scale(x: tf.Tensor) -> tf.Tensor:
+            return tf.cast(x, tf.float32)[..., None] / 255.0 * (high - low) + low
+
+        if self.spec.classes:  # (images, labels of shape (n, 1)) for the conditional networks
+            rows = (train.images[order], train.labels[order].astype(np.int32)[:, None])
+            transform = lambda x, y: (scale(x), y)  # noqa: E731
+        else:
+            rows, transform = train.images[order], scale
         dataset = (
-            tf.data.Dataset.from_tensor_slices(images[order])
+            tf.data.Dataset.from_tensor_slices(rows)
             .batch(self.rows_per_step, drop_remainder=True)
             .skip(skip)
-            .map(
-                lambda x: tf.cast(x, tf.float32)[..., None] / 255.0 * (high - low) + low,
-                num_parallel_calls=tf.data.AUTOTUNE,
-            )
+            .map(transform, num_parallel_calls=tf.data.AUTOTUNE)
             .prefetch(tf.data.AUTOTUNE)
         )
         yield from dataset
 
-    def generate(self, z: tf.Tensor) -> np.ndarray:
-        """Images in [0, 1], shape (n, 28, 28)."""
+    def generate(self, z: tf.Tensor, labels: np.ndarray | None = None) -> np.ndarray:
+        """Images in [0, 1], shape (n, 28, 28); a conditional model draws `labels` (default: a row of each
+        digit in turn, as in the grids), an unconditional one ignores them."""
+        wanted = None
+        if self.spec.classes:  # an unconditional model ignores labels
+            labels = grid_labels(len(z), self.spec.classes) if labels is None else labels
+            wanted = tf.constant(np.asarray(labels, np.int32)[:, None])
         if self.adversarial:
-            images = self.model.generator(z, training=self.spec.sample_in_training_mode)
+            images = self.model.generate(z, wanted, training=self.spec.sample_in_training_mode)
         else:
-            images = self.model.decoder(z, training=False)
+            images = self.model.decode(z, wanted)
         return to_unit_range(np.asarray(images)[..., 0], self.spec.pixel_range)
 
     def _sample_figure(self, name: str, title: str) -> None:
@@ -291,6 +339,8 @@ class Session:
 
     def _finish(self, status: str) -> dict[str, float]:
         self._checkpoint()
+        if self.clock:
+            self.clock.measure()  # the curve's last point: the model as saved
         figure_dir, model_dir = self.run_dir / "figures", self.run_dir / "model"
         losses = [k for k in (self.history[-1] if self.history else {}) if k not in ("step", "epoch")]
         figures.loss_curves(
@@ -323,30 +373,36 @@ class Session:
         test = self.splits["test"]
         low, high = self.spec.pixel_range
         images = test.images[..., None].astype(np.float32) / 255.0 * (high - low) + low
-        encoder = self.model.encoder
+        labels = test.labels.astype(np.int32)[:, None] if self.spec.classes else None
         codes = np.concatenate(
             [
-                np.asarray(self._mean_code(encoder(images[i : i + 1000], training=False)))
+                self._mean_code(images[i : i + 1000], None if labels is None else labels[i : i + 1000])
                 for i in range(0, len(images), 1000)
             ]
         )
         figures.latent_space(codes, test.labels, figure_dir / "latent_space.png")
         originals = to_unit_range(images[:10, ..., 0], self.spec.pixel_range)
         figures.reconstructions(
-            originals, self.generate(tf.constant(codes[:10])), figure_dir / "reconstructions.png"
+            originals,
+            self.generate(tf.constant(codes[:10]), test.labels[:10]),
+            figure_dir / "reconstructions.png",
         )
         first, second = (int(np.argmax(test.labels == digit)) for digit in (1, 7))
         path = np.linspace(0.0, 1.0, 10, dtype=np.float32)[:, None]
         line = codes[first] * (1 - path) + codes[second] * path
+        # A conditional model's code holds the style, not the digit: each point is decoded as a 7.
+        sevens = np.full(10, 7) if self.spec.classes else None
         figures.interpolation(
-            self.generate(tf.constant(line)),
+            self.generate(tf.constant(line), sevens),
             figure_dir / "interpolation.png",
-            "latent interpolation from a test 1 to a test 7",
+            "latent interpolation from a test 1 to a test 7"
+            + (" (decoded as 7)" if sevens is not None else ""),
         )
 
-    def _mean_code(self, encoded: Any) -> tf.Tensor:
-        """The encoder's point (autoencoder) or mean (VAE)."""
-        return encoded[0] if self.spec.variational else encoded
+    def _mean_code(self, images: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        """The encoder's point (autoencoder) or mean (VAE): no sampling."""
+        encoded = self.model.encoder(images if labels is None else [images, labels], training=False)
+        return np.asarray(encoded[0] if self.spec.variational else encoded)
 
     def _save_networks(self, model_dir: Path) -> None:
         model_dir.mkdir(parents=True, exist_ok=True)
