@@ -30,7 +30,6 @@ def train_in_subprocess(
     profile: str | None = None,
     seed: int | None = None,
     resume: bool = False,
-    max_minutes: float | None = None,
 ) -> dict[str, Any]:
     """Run one training to its end; returns the variant, its MLflow run id and final metrics."""
     command = [
@@ -43,7 +42,7 @@ def train_in_subprocess(
         str(project_dir),
         "--no-progress",
     ]
-    for flag, value in (("--profile", profile), ("--seed", seed), ("--max-minutes", max_minutes)):
+    for flag, value in (("--profile", profile), ("--seed", seed)):
         if value is not None:
             command += [flag, str(value)]
     if resume:
