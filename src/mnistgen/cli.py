@@ -92,10 +92,14 @@ def _user_errors() -> Iterator[None]:
 @app.command()
 def train(
     variant: Annotated[
-        str, typer.Argument(help="mlp_gan, dcgan, conv_gan, wgan, wgan_gp, autoencoder, vae or toy_gan_1d.")
+        str,
+        typer.Argument(
+            help="mlp_gan, dcgan, conv_gan, wgan, wgan_gp, autoencoder, vae, toy_gan_1d, cgan or cvae."
+        ),
     ],
     profile: Annotated[
-        str | None, typer.Option(help="smoke, cpu or gpu (default: the `profile:` key of params.yaml).")
+        str | None,
+        typer.Option(help="smoke, cpu, faithful or gpu (default: the `profile:` key of params.yaml)."),
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed (default: train.seed).")] = None,
     resume: Annotated[
@@ -108,6 +112,14 @@ def train(
         int | None, typer.Option(help="Stop (checkpointed, resumable) at this step.")
     ] = None,
     progress: Annotated[bool, typer.Option(help="Show a progress bar per epoch.")] = True,
+    set_: Annotated[
+        list[str] | None,
+        typer.Option(
+            "--set",
+            help="Override a setting for this run (repeatable), e.g. --set variants.cgan.ema_decay=0.999; "
+            "the run records every setting in MLflow.",
+        ),
+    ] = None,
     project_dir: ProjectDir = None,
 ) -> None:
     """Train one variant; checkpoints, sample grids, loss curves and the model go to runs/ and MLflow."""
@@ -115,7 +127,15 @@ def train(
 
     with _user_errors():
         request = TrainRequest(
-            project_root(project_dir), variant, profile, seed, resume, max_minutes, max_steps, progress
+            project_root(project_dir),
+            variant,
+            profile,
+            seed,
+            resume,
+            max_minutes,
+            max_steps,
+            progress,
+            tuple(set_ or ()),
         )
         try:
             result = train_variant(request)
@@ -131,7 +151,7 @@ def train(
 
 
 ProfileOption = Annotated[
-    str | None, typer.Option(help="smoke, cpu or gpu (default: the `profile:` key of params.yaml).")
+    str | None, typer.Option(help="smoke, cpu, faithful or gpu (default: the `profile:` key of params.yaml).")
 ]
 
 

@@ -93,6 +93,34 @@ def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]
     return merged
 
 
+def apply_overrides(params: dict[str, Any], overrides: list[str] | tuple[str, ...]) -> dict[str, Any]:
+    """`params` with `KEY.PATH=VALUE` settings applied (values in YAML: `0.5`, `[64, 32]`, `null`).
+
+    For experiments (`mnistgen train --set`): only settings that exist can be changed, so a typo is an
+    error rather than a silently ignored key.
+    """
+    result = deep_merge(params, {})
+    for override in overrides:
+        path, sep, raw = override.partition("=")
+        keys = path.strip().split(".")
+        if not sep or not all(keys):
+            raise ConfigError(f"--set {override!r}: expected KEY.PATH=VALUE, e.g. variants.cgan.epochs=5")
+        node = result
+        for depth, key in enumerate(keys):
+            if not isinstance(node, dict) or key not in node:
+                known = ", ".join(node) if isinstance(node, dict) else "none: not a section"
+                raise ConfigError(
+                    f"--set {override!r}: {'.'.join(keys[: depth + 1])} is not a setting of {PARAMS_FILE} "
+                    f"(known here: {known})"
+                )
+            if depth == len(keys) - 1:
+                node[key] = yaml.safe_load(raw)
+            else:
+                node[key] = dict(node[key]) if isinstance(node[key], dict) else node[key]
+                node = node[key]
+    return result
+
+
 def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
     """`{"a": {"b": 1}}` -> `{"a.b": 1}`: how parameters are logged to MLflow."""
     flat: dict[str, Any] = {}

@@ -53,6 +53,9 @@ class ReconstructionSpec:
     r_loss_factor: float = 1.0
     pixel_range: PixelRange = (0.0, 1.0)
     classes: int = 0  # > 0: class-conditional; encoder and decoder take [input, label]
+    # Where samples come from: "normal" is N(0, I), the VAE's prior; "fitted" is a Gaussian fitted to the
+    # encoded training images (an autoencoder has no prior, and its codes need not sit near the origin).
+    latent_prior: Literal["normal", "fitted"] = "normal"
     kind: str = "reconstruction"
 
 

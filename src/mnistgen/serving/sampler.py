@@ -27,6 +27,13 @@ def grid_labels(n: int, classes: int) -> np.ndarray:
     return (np.arange(n) // side) % classes
 
 
+def from_standard_normal(z: np.ndarray, mean: list[float], cov: list[list[float]]) -> np.ndarray:
+    """N(0, I) draws -> draws from N(mean, cov)."""
+    cov_matrix = np.asarray(cov, np.float64)
+    root = np.linalg.cholesky(cov_matrix + 1e-6 * np.eye(len(cov_matrix)))
+    return (np.asarray(mean) + z @ root.T).astype(np.float32)
+
+
 def to_unit_range(values: np.ndarray, pixel_range: tuple[float, float]) -> np.ndarray:
     low, high = pixel_range
     return np.clip((np.asarray(values, dtype=np.float32) - low) / (high - low), 0.0, 1.0)
@@ -70,7 +77,9 @@ class Sampler:
                 rows.append(rng.uniform(0.0, 1.0, dim))
             else:  # stratified: a single draw is uniform over the grid's domain
                 rows.append(rng.uniform(*STRATIFIED_DOMAIN, dim))
-        return np.asarray(rows, np.float32)
+        z = np.asarray(rows, np.float32).reshape(len(seeds), dim)
+        fit = self.info.get("latent_fit")  # an autoencoder's Gaussian over its training codes
+        return z if fit is None else from_standard_normal(z, fit["mean"], fit["cov"])
 
     def decode(self, z: np.ndarray, labels: np.ndarray | None = None, batch: int = 1000) -> np.ndarray:
         training = self.info["sample_in_training_mode"]

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import logging
+import time
 from collections.abc import Callable
 from pathlib import Path
 
@@ -39,6 +40,7 @@ class QualityClock:
         self.reference = classifier.features(test_images.astype(np.float32) / 255.0)
         self.rows = self._read()
         self.trained_seconds = self.rows[-1][0] if self.rows else 0.0  # a resumed run continues its clock
+        self.measuring_seconds = 0.0  # spent in `measure` by this process
         self._set_next_mark()
 
     def _set_next_mark(self) -> None:
@@ -52,11 +54,13 @@ class QualityClock:
             self._set_next_mark()
 
     def measure(self) -> float:
+        began = time.monotonic()
         fid = frechet_distance(self.reference, self.classifier.features(self.generate()))
         self.rows.append((round(self.trained_seconds, 1), fid))
         mlflow.log_metric(METRIC, fid, step=int(round(self.trained_seconds)))
         with self.path.open("w", newline="") as handle:
             csv.writer(handle).writerows([("seconds", "fid"), *self.rows])
+        self.measuring_seconds += time.monotonic() - began
         log.debug("FID %.1f after %.0f s of training", fid, self.trained_seconds)
         return fid
 

@@ -17,7 +17,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from mnistgen.config import ConfigError, load_params, with_profile
+from mnistgen.config import ConfigError, apply_overrides, load_params, with_profile
 from mnistgen.errors import MnistgenError
 from mnistgen.training import hardware
 
@@ -47,6 +47,7 @@ class TrainRequest:
     max_minutes: float | None = None
     max_steps: int | None = None
     progress: bool = True
+    overrides: tuple[str, ...] = ()  # KEY.PATH=VALUE settings over the profiled params (experiments)
 
 
 @dataclass
@@ -92,7 +93,9 @@ class RunPlan:
 def plan_run(request: TrainRequest) -> RunPlan:
     from mnistgen.tracking import data_version
 
-    params = with_profile(load_params(request.project_dir), request.profile)
+    params = apply_overrides(
+        with_profile(load_params(request.project_dir), request.profile), request.overrides
+    )
     if request.variant not in params["variants"]:
         raise ConfigError(
             f"unknown variant {request.variant!r}; choose one of: {', '.join(params['variants'])}"
@@ -174,7 +177,7 @@ def train_variant(request: TrainRequest) -> TrainResult:
     from mnistgen.training.session import Session
 
     spec = module.build(plan.cfg)
-    model = build_model(spec, tf.random.Generator.from_seed(plan.seed))
+    model = build_model(spec, tf.random.Generator.from_seed(plan.seed), plan.cfg.get("ema_decay"))
     session = Session(plan, spec, model, splits, run_dir, precision, device, request)
     return session.run(record)
 

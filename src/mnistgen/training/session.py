@@ -22,7 +22,7 @@ from mnistgen.evaluation.classifier import MODEL_FILE as CLASSIFIER_FILE
 from mnistgen.evaluation.classifier import load as load_classifier
 from mnistgen.models.base import AdversarialSpec, Spec, sampling_info
 from mnistgen.models.toy_gan_1d import DATA_MEAN, DATA_STD, DOMAIN, data_density
-from mnistgen.serving.sampler import grid_labels, to_unit_range
+from mnistgen.serving.sampler import from_standard_normal, grid_labels, to_unit_range
 from mnistgen.training import figures
 from mnistgen.training.engine import sample_noise
 from mnistgen.training.quality_clock import CSV_FILE as QUALITY_CSV
@@ -45,6 +45,7 @@ log = logging.getLogger(__name__)
 
 GRID_SAMPLES = 64
 TOY_SAMPLES = 10_000
+FIT_IMAGES = 10_000  # training images whose codes a fitted latent prior is estimated from
 
 
 class Session:
@@ -159,6 +160,7 @@ class Session:
                 "precision": self.precision,
                 "device": self.device,
                 "kind": self.spec.kind,
+                **({"overrides": " ".join(self.request.overrides)} if self.request.overrides else {}),
             },
         )
         mlflow.log_params(flatten({"variant": plan.cfg, "train": plan.train, "seed": plan.seed}))
@@ -205,7 +207,7 @@ class Session:
                         self._checkpoint()
                     if step >= limit and step < self.total_steps:
                         stop = "step limit"
-                    elif deadline and time.monotonic() > deadline:
+                    elif deadline and time.monotonic() - self._measuring_seconds() > deadline:
                         stop = "time budget"
                     if stop:
                         break
@@ -215,6 +217,10 @@ class Session:
                 self._checkpoint()
                 return stop
         return "completed"
+
+    def _measuring_seconds(self) -> float:
+        """Time-to-quality measurements do not count against the time budget: they are not training."""
+        return self.clock.measuring_seconds if self.clock else 0.0
 
     def _train_step(self, batch: tf.Tensor) -> dict[str, tf.Tensor]:
         logs = self.model.train_step(batch)
@@ -264,7 +270,7 @@ class Session:
             float(every),
             load_classifier(folder),
             self.splits["test"].images,
-            lambda: self.generate(noise, labels),
+            lambda: self.sample(noise, labels),
             self.run_dir / QUALITY_CSV,
         )
 
@@ -307,10 +313,34 @@ class Session:
             labels = grid_labels(len(z), self.spec.classes) if labels is None else labels
             wanted = tf.constant(np.asarray(labels, np.int32)[:, None])
         if self.adversarial:
-            images = self.model.generate(z, wanted, training=self.spec.sample_in_training_mode)
+            images = self.model.sample(z, wanted, training=self.spec.sample_in_training_mode)
         else:
             images = self.model.decode(z, wanted)
         return to_unit_range(np.asarray(images)[..., 0], self.spec.pixel_range)
+
+    def sample(self, noise: tf.Tensor, labels: np.ndarray | None = None) -> np.ndarray:
+        """Images from prior noise (`eval_prior`): a fitted latent prior moves it onto the codes first."""
+        fit = self._latent_fit()
+        if fit is not None:
+            noise = tf.constant(from_standard_normal(np.asarray(noise), fit["mean"], fit["cov"]))
+        return self.generate(noise, labels)
+
+    def _latent_fit(self) -> dict[str, list] | None:
+        """A fitted prior's Gaussian over the current encoder's codes of the first FIT_IMAGES images."""
+        if self.adversarial or self.spec.latent_prior != "fitted":
+            return None
+        low, high = self.spec.pixel_range
+        images = self.splits["train"].images[:FIT_IMAGES, ..., None].astype(np.float32) / 255.0
+        codes = np.concatenate(
+            [
+                self._mean_code(images[i : i + 1000] * (high - low) + low, None)
+                for i in range(0, len(images), 1000)
+            ]
+        ).astype(np.float64)
+        return {
+            "mean": codes.mean(axis=0).tolist(),
+            "cov": np.atleast_2d(np.cov(codes, rowvar=False)).tolist(),
+        }
 
     def _sample_figure(self, name: str, title: str) -> None:
         """The seeds' periodic look at the generator: a grid from fixed noise (the toy GAN: its densities)."""
@@ -318,14 +348,12 @@ class Session:
         if self.spec.kind == "toy":
             path = self._toy_figure(sample_dir / f"densities_{name}.png", title)
         else:
-            path = figures.image_grid(
-                self.generate(self.eval_noise), sample_dir / f"samples_{name}.png", title
-            )
+            path = figures.image_grid(self.sample(self.eval_noise), sample_dir / f"samples_{name}.png", title)
         mlflow.log_artifact(str(path), artifact_path="samples")
 
     def _toy_samples(self) -> np.ndarray:
         z = sample_noise(tf.random.Generator.from_seed(self.plan.seed + 2), self.spec.noise, TOY_SAMPLES, 1)
-        return np.asarray(self.model.generator(z, training=False))[:, 0]
+        return np.asarray(self.model.sampler(z, training=False))[:, 0]
 
     def _toy_figure(self, path: Path, title: str) -> Path:
         x = np.linspace(*DOMAIN, 400, dtype=np.float32)[:, None]
@@ -407,7 +435,7 @@ class Session:
     def _save_networks(self, model_dir: Path) -> None:
         model_dir.mkdir(parents=True, exist_ok=True)
         networks = (
-            {"generator": self.model.generator, "discriminator": self.model.discriminator}
+            {"generator": self.model.sampler, "discriminator": self.model.discriminator}
             if self.adversarial
             else {"encoder": self.model.encoder, "decoder": self.model.decoder}
         )
@@ -420,6 +448,7 @@ class Session:
             "seed": self.plan.seed,
             "profile": self.plan.profile,
             "step": int(self.step),
+            **({"latent_fit": fit} if (fit := self._latent_fit()) else {}),
         }
         (model_dir / "model_info.json").write_text(json.dumps(info, indent=2) + "\n")
 
@@ -427,11 +456,13 @@ class Session:
 
     def _checkpointed(self) -> dict[str, Any]:
         if self.adversarial:
+            average = self.model.ema_generator
             return {
                 "generator": self.model.generator,
                 "discriminator": self.model.discriminator,
                 "g_optimizer": self.spec.g_optimizer,
                 "d_optimizer": self.spec.d_optimizer,
+                **({"ema_generator": average} if average is not None else {}),
             }
         return {
             "encoder": self.model.encoder,
