@@ -102,3 +102,19 @@ def test_stratified_noise_is_sorted_and_spans_the_domain() -> None:
     z = np.asarray(sample_noise(tf.random.Generator.from_seed(0), "stratified", 200, 1))[:, 0]
     assert np.all(np.diff(z) > 0)
     assert -5.0 <= z[0] < -4.98 and 4.99 < z[-1] <= 5.01
+
+
+def test_generator_average_follows_the_ramped_decay_and_is_what_samples_come_from() -> None:
+    import tensorflow as tf
+
+    spec = VARIANTS["dcgan"].build(PARAMS["variants"]["dcgan"])
+    model = build_model(spec, tf.random.Generator.from_seed(0), ema_decay=0.999)
+    before = [w.copy() for w in model.generator.get_weights()]
+    model.train_step(tf.random.uniform((PARAMS["variants"]["dcgan"]["batch_size"], 28, 28, 1), -1.0, 1.0))
+    after = model.generator.get_weights()
+    decay = (1.0 + 1.0) / (10.0 + 1.0)  # after one generator update the ramp, not 0.999, is the decay
+    for average, old, new in zip(model.ema_generator.get_weights(), before, after, strict=True):
+        np.testing.assert_allclose(average, decay * old + (1.0 - decay) * new, rtol=1e-5, atol=1e-6)
+    assert any(not np.allclose(a, b) for a, b in zip(model.ema_generator.get_weights(), after, strict=True))
+    assert model.sampler is model.ema_generator
+    assert build_model(spec, tf.random.Generator.from_seed(0)).sampler is spec.generator

@@ -74,16 +74,20 @@ def _final_weights(project: Path) -> list:
     return [w.copy() for w in generator.get_weights()]
 
 
-def test_resume_continues_the_same_run_and_matches_an_uninterrupted_one(tmp_path: Path) -> None:
+@pytest.mark.parametrize("settings", [[], ["--set", "variants.mlp_gan.ema_decay=0.9"]], ids=["plain", "ema"])
+def test_resume_continues_the_same_run_and_matches_an_uninterrupted_one(
+    settings: list[str], tmp_path: Path
+) -> None:
+    """With a generator average, the average is checkpointed too, and it is what the run saves."""
     import numpy as np
 
     interrupted = make_training_project(tmp_path / "interrupted")
-    first = run_cli(interrupted, "train", "mlp_gan", "--profile", "smoke", "--max-steps", "13")
+    first = run_cli(interrupted, "train", "mlp_gan", "--profile", "smoke", "--max-steps", "13", *settings)
     assert first.returncode == 0, first.stderr[-3000:]
     assert "step limit at step 13/40" in first.stdout
     run_id = run_record(interrupted, "mlp_gan")["run_id"]
 
-    second = run_cli(interrupted, "train", "mlp_gan", "--profile", "smoke", "--resume")
+    second = run_cli(interrupted, "train", "mlp_gan", "--profile", "smoke", "--resume", *settings)
     assert second.returncode == 0, second.stderr[-3000:]
     assert "completed at step 40/40" in second.stdout
     assert run_record(interrupted, "mlp_gan")["run_id"] == run_id
@@ -93,9 +97,34 @@ def test_resume_continues_the_same_run_and_matches_an_uninterrupted_one(tmp_path
     assert steps == sorted(set(steps)) and steps[-1] == 40 and 15 in steps and 10 in steps
 
     straight = make_training_project(tmp_path / "straight")
-    assert run_cli(straight, "train", "mlp_gan", "--profile", "smoke").returncode == 0
+    assert run_cli(straight, "train", "mlp_gan", "--profile", "smoke", *settings).returncode == 0
     for resumed, uninterrupted in zip(_final_weights(interrupted), _final_weights(straight), strict=True):
         np.testing.assert_allclose(resumed, uninterrupted, rtol=1e-6, atol=1e-7)
+    if settings:
+        run = client.get_run(run_id)
+        assert run.data.params["variant.ema_decay"] == "0.9" and run.data.tags["overrides"] == settings[1]
+        plain = make_training_project(tmp_path / "plain")
+        assert run_cli(plain, "train", "mlp_gan", "--profile", "smoke").returncode == 0
+        saved_average, raw_generator = _final_weights(straight), _final_weights(plain)
+        assert any(not np.allclose(a, b) for a, b in zip(saved_average, raw_generator, strict=True))
+
+
+def test_a_fitted_prior_samples_where_the_autoencoder_codes_are(tmp_path: Path) -> None:
+    import numpy as np
+
+    from mnistgen.serving.sampler import Sampler
+
+    project = make_training_project(tmp_path / "project")
+    fitted = "variants.autoencoder.latent_prior=fitted"
+    done = run_cli(project, "train", "autoencoder", "--profile", "smoke", "--set", fitted)
+    assert done.returncode == 0, done.stderr[-3000:]
+    sampler = Sampler(project / "runs" / "autoencoder" / "model")
+    fit = sampler.info["latent_fit"]
+    z = sampler.noise(np.arange(4000))
+    spread = np.sqrt(np.diag(fit["cov"]))
+    np.testing.assert_allclose(z.mean(axis=0), fit["mean"], atol=0.1 * spread.max())
+    np.testing.assert_allclose(np.cov(z, rowvar=False), fit["cov"], rtol=0.15, atol=0.05 * spread.max() ** 2)
+    assert sampler.sample(8).shape == (8, 28, 28)
 
 
 def test_resume_refuses_changed_settings(tmp_path: Path) -> None:

@@ -99,7 +99,7 @@ def apply_overrides(params: dict[str, Any], overrides: list[str] | tuple[str, ..
     For experiments (`mnistgen train --set`): only settings that exist can be changed, so a typo is an
     error rather than a silently ignored key.
     """
-    result = deep_merge(params, {})
+    result = dict(params)  # copied along each overridden path below, so `params` is never changed
     for override in overrides:
         path, sep, raw = override.partition("=")
         keys = path.strip().split(".")
@@ -114,11 +114,22 @@ def apply_overrides(params: dict[str, Any], overrides: list[str] | tuple[str, ..
                     f"(known here: {known})"
                 )
             if depth == len(keys) - 1:
-                node[key] = yaml.safe_load(raw)
+                node[key] = _yaml_value(raw)
             else:
                 node[key] = dict(node[key]) if isinstance(node[key], dict) else node[key]
                 node = node[key]
     return result
+
+
+def _yaml_value(raw: str) -> Any:
+    """A YAML scalar or list; also `1e-3`, which YAML 1.1 (PyYAML) would leave a string."""
+    value = yaml.safe_load(raw)
+    if isinstance(value, str):
+        try:
+            return float(value)
+        except ValueError:
+            return value
+    return value
 
 
 def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:

@@ -7,10 +7,10 @@ psi(phi(x)) + <embed(y), phi(x)>. Why projection rather than label channels stac
 log density ratio that the optimal discriminator estimates splits exactly into a class-independent term
 and an inner product with a class embedding, so the label costs one embedding table instead of ten extra
 input channels, and it conditions much more strongly (the papers' class-accuracy gains), which is what
-label accuracy measures. Non-saturating loss, Adam; fake images in the discriminator step carry the real
-batch's labels (so both sides see the same class mix), the generator step draws labels uniformly.
-Batch norm (momentum 0.9, so its moving statistics settle within a short CPU run) samples in inference
-mode: one image depends only on its own z and label.
+label accuracy measures. Non-saturating loss, Adam (`d_optimizer` may give D its own learning rate);
+fake images in the discriminator step carry the real batch's labels (so both sides see the same class
+mix), the generator step draws labels uniformly. Batch norm (momentum 0.9, so its moving statistics
+settle within a short CPU run) samples in inference mode: one image depends only on its own z and label.
 """
 
 from __future__ import annotations
@@ -57,7 +57,7 @@ def build(cfg: dict[str, Any]) -> AdversarialSpec:
         generator=generator,
         discriminator=discriminator,
         g_optimizer=optimizer(cfg["optimizer"]),
-        d_optimizer=optimizer(cfg["optimizer"]),
+        d_optimizer=optimizer(cfg.get("d_optimizer") or cfg["optimizer"]),
         loss="bce",
         z_dim=z_dim,
         noise=cfg["noise"],

@@ -1,6 +1,7 @@
 """Time-to-quality: a cheap FID every N seconds of training, so variants compare by quality per CPU minute.
 
-Only the seconds spent in training steps count (not checkpoints, figures or these measurements), and the
+Only the seconds spent in training steps count (not checkpoints, figures or these measurements; nor do the
+measurements count against a run's `max_minutes`), and the
 FID uses fewer samples than the evaluation (2,000 by default), so it reads higher than the leaderboard's
 figure for the same model: compare curves with each other, not with the leaderboard.
 """
