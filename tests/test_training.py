@@ -192,3 +192,14 @@ def test_toy_gan_learns_the_target_mean(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr[-3000:]
     metrics = json.loads((project / "runs" / "toy_gan_1d" / "metrics.json").read_text())
     assert abs(metrics["sample_mean"] - (-1.0)) < 0.3, metrics
+
+
+def test_a_bad_setting_is_refused_before_the_previous_run_is_touched(tmp_path: Path) -> None:
+    project = make_training_project(tmp_path / "project")
+    assert run_cli(project, "train", "autoencoder", "--profile", "smoke").returncode == 0
+    before = run_record(project, "autoencoder")
+    bad = "variants.autoencoder.latent_prior=fited"
+    done = run_cli(project, "train", "autoencoder", "--profile", "smoke", "--set", bad)
+    assert done.returncode == 1 and "latent_prior is 'fited'; use one of: normal, fitted" in done.stderr
+    assert run_record(project, "autoencoder") == before
+    assert (project / "runs" / "autoencoder" / "model" / "decoder.keras").is_file()

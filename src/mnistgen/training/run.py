@@ -154,13 +154,7 @@ def train_variant(request: TrainRequest) -> TrainResult:
 
     run_dir = plan.run_dir(request.project_dir)
     record_file = run_dir / RECORD_FILE
-    if request.resume:
-        record = _load_record(record_file, plan)
-    else:
-        if run_dir.exists():
-            log.info("starting %s afresh: removing the previous run's files in %s", plan.variant, run_dir)
-            shutil.rmtree(run_dir)
-        record = None
+    record = _load_record(record_file, plan) if request.resume else None
 
     device = hardware.device()
     precision = hardware.choose_precision(plan.train["precision"], plan.cfg.get("bf16", False), device)
@@ -176,7 +170,10 @@ def train_variant(request: TrainRequest) -> TrainResult:
     from mnistgen.training.engine import build_model
     from mnistgen.training.session import Session
 
-    spec = module.build(plan.cfg)
+    spec = module.build(plan.cfg)  # before anything on disk changes: a bad setting loses no earlier run
+    if not request.resume and run_dir.exists():
+        log.info("starting %s afresh: removing the previous run's files in %s", plan.variant, run_dir)
+        shutil.rmtree(run_dir)
     model = build_model(spec, tf.random.Generator.from_seed(plan.seed), plan.cfg.get("ema_decay"))
     session = Session(plan, spec, model, splits, run_dir, precision, device, request)
     return session.run(record)
