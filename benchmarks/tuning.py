@@ -1,166 +1,127 @@
-"""The tuning experiments behind the `cpu` profile, as MLflow runs you can compare in the UI.
+"""Tuning trials as DVC experiments: a trial is `dvc exp run -S KEY=VALUE ...`, its training an MLflow run in
+the `mnistgen-tuning` experiment, and trials are compared with `dvc exp show` or in the MLflow UI.
 
-    .venv/bin/python benchmarks/tuning.py [--trials cgan-ema,conv_gan-ema] [--seeds 42,7] [--list]
+    .venv/bin/python benchmarks/tuning.py --list                        # the trials and their settings
+    .venv/bin/python benchmarks/tuning.py --trials cgan-lr2x --seeds 0,1,2 --run
+    .venv/bin/python benchmarks/tuning.py --table                       # median and range over the seeds
 
-Each trial trains one variant in a process of its own on a profile (`faithful`: the seeds' settings at the
-cpu time budget; `cpu`: the tuned settings, here at a fixed step budget without the time limit) plus the
-trial's `--set` overrides, into the MLflow experiment `mnistgen-tuning` (tag `overrides`). The saved model
-is then measured as the leaderboard measures it (the cpu profile's `evaluation` settings, the feature
-classifier): FID, precision/recall, mode entropy and, for conditional models, label accuracy; its
-time-to-quality curve stays in the MLflow run. Needs MNIST and the classifier (`mnistgen data`,
-`mnistgen classifier`). Prints a row per trial and seed, about 3 minutes each.
+`--trials` queues one DVC experiment per trial and seed (`dvc exp run --queue --name TRIAL-sSEED -S ...`),
+each setting only its own variant's settings and seed (`profiles.PROFILE.variants.VARIANT.seed`), so only
+that variant retrains and the evaluation measures only it (the other variants' figures are reused);
+`--run` then works through the queue one experiment at a time (`dvc queue start --jobs 1`) and waits for
+it. `--table` reads `dvc exp show` and prints each trial's median and range over its seeds. Keep a winner
+with `dvc exp apply NAME` (then `mnistgen register`), or copy its settings into params.yaml.
+Trials are deterministic: the same trial and seed give the same figures on the same machine.
 """
 
 from __future__ import annotations
 
 import argparse
-import csv
+import json
 import os
-import re
 import subprocess
 import sys
+import time
+from collections import defaultdict
 from pathlib import Path
-from typing import Any
+from statistics import median
 
-import numpy as np
-
-os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")
 REPO = Path(__file__).resolve().parents[1]
-EXPERIMENT = "mnistgen-tuning"
+PROFILE = "cpu"
+COLUMNS = ("fid", "recall", "precision", "label_accuracy", "mode_entropy")
 
-# trial -> (profile, variant, step budget or None for the profile's time budget, overrides). Trials on the
-# `cpu` profile vary one setting at a fixed step budget, so a trial is deterministic (seed, steps) and its
-# cost shows in "seconds trained"; `params.yaml` keeps the winners in the `cpu` profile.
-TRIALS: dict[str, tuple[str, str, int | None, list[str]]] = {
-    "mlp_gan-faithful": ("faithful", "mlp_gan", None, []),
-    "cgan-faithful": ("faithful", "cgan", None, []),
-    "cgan-narrow": ("cpu", "cgan", 1500, ["variants.cgan.ema_decay=null"]),
-    "cgan-narrow-ema0.999": ("cpu", "cgan", 1500, ["variants.cgan.ema_decay=0.999"]),
-    "cgan-narrow-ema0.99": ("cpu", "cgan", 1500, ["variants.cgan.ema_decay=0.99"]),
-    "cgan-narrow-ema-ttur": (
-        "cpu",
-        "cgan",
-        1500,
-        ["variants.cgan.ema_decay=0.999", "variants.cgan.d_optimizer={name: adam, lr: 0.0004, beta_1: 0.5}"],
-    ),
-    "cgan-narrow-ema-lr2x": (
-        "cpu",
-        "cgan",
-        1500,
-        ["variants.cgan.ema_decay=0.999", "variants.cgan.optimizer.lr=0.0004"],
-    ),
-    "cgan-narrow-lr2x": (
-        "cpu",
-        "cgan",
-        1500,
-        ["variants.cgan.ema_decay=null", "variants.cgan.optimizer.lr=0.0004"],
-    ),
-    "cgan-narrow-ema-lr4x": (
-        "cpu",
-        "cgan",
-        1500,
-        ["variants.cgan.ema_decay=0.999", "variants.cgan.optimizer.lr=0.0008"],
-    ),
-    "conv_gan-narrow": ("cpu", "conv_gan", 1800, ["variants.conv_gan.ema_decay=null"]),
-    "conv_gan-narrow-ema0.999": ("cpu", "conv_gan", 1800, ["variants.conv_gan.ema_decay=0.999"]),
-    "wgan-faithful": ("faithful", "wgan", None, []),
-    "wgan-narrow-lr4x": ("cpu", "wgan", 400, ["variants.wgan.ema_decay=null"]),
-    "wgan-narrow-lr4x-ema": ("cpu", "wgan", 400, ["variants.wgan.ema_decay=0.999"]),
-    "autoencoder-faithful": ("faithful", "autoencoder", None, []),
-    "autoencoder-fitted": ("cpu", "autoencoder", 4000, ["variants.autoencoder.latent_prior=fitted"]),
+# trial -> (variant, settings of its `profiles.cpu.variants.VARIANT` section): the experiments behind the
+# cpu profile, replayable; params.yaml keeps the winners.
+TRIALS: dict[str, tuple[str, dict[str, object]]] = {
+    "cgan-cpu": ("cgan", {}),
+    "cgan-no-ema": ("cgan", {"ema_decay": "null"}),
+    "cgan-lr2x": ("cgan", {"optimizer.lr": 0.0004}),
+    "cgan-lr4x": ("cgan", {"optimizer.lr": 0.0008}),
+    "cgan-reference-bn": ("cgan", {"reference_batch": 2048}),
+    "conv_gan-cpu": ("conv_gan", {}),
+    "conv_gan-no-ema": ("conv_gan", {"ema_decay": "null"}),
+    "dcgan-cpu": ("dcgan", {}),
+    "dcgan-ema": ("dcgan", {"ema_decay": 0.999}),
+    "wgan-cpu": ("wgan", {}),
+    "wgan_gp-ema": ("wgan_gp", {"ema_decay": 0.999}),
 }
 
 
-class Judge:
-    """The evaluation's figures for a saved model, with the real features computed once."""
-
-    def __init__(self, params: dict[str, Any]) -> None:
-        from mnistgen.data.prepare import DataSettings, load_mnist
-        from mnistgen.evaluation.classifier import load
-        from mnistgen.evaluation.quality import Reference
-
-        self.cfg = params["evaluation"]
-        self.classifier = load(REPO / params["classifier"]["dir"])
-        self.reference = Reference.build(load_mnist(DataSettings.from_params(REPO, params)), self.classifier)
-
-    def __call__(self, model_dir: Path) -> dict[str, float]:
-        from mnistgen.evaluation.quality import conditional_quality, image_quality
-        from mnistgen.serving.sampler import Sampler
-
-        sampler = Sampler(model_dir)
-        n = self.cfg["samples"]
-        labels = np.arange(n) % sampler.classes if sampler.classes else None
-        samples = sampler.sample(n, seed=self.cfg["seed"], labels=labels)
-        figures = image_quality(samples, self.reference, self.classifier, self.cfg)
-        if sampler.classes:
-            figures |= conditional_quality(samples, labels, self.reference, self.classifier)
-        return figures
-
-
-def last_point(curve_file: Path) -> tuple[float, float]:
-    """(seconds trained, FID on 2,000 samples) of the last time-to-quality point."""
-    with curve_file.open(newline="") as handle:
-        last = list(csv.DictReader(handle))[-1]
-    return float(last["seconds"]), float(last["fid"])
-
-
-def run_trial(name: str, seed: int, runs_dir: Path, judge: Judge) -> str:
-    profile, variant, max_steps, overrides = TRIALS[name]
-    command = [sys.executable, "-m", "mnistgen", "train", variant, "--profile", profile, "--seed", str(seed)]
-    if max_steps:  # a step budget instead of the wall clock: the same trial gives the same model
-        command += ["--max-steps", str(max_steps), "--set", "train.max_minutes=null"]
-    command += ["--no-progress", "--project-dir", str(REPO), "--set", f"mlflow.experiment={EXPERIMENT}"]
-    for override in overrides:
-        command += ["--set", override]
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+def dvc(*args: str) -> str:
+    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
+    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=REPO, env=env, capture_output=True, text=True)
     if done.returncode != 0:
-        print(done.stderr[-2000:], file=sys.stderr)
-        return f"| {name} | {seed} | failed |" + " |" * 7
-    seconds, _ = last_point(runs_dir / variant / "time_to_quality.csv")
-    steps = re.search(r"at step (\d+)/", done.stdout)
-    run_id = re.search(r"MLflow run (\w+)", done.stdout)
-    figures = judge(runs_dir / variant / "model")
-    accuracy = f"{figures['label_accuracy']:.3f}" if "label_accuracy" in figures else "–"
-    cells = [name, seed, f"{figures['fid']:.1f}", f"{figures['precision']:.3f}", f"{figures['recall']:.3f}"]
-    cells += [
-        f"{figures['mode_entropy']:.3f}",
-        accuracy,
-        steps and steps[1],
-        f"{seconds:.0f}",
-        run_id and run_id[1],
-    ]
-    return "| " + " | ".join(str(cell) for cell in cells) + " |"
+        sys.exit(f"error: `dvc {' '.join(args)}` failed:\n{(done.stderr or done.stdout).strip()}")
+    return done.stdout
+
+
+def settings(trial: str, seed: int) -> list[str]:
+    variant, changes = TRIALS[trial]
+    section = f"profiles.{PROFILE}.variants.{variant}"
+    return [f"{section}.{key}={value}" for key, value in {**changes, "seed": seed}.items()]
+
+
+def queue(trials: list[str], seeds: list[int]) -> None:
+    for trial in trials:
+        for seed in seeds:
+            options = [item for setting in settings(trial, seed) for item in ("-S", setting)]
+            dvc("exp", "run", "--queue", "--name", f"{trial}-s{seed}", *options)
+            print(f"queued {trial}-s{seed}: {' '.join(settings(trial, seed))}")
+
+
+def run_queue() -> None:
+    dvc("queue", "start", "--jobs", "1")
+    while '"Running"' in (status := dvc("queue", "status", "--json")) or '"Queued"' in status:
+        time.sleep(30)
+    print(dvc("queue", "status"))
+
+
+def table() -> None:
+    """Median and range over seeds of each trial's figures, from `dvc exp show`."""
+    figures: dict[str, list[dict[str, float]]] = defaultdict(list)
+    for baseline in json.loads(dvc("exp", "show", "--json")):
+        for experiment in baseline.get("experiments") or []:
+            for revision in experiment.get("revs", []):
+                name = revision.get("name") or ""
+                trial = name.rsplit("-s", 1)[0]
+                if trial not in TRIALS:
+                    continue
+                variant = TRIALS[trial][0]
+                metrics = (revision.get("data") or {}).get("metrics", {})
+                values = metrics.get(f"reports/metrics/{variant}.json", {}).get("data", {})
+                if values:
+                    figures[trial].append(values)
+    print("| trial | seeds | " + " | ".join(f"{c} (median, range)" for c in COLUMNS) + " |")
+    print("|" + " --- |" * (len(COLUMNS) + 2))
+    for trial, rows in figures.items():
+        cells = []
+        for column in COLUMNS:
+            values = [row[column] for row in rows if row.get(column) is not None]
+            cells.append(f"{median(values):.3g} ({min(values):.3g}–{max(values):.3g})" if values else "–")
+        print(f"| {trial} | {len(rows)} | " + " | ".join(cells) + " |")
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(
-        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
-    )
-    parser.add_argument("--trials", default=None, help="comma-separated trial names (default: all)")
-    parser.add_argument("--seeds", default="42", help="comma-separated training seeds")
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--trials", default=None, help="comma-separated trial names to queue")
+    parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
+    parser.add_argument("--run", action="store_true", help="work through the queue, one experiment at a time")
+    parser.add_argument("--table", action="store_true", help="print median and range per trial")
     parser.add_argument("--list", action="store_true", help="print the trials and exit")
     args = parser.parse_args()
     if args.list:
-        for name, (profile, variant, max_steps, overrides) in TRIALS.items():
-            budget = f"{max_steps} steps" if max_steps else "the profile's time budget"
-            print(f"{name}: {variant}, {profile} profile, {budget}; {' '.join(overrides) or 'no overrides'}")
+        for trial in TRIALS:
+            print(f"{trial}: dvc exp run " + " ".join(f"-S {s}" for s in settings(trial, 0)))
         return
-
-    from mnistgen.config import load_params, with_profile
-
-    params = with_profile(load_params(REPO), "cpu")  # runs_dir, classifier and evaluation settings
-    runs_dir = REPO / params["train"]["runs_dir"]
-    names = args.trials.split(",") if args.trials else list(TRIALS)
-    unknown = sorted(set(names) - set(TRIALS))
-    if unknown:
-        sys.exit(f"unknown trials: {', '.join(unknown)} (see --list)")
-    judge = Judge(params)
-    header = ["trial", "seed", "FID", "precision", "recall", "mode entropy", "label accuracy", "steps"]
-    header += ["seconds trained", "MLflow run"]
-    print("| " + " | ".join(header) + " |\n|" + " --- |" * len(header), flush=True)
-    for name in names:
-        for seed in (int(s) for s in args.seeds.split(",")):
-            print(run_trial(name, seed, runs_dir, judge), flush=True)
+    if args.trials:
+        names = args.trials.split(",")
+        if unknown := sorted(set(names) - set(TRIALS)):
+            sys.exit(f"error: unknown trials {', '.join(unknown)}; see --list")
+        queue(names, [int(seed) for seed in args.seeds.split(",")])
+    if args.run:
+        run_queue()
+    if args.table:
+        table()
 
 
 if __name__ == "__main__":

@@ -12,6 +12,7 @@ from prefect.artifacts import create_markdown_artifact, create_table_artifact
 from mnistgen.config import load_project
 from mnistgen.evaluation import classifier
 from mnistgen.evaluation import evaluate as evaluation
+from mnistgen.registry import champion_of
 from mnistgen.registry import register as register_best
 
 
@@ -28,8 +29,10 @@ def ensure_classifier(root: Path, params: dict[str, Any], retrain: bool) -> str:
 
 
 @task(retries=2, retry_delay_seconds=10)  # MLflow calls are the flaky part
-def evaluate_runs(root: Path, params: dict[str, Any]) -> list[dict[str, Any]]:
-    entries, extractor, (markdown, page) = evaluation.evaluate_all(root, params)
+def evaluate_runs(root: Path, params: dict[str, Any], seed: int | None = None) -> list[dict[str, Any]]:
+    entries, extractor, (markdown, page) = evaluation.evaluate_all(
+        root, params, seed, champion_of(root, params)
+    )
     create_markdown_artifact(key="leaderboard", markdown=markdown.read_text(), description=str(page))
     return [
         {"variant": e.name, "run_id": e.run_id or "", **{k: round(v, 5) for k, v in e.metrics.items()}}
@@ -39,21 +42,28 @@ def evaluate_runs(root: Path, params: dict[str, Any]) -> list[dict[str, Any]]:
 
 @flow(name="evaluate", log_prints=True)
 def evaluate(
-    profile: str | None = None, project_dir: str | None = None, retrain_classifier: bool = False
+    profile: str | None = None,
+    project_dir: str | None = None,
+    retrain_classifier: bool = False,
+    seed: int | None = None,
 ) -> list[dict[str, Any]]:
-    """Measure every variant's latest run against the MNIST test set; returns the leaderboard rows."""
+    """Measure every variant's current run against the MNIST test set; returns the leaderboard rows."""
     root, params = load_project(project_dir, profile)
     extractor = ensure_classifier(root, params, retrain_classifier)
-    rows = evaluate_runs(root, params)
+    rows = evaluate_runs(root, params, seed)
     create_table_artifact(key="leaderboard-table", table=rows, description=f"classifier {extractor}")
     return rows
 
 
 @flow(name="register", log_prints=True, retries=1, retry_delay_seconds=10)
-def register(profile: str | None = None, project_dir: str | None = None) -> dict[str, Any]:
+def register(
+    profile: str | None = None, project_dir: str | None = None, seed: int | None = None
+) -> dict[str, Any]:
     """Register the best evaluated generator; it becomes the champion only if it beats the current one."""
     root, params = load_project(project_dir, profile)
-    decision = register_best(root, params)
+    decision = register_best(root, params, seed)
+    if decision is None:  # a DVC experiment: see reports/registration.json
+        raise RuntimeError("the register flow does not run inside a DVC experiment (`dvc exp run`)")
     record = decision.as_dict(params["registry"]["model_name"])
     print(f"{record['model']} v{record['version']} @{record['alias']}: {record['reason']}")
     return record

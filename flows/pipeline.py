@@ -11,8 +11,10 @@ classifier (same settings, same data), and each finished training (same settings
 from __future__ import annotations
 
 import base64
+import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
@@ -21,11 +23,55 @@ from prefect.runtime import deployment
 from flows.data_flow import data_flow
 from flows.evaluate_flow import ensure_classifier, evaluate_runs, register
 from flows.train_flow import TRAIN_DEPLOYMENT, train_all, train_on_workers
-from mnistgen import tracking
-from mnistgen.config import ConfigError, load_project
+from mnistgen import lineage, tracking
+from mnistgen.config import ConfigError, load_params, load_project
+from mnistgen.data.versioning import VersioningError
 from mnistgen.serving.generate import sample_to_file
 
 CHAMPION_GRID = "champion.png"
+T = TypeVar("T")
+
+
+class StepClock:
+    """Wall-clock seconds of each step, reported at the end (measured, never used to decide anything)."""
+
+    def __init__(self) -> None:
+        self.seconds: dict[str, float] = {}
+        self.trainings: dict[str, float] = {}  # the part of "trainings" each variant took
+
+    def time(self, name: str, call: Callable[[], T]) -> T:
+        began = time.monotonic()
+        try:
+            return call()
+        finally:
+            self.seconds[name] = time.monotonic() - began
+
+    def table(self) -> str:
+        total = sum(self.seconds.values())
+        rows = []
+        for name, seconds in self.seconds.items():
+            rows.append(f"| {name} | {_minutes(seconds)} |")
+            if name == "trainings":
+                rows += [
+                    f"| &nbsp;&nbsp;{part} | {_minutes(took)} |" for part, took in self.trainings.items()
+                ]
+        return "\n".join(
+            ["| step | time |", "| --- | --- |", *rows, f"| **total** | **{_minutes(total)}** |"]
+        )
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {seconds % 60:04.1f} s" if seconds >= 60 else f"{seconds:.1f} s"
+
+
+@task
+def record_in_dvc(root: Path, stages: list[str]) -> str:
+    """Write what this run produced into dvc.lock, so `dvc status` agrees with the pipeline."""
+    try:
+        lineage.commit_stages(root, stages)
+    except VersioningError as err:
+        return f"not recorded in dvc.lock ({str(err).splitlines()[-1]})"
+    return f"recorded in dvc.lock: {', '.join(stages)}"
 
 
 @task(retries=2, retry_delay_seconds=[3, 10])
@@ -67,23 +113,30 @@ def retrain(
     names = variants or params["train"]["variants"]
     if unknown := sorted(set(names) - set(params["variants"])):
         raise ConfigError(f"unknown variants {unknown}; params.yaml defines: {', '.join(params['variants'])}")
-    tracking_uri = check_tracking(root, params)
-    data_flow(str(root), mirrors)
-    extractor = ensure_classifier(root, params, retrain=False)
+    clock = StepClock()
+    tracking_uri = clock.time("MLflow check", lambda: check_tracking(root, params))
+    clock.time("data", lambda: data_flow(str(root), mirrors))
+    extractor = clock.time("classifier", lambda: ensure_classifier(root, params, retrain=False))
     use_workers = deployment.id is not None if on_workers is None else on_workers
     if use_workers:
-        flow_runs = train_on_workers(names, profile, seed, force, TRAIN_DEPLOYMENT)
+        flow_runs = clock.time(
+            "trainings (on the workers)",
+            lambda: train_on_workers(names, profile, seed, force, TRAIN_DEPLOYMENT),
+        )
         trainings = {name: f"flow run {run_id} on the workers" for name, run_id in flow_runs.items()}
     else:
-        trainings = {
-            name: r["action"] for name, r in train_all(names, profile, seed, force, str(root)).items()
-        }
-    leaderboard = evaluate_runs(root, params)
-    decision = register(profile, str(root))
-    grid = publish_champion(root, params)
+        results = clock.time("trainings", lambda: train_all(names, profile, seed, force, str(root)))
+        trainings = {name: r["action"] for name, r in results.items()}
+        for name, r in results.items():
+            clock.trainings[f"{name} ({r['action']}, {r['step']:,} steps)"] = r["seconds"]
+    leaderboard = clock.time("evaluation", lambda: evaluate_runs(root, params, seed))
+    decision = clock.time("registration", lambda: register(profile, str(root), seed))
+    grid = clock.time("champion grid", lambda: publish_champion(root, params))
     reports = root / params["evaluation"]["reports_dir"]
     print((reports / "leaderboard.md").read_text())
     print(f"registry: {params['registry']['model_name']} @{decision['alias']}: {decision['reason']}")
+    print(_dvc_record(root, params, profile, seed, names, use_workers))
+    print(f"time per step:\n{clock.table()}")
     return {
         "profile": profile,
         "extractor": extractor,
@@ -91,11 +144,30 @@ def retrain(
         "leaderboard": leaderboard,
         "registration": decision,
         "tracking_uri": tracking_uri,
+        "seconds": clock.seconds,
         "reports": {
             "leaderboard": str(reports / "leaderboard.html"),
             "champion_grid": str(grid),
         },
     }
+
+
+def _dvc_record(
+    root: Path, params: dict[str, Any], profile: str, seed: int | None, names: list[str], on_workers: bool
+) -> str:
+    """Record this run in dvc.lock when it is what `dvc repro` would have produced: the profile and seed
+    of params.yaml, trained on this host."""
+    written = load_params(root)
+    if on_workers:
+        return "not recorded in dvc.lock: the trainings ran on the workers' hosts"
+    trained_with = params["train"]["seed"] if seed is None else seed
+    if profile != written.get("profile") or trained_with != params["train"]["seed"]:
+        return (
+            f"not recorded in dvc.lock: profile {profile} and seed {trained_with} are not params.yaml's "
+            "(`dvc status` will list these stages as changed)"
+        )
+    stages = ["classifier", *(f"train@{name}" for name in names), "evaluate", "register"]
+    return record_in_dvc(root, stages)
 
 
 if __name__ == "__main__":

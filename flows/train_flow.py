@@ -31,7 +31,8 @@ def train_task(
     result = train_unless_current(project_dir, variant, profile, seed, force)
     if log := result.pop("log"):
         print(log)
-    print(f"{variant}: {result['action']}, MLflow run {result['run_id']}")
+    ended = f"{result['stopped_by']} at step {result['step']}/{result['total_steps']}"
+    print(f"{variant}: {result['action']} ({ended}), MLflow run {result['run_id']}, {result['seconds']:.0f}s")
     return result
 
 
@@ -67,7 +68,15 @@ def train_all(
     create_table_artifact(
         key="training-runs",
         table=[
-            {"variant": name, "action": r["action"], "run_id": r["run_id"], **r["metrics"]}
+            {
+                "variant": name,
+                "action": r["action"],
+                "steps": f"{r['step']}/{r['total_steps']}",
+                "stopped_by": r["stopped_by"],
+                "seconds": round(r["seconds"]),
+                "run_id": r["run_id"],
+                **r["metrics"],
+            }
             for name, r in results.items()
         ]
         + [{"variant": name, "action": "FAILED"} for name in failed],

@@ -109,9 +109,13 @@ def project_params(files: dict[str, dict[str, Any]], rows: dict[str, int] = ROWS
     return params
 
 
-def write_project(root: Path, params: dict[str, Any]) -> Path:
+def write_project(root: Path, params: dict[str, Any], stages: bool = False) -> Path:
+    """params.yaml; with `stages`, also the repository's dvc.yaml, which says what each training, the
+    classifier and the evaluation depend on (a project that only fetches data needs none)."""
     root.mkdir(parents=True, exist_ok=True)
     (root / "params.yaml").write_text(yaml.safe_dump(params, sort_keys=False))
+    if stages:
+        (root / "dvc.yaml").write_text((REPO / "dvc.yaml").read_text())
     return root
 
 
@@ -233,13 +237,22 @@ def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
 # ---------------------------------------------------------------- training projects
 
 
-def publish_synthetic_mnist(data_dir: Path, rows: dict[str, int]) -> None:
-    """Write synthetic MNIST files straight into a project's data folder (training only reads them)."""
+def publish_synthetic_mnist(data_dir: Path, rows: dict[str, int]) -> dict[str, dict[str, Any]]:
+    """Write synthetic MNIST files straight into a project's data folder; returns their `data.files` specs
+    (training checks the files against them)."""
     data_dir.mkdir(parents=True, exist_ok=True)
+    specs = {}
     for split, seed in (("train", 1), ("test", 2)):
         images, labels = synthetic_split(rows[split], seed=seed)
-        (data_dir / FILE_NAMES[f"{split}_images"]).write_bytes(idx_bytes(images))
-        (data_dir / FILE_NAMES[f"{split}_labels"]).write_bytes(idx_bytes(labels))
+        for kind, array in (("images", images), ("labels", labels)):
+            key, raw = f"{split}_{kind}", idx_bytes(array)
+            (data_dir / FILE_NAMES[key]).write_bytes(raw)
+            specs[key] = {
+                "name": FILE_NAMES[key],
+                "bytes": len(raw),
+                "sha256": hashlib.sha256(raw).hexdigest(),
+            }
+    return specs
 
 
 TRAINING_ROWS = {"train": 2600, "test": 300}
@@ -250,8 +263,9 @@ def make_training_project(root: Path, overrides: dict[str, Any] | None = None) -
     from mnistgen.config import deep_merge
 
     params = deep_merge(yaml.safe_load((REPO / "params.yaml").read_text()), overrides or {})
-    write_project(root, params)
-    publish_synthetic_mnist(root / params["data"]["dir"], TRAINING_ROWS)
+    params["data"]["files"] = publish_synthetic_mnist(root / params["data"]["dir"], TRAINING_ROWS)
+    params["data"]["validation"]["rows"] = dict(TRAINING_ROWS)
+    write_project(root, params, stages=True)
     return root
 
 
@@ -276,9 +290,43 @@ def pipeline_project(tmp_path: Path, overrides: dict[str, Any] | None = None) ->
 
     mirror = training_mirror(tmp_path / "mirror")
     params = deep_merge(project_params(mirror.files, TRAINING_ROWS), overrides or {})
-    project = write_project(tmp_path / "project", params)
+    project = write_project(tmp_path / "project", params, stages=True)
     init_dvc_repo(project, tmp_path / "dvc-remote")
     return project, mirror
+
+
+def copy_repository(destination: Path) -> None:
+    """The working tree as a fresh clone would have it (tracked and new files, nothing git ignores)."""
+    import shutil
+
+    listed = subprocess.run(
+        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        check=True,
+    ).stdout.split(b"\0")
+    for name in filter(None, (entry.decode() for entry in listed)):
+        source = REPO / name
+        if source.is_file():
+            (destination / name).parent.mkdir(parents=True, exist_ok=True)
+            shutil.copy2(source, destination / name)
+
+
+def set_params(repo: Path, overrides: dict[str, Any]) -> None:
+    """Merge `overrides` into a project's params.yaml, as a user editing it would."""
+    from mnistgen.config import deep_merge
+
+    path = repo / "params.yaml"
+    path.write_text(yaml.safe_dump(deep_merge(yaml.safe_load(path.read_text()), overrides), sort_keys=False))
+
+
+def git(repo: Path, *args: str) -> None:
+    subprocess.run(
+        ["git", "-c", "user.email=t@mnistgen.invalid", "-c", "user.name=t", *args],
+        cwd=repo,
+        check=True,
+        capture_output=True,
+    )
 
 
 def cli_env() -> dict[str, str]:
@@ -300,3 +348,31 @@ def run_cli(project: Path, *args: str, timeout: float = 300) -> subprocess.Compl
         env=env,
         cwd=project,
     )
+
+
+# ---------------------------------------------------------------- one image per seed (sampling)
+
+SAMPLING = """
+import sys
+from pathlib import Path
+from mnistgen.serving.sampler import Sampler, row_seeds, use_row_invariant_kernels
+use_row_invariant_kernels()
+import numpy as np
+sampler = Sampler(Path(sys.argv[1]))
+small, large = sampler.sample(16, seed=3), sampler.sample(200, seed=3)
+seeds = row_seeds(200, 3)
+labels = None if not sampler.classes else (np.arange(200) % sampler.classes)[[150, 7, 99]]
+moved = sampler.decode(sampler.noise(seeds[[150, 7, 99]]), labels)  # the same seeds, elsewhere
+print(int(np.array_equal(small, large[:16])), int(np.array_equal(moved, large[[150, 7, 99]])))
+"""
+
+
+def same_image_per_seed(model_dir: Path) -> tuple[bool, bool]:
+    """(image k of a request of 16 is image k of a request of 200; a seed's image does not depend on where
+    in a request it stands), checked in a fresh process as `mnistgen sample` and the pyfunc run."""
+    done = subprocess.run(
+        [sys.executable, "-c", SAMPLING, str(model_dir)], capture_output=True, text=True, env=cli_env()
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    sizes, positions = done.stdout.split()
+    return sizes == "1", positions == "1"

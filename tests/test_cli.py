@@ -6,7 +6,7 @@ import gzip
 from pathlib import Path
 
 import pytest
-from conftest import Mirror, snapshot
+from conftest import REPO, Mirror, snapshot
 from typer.testing import CliRunner
 
 from mnistgen.cli import app
@@ -67,6 +67,7 @@ def test_train_names_the_known_variants_and_profiles(dvc_project: Path) -> None:
 
 
 def test_train_without_data_says_to_fetch_it_first(dvc_project: Path) -> None:
+    (dvc_project / "dvc.yaml").write_text((REPO / "dvc.yaml").read_text())
     result = run("train", "dcgan", "--project-dir", str(dvc_project))
     assert result.exit_code == 1
     assert "MNIST is not in" in result.output and "run `mnistgen data`" in result.output

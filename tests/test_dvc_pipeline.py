@@ -4,16 +4,13 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, TRAINING_ROWS, cli_env, publish_synthetic_mnist
-
-from mnistgen.config import deep_merge
+from conftest import REPO, TRAINING_ROWS, cli_env, copy_repository, publish_synthetic_mnist, set_params
 
 DVC_YAML = yaml.safe_load((REPO / "dvc.yaml").read_text())
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -52,21 +49,6 @@ def test_the_training_stage_and_the_plots_cover_every_variant() -> None:
 # ---------------------------------------------------------------- dvc repro end to end
 
 
-def _copy_repository(destination: Path) -> None:
-    """The working tree as a fresh clone would have it (tracked and new files, nothing git ignores)."""
-    listed = subprocess.run(
-        ["git", "ls-files", "-z", "--cached", "--others", "--exclude-standard"],
-        cwd=REPO,
-        capture_output=True,
-        check=True,
-    ).stdout.split(b"\0")
-    for name in filter(None, (entry.decode() for entry in listed)):
-        source = REPO / name
-        if source.is_file():
-            (destination / name).parent.mkdir(parents=True, exist_ok=True)
-            shutil.copy2(source, destination / name)
-
-
 def _run(repo: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
     env = cli_env()
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # `mnistgen` in the stages
@@ -79,17 +61,12 @@ def _ran(output: str) -> set[str]:
     return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
 
 
-def _set_params(repo: Path, overrides: dict) -> None:
-    path = repo / "params.yaml"
-    path.write_text(yaml.safe_dump(deep_merge(yaml.safe_load(path.read_text()), overrides), sort_keys=False))
-
-
 @pytest.mark.slow
 def test_dvc_repro_rebuilds_everything_then_only_what_changed(tmp_path: Path) -> None:
     repo = tmp_path / "clone"
-    _copy_repository(repo)
-    _set_params(repo, {"profile": "smoke"})
-    publish_synthetic_mnist(repo / "data" / "mnist", TRAINING_ROWS)  # what `dvc pull` would restore
+    copy_repository(repo)
+    files = publish_synthetic_mnist(repo / "data" / "mnist", TRAINING_ROWS)  # what `dvc pull` would restore
+    set_params(repo, {"profile": "smoke", "data": {"files": files}})
     dvc = (sys.executable, "-m", "dvc")
     _run(repo, "git", "init", "-q")
     _run(repo, *dvc, "add", "-q", "data")
@@ -113,7 +90,7 @@ def test_dvc_repro_rebuilds_everything_then_only_what_changed(tmp_path: Path) ->
     registration = json.loads((repo / "reports" / "registration.json").read_text())
     assert registration["alias"] == "champion" and registration["variant"] in image_variants
 
-    _set_params(repo, {"profiles": {"smoke": {"variants": {"toy_gan_1d": {"epochs": 3}}}}})
+    set_params(repo, {"profiles": {"smoke": {"variants": {"toy_gan_1d": {"epochs": 3}}}}})
     status = _run(repo, *dvc, "status", "--json")
     assert set(json.loads(status.stdout)) == {"train@toy_gan_1d"}
     third = _run(repo, *dvc, "repro")

@@ -70,7 +70,7 @@ def test_pipeline_on_an_mlflow_server_resumes_a_killed_training(
     project, mirror = pipeline_project(tmp_path, long_mlp)
     assert run_cli(project, "data", "--mirror", str(mirror.folder)).returncode == 0
     env = {**cli_env(), "MLFLOW_TRACKING_URI": mlflow_server}
-    run_dir = project / "runs" / "mlp_gan"
+    run_dir = project / ".mnistgen" / "runs" / "mlp_gan"  # where a run lives until it ends
     training = subprocess.Popen(
         [sys.executable, "-m", "mnistgen", "train", "mlp_gan", "--profile", "smoke"]
         + ["--project-dir", str(project), "--no-progress"],

@@ -131,3 +131,25 @@ def test_generator_average_follows_the_ramped_decay_and_is_what_samples_come_fro
     assert any(not np.allclose(a, b) for a, b in zip(model.ema_generator.get_weights(), after, strict=True))
     assert model.sampler is model.ema_generator
     assert build_model(spec, tf.random.Generator.from_seed(0)).sampler is spec.generator
+
+
+def test_reference_statistics_sample_one_image_as_its_reference_batch_would() -> None:
+    """DCGAN's seed samples on batch statistics: with a fixed reference batch, each image gets what training
+    mode gives it inside that batch, whatever else is asked for, and the model is left as it was."""
+    import tensorflow as tf
+
+    from mnistgen.training.engine import reference_statistics
+
+    spec = VARIANTS["dcgan"].build(PARAMS["variants"]["dcgan"])
+    generator = build_model(spec, tf.random.Generator.from_seed(0)).generator
+    reference = sample_noise(tf.random.Generator.from_seed(1), spec.noise, 256, spec.z_dim)
+    before = [w.copy() for w in generator.get_weights()]
+    in_batch = np.asarray(generator(reference, training=True))
+    generator.set_weights(before)  # that call moved the moving averages a little: put them back
+    with reference_statistics(generator, reference):
+        whole = np.asarray(generator(reference, training=False))
+        alone = np.asarray(generator(reference[5:6], training=False))
+    np.testing.assert_array_equal(whole, in_batch)
+    np.testing.assert_allclose(alone[0], in_batch[5], atol=1e-5)
+    for kept, now in zip(before, generator.get_weights(), strict=True):
+        np.testing.assert_array_equal(kept, now)

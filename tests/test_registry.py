@@ -31,7 +31,14 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     yield tmp_path, params, experiment_id, mlflow.MlflowClient()
 
 
-def evaluated_run(tmp_path: Path, experiment_id: str, variant: str, fid: float, **extra: float) -> str:
+def evaluated_run(
+    tmp_path: Path,
+    experiment_id: str,
+    variant: str,
+    fid: float,
+    stopped_by: str = "completed",
+    **extra: float,
+) -> str:
     """A run holding an (untrained) generator and evaluation figures, as `mnistgen evaluate` leaves it."""
     keras.backend.clear_session()
     keras.mixed_precision.set_dtype_policy("float32")
@@ -44,7 +51,13 @@ def evaluated_run(tmp_path: Path, experiment_id: str, variant: str, fid: float, 
     (model_dir / "model_info.json").write_text(json.dumps(info))
     with mlflow.start_run(
         experiment_id=experiment_id,
-        tags={"variant": variant, "kind": "adversarial", "eval/extractor_version": EXTRACTOR},
+        tags={
+            "variant": variant,
+            "kind": "adversarial",
+            "eval/extractor_version": EXTRACTOR,
+            "stopped_by": stopped_by,
+            "steps": "1500/1500" if stopped_by == "completed" else "854/1500",
+        },
     ) as run:
         mlflow.log_artifacts(str(model_dir), artifact_path="model")
         mlflow.log_metrics(
@@ -109,6 +122,18 @@ def test_guards_keep_collapsed_and_copying_generators_out(store) -> None:
         registry.register_best(client, runs, guards, EXTRACTOR)
     assert "mode entropy 0.100 < 0.8 (collapsed)" in str(refused.value)
     assert "memorisation ratio 0.200 < 0.5" in str(refused.value)
+
+
+def test_a_run_cut_short_is_never_registered_however_good(store) -> None:
+    """The wall-clock safety cap cut it: its figures say nothing about the settings, so it stays out."""
+    tmp_path, params, experiment_id, client = store
+    complete = evaluated_run(tmp_path, experiment_id, "dcgan", fid=40.0)
+    evaluated_run(tmp_path, experiment_id, "cgan", fid=5.0, stopped_by="time cap")
+    decision = register(client, experiment_id, params)
+    assert decision.candidate.run_id == complete and champion_run(client, params) == complete
+    runs = [r for r in client.search_runs([experiment_id]) if r.data.tags["variant"] == "cgan"]
+    with pytest.raises(registry.RegistryError, match=r"cut short \(time cap at step 854/1500\)"):
+        registry.register_best(client, runs, params["registry"], EXTRACTOR)
 
 
 def test_the_champion_generates_in_a_fresh_process(store) -> None:

@@ -11,7 +11,7 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import cli_env, make_training_project, run_cli
+from conftest import cli_env, make_training_project, run_cli, same_image_per_seed
 
 from mnistgen.models import VARIANTS
 
@@ -32,6 +32,11 @@ def mlflow_client(project: Path):
 
 def run_record(project: Path, variant: str) -> dict:
     return json.loads((project / "runs" / variant / "run.json").read_text())
+
+
+def staged_record(project: Path, variant: str) -> dict:
+    """The record of a run that never ended normally: it stays in the staging folder."""
+    return json.loads((project / ".mnistgen" / "runs" / variant / "run.json").read_text())
 
 
 @pytest.mark.parametrize("variant", list(VARIANTS))
@@ -63,6 +68,9 @@ def test_smoke_training_is_tracked_in_mlflow(variant: str, tmp_path: Path) -> No
     samples = {Path(a.path).name for a in client.list_artifacts(run.info.run_id, "samples")}
     prefix = "densities" if kind == "toy" else "samples"
     assert {f"{prefix}_epoch_001.png", f"{prefix}_epoch_002.png"} <= samples
+    sizes, positions = same_image_per_seed(project / "runs" / variant / "model")
+    assert sizes, "image k of a request of 16 is image k of a request of 200"
+    assert positions, "a seed's image does not depend on where it stands in a request"
 
 
 def _final_weights(project: Path) -> list:
@@ -132,14 +140,14 @@ def test_resume_refuses_changed_settings(tmp_path: Path) -> None:
     assert run_cli(project, "train", "mlp_gan", "--profile", "smoke", "--max-steps", "5").returncode == 0
     done = run_cli(project, "train", "mlp_gan", "--profile", "smoke", "--seed", "7", "--resume")
     assert done.returncode == 1
-    assert "different settings (seed changed)" in done.stderr
+    assert "different settings, code or data (seed changed)" in done.stderr
 
 
 def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
     project = make_training_project(
         tmp_path / "project", {"profiles": {"smoke": {"variants": {"mlp_gan": {"epochs": 40}}}}}
     )
-    checkpoints = project / "runs" / "mlp_gan" / "checkpoints"
+    checkpoints = project / ".mnistgen" / "runs" / "mlp_gan" / "checkpoints"  # the run in progress
     process = subprocess.Popen(
         [
             sys.executable,
@@ -178,8 +186,12 @@ def test_nan_loss_stops_the_run_and_saves_no_model(tmp_path: Path) -> None:
     done = run_cli(project, "train", "mlp_gan", "--profile", "smoke")
     assert done.returncode == 1
     assert "mlp_gan: loss '" in done.stderr and "at step" in done.stderr and "marked FAILED" in done.stderr
-    assert not (project / "runs" / "mlp_gan" / "model").exists()
-    run = mlflow_client(project).get_run(run_record(project, "mlp_gan")["run_id"])
+    assert not (project / "runs" / "mlp_gan").exists()
+    record = staged_record(project, "mlp_gan")
+    assert (
+        "became" in record["failed"] and not (project / ".mnistgen" / "runs" / "mlp_gan" / "model").exists()
+    )
+    run = mlflow_client(project).get_run(record["run_id"])
     assert run.info.status == "FAILED" and "became" in run.data.tags["failure"]
     assert not mlflow_client(project).list_artifacts(run.info.run_id, "model")
 

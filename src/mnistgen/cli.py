@@ -166,26 +166,35 @@ def classifier(profile: ProfileOption = None, progress: bool = True, project_dir
     typer.echo(f"classifier {version}: test accuracy {accuracy:.4f}; saved to {path}")
 
 
+SeedOption = Annotated[
+    int | None, typer.Option(help="The training seed of the runs to take (default: train.seed).")
+]
+
+
 @app.command()
-def evaluate(profile: ProfileOption = None, project_dir: ProjectDir = None) -> None:
-    """Evaluate the latest run of each variant, log the metrics into it, and write the leaderboard."""
+def evaluate(profile: ProfileOption = None, seed: SeedOption = None, project_dir: ProjectDir = None) -> None:
+    """Evaluate each variant's current run, log the metrics into it, and write the leaderboard."""
     from mnistgen.evaluation.evaluate import evaluate_all
+    from mnistgen.registry import champion_of
 
     with _user_errors():
         root, params = load_project(project_dir, profile)
-        entries, extractor, (markdown, page) = evaluate_all(root, params)
+        entries, extractor, (markdown, page) = evaluate_all(root, params, seed, champion_of(root, params))
     typer.echo(markdown.read_text())
     typer.echo(f"leaderboard: {markdown} and {page}")
 
 
 @app.command()
-def register(profile: ProfileOption = None, project_dir: ProjectDir = None) -> None:
+def register(profile: ProfileOption = None, seed: SeedOption = None, project_dir: ProjectDir = None) -> None:
     """Register the best evaluated generator; it becomes `champion` only if it beats the current one."""
     from mnistgen.registry import register as register_best
 
     with _user_errors():
         root, params = load_project(project_dir, profile)
-        decision = register_best(root, params)
+        decision = register_best(root, params, seed)
+    if decision is None:
+        typer.echo("not registered: this is a DVC experiment (see reports/registration.json)")
+        return
     name = params["registry"]["model_name"]
     where = f"{name} v{decision.version}" if decision.version else name
     typer.echo(f"{where} @{decision.alias}: {decision.reason}")
@@ -240,7 +249,9 @@ def pipeline(
 
 @app.command()
 def sample(
-    model: Annotated[str, typer.Option(help="An MLflow model URI.")] = "models:/mnist-generator@champion",
+    model: Annotated[
+        str, typer.Option(help="models:/NAME@ALIAS, runs:/RUN_ID/model, or a runs/VARIANT/model folder.")
+    ] = "models:/mnist-generator@champion",
     n: Annotated[int, typer.Option("--n", min=1, help="How many images.")] = 64,
     out: Annotated[
         Path, typer.Option(help="A .png (a grid) or .npy (float32, (n, 28, 28), in [0, 1]).")
@@ -252,7 +263,10 @@ def sample(
     profile: ProfileOption = None,
     project_dir: ProjectDir = None,
 ) -> None:
-    """Generate images from a registered (or any MLflow) generator model."""
+    """Generate images from a registered generator, a training run's model or a runs/VARIANT/model folder."""
+    from mnistgen.serving.sampler import use_row_invariant_kernels
+
+    use_row_invariant_kernels()  # before anything imports TensorFlow: an image per seed, whatever the request
     from mnistgen.serving.generate import sample_to_file
 
     with _user_errors():

@@ -16,6 +16,7 @@ from pathlib import Path
 from typing import Any
 
 from mnistgen.errors import MnistgenError
+from mnistgen.training.plan import COMPLETED
 
 log = logging.getLogger(__name__)
 
@@ -66,6 +67,11 @@ def eligible(run: Any, cfg: dict[str, Any], extractor: str) -> tuple[bool, str]:
         return False, f"not evaluated with classifier {extractor}"
     if tags.get("kind") not in IMAGE_KINDS:
         return False, "not an image model"
+    if tags.get("stopped_by") != COMPLETED:
+        return False, (
+            f"cut short ({tags.get('stopped_by', 'no end recorded')} at step {tags.get('steps', '?')}): only "
+            "runs that reached their step budget are registered"
+        )
     if primary not in metrics or not math.isfinite(metrics[primary]):
         return False, f"{primary} missing or not finite"
     entropy, copying = metrics.get("eval/mode_entropy", 0.0), metrics.get("eval/memorisation_ratio", 0.0)
@@ -111,6 +117,16 @@ def current_champion(client: Any, name: str) -> Any | None:
         if err.error_code == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(err).lower():
             return None
         raise
+
+
+def champion_of(project_dir: Path, params: dict[str, Any]) -> Any | None:
+    """The project's registered champion (an MLflow model version), or None."""
+    import mlflow
+
+    from mnistgen import tracking
+
+    tracking.use_store(project_dir, params["mlflow"])
+    return current_champion(mlflow.MlflowClient(), params["registry"]["model_name"])
 
 
 def decide(best: Candidate, champion: Any | None, cfg: dict[str, Any]) -> tuple[str, str]:
@@ -205,34 +221,55 @@ def log_generator(run_id: str) -> Any:
 
 
 def check_generates(model_uri: str) -> None:
-    import mlflow
-    import numpy as np
-    import pandas as pd
+    """The registered version generates images: read with the project's own sampler (safe-mode `.keras`
+    files and `model_info.json`), so registering never executes code shipped inside a model artifact."""
+    import tempfile
 
-    images = mlflow.pyfunc.load_model(model_uri).predict(pd.DataFrame({"seed": [0, 1, 2, 3]}))
-    images = np.asarray(images)
+    import numpy as np
+
+    from mnistgen.serving.generate import model_folder
+    from mnistgen.serving.sampler import Sampler
+
+    with tempfile.TemporaryDirectory(prefix="mnistgen-check-") as scratch:
+        sampler = Sampler(model_folder(model_uri, Path(scratch)))
+    images = sampler.sample(4)
     if images.shape != (4, 28, 28) or not np.isfinite(images).all() or images.min() < 0 or images.max() > 1:
         raise RegistryError(f"expected 4 images of 28x28 in [0, 1], got shape {images.shape}")
 
 
-def register(project_dir: Path, params: dict[str, Any]) -> Decision:
-    """Register the best generator evaluated with the current classifier (see `register_best`)."""
+def register(project_dir: Path, params: dict[str, Any], seed: int | None = None) -> Decision | None:
+    """Register the best of the variants' current runs (trained with `seed`, default `train.seed`),
+    evaluated with the current classifier (see `register_best`). Inside a DVC experiment nothing is
+    registered (returns None): trials are compared, and the winner is applied, then registered."""
     import mlflow
 
     from mnistgen import tracking
     from mnistgen.evaluation.classifier import INFO_FILE
+    from mnistgen.evaluation.evaluate import current_runs
 
+    name = params["registry"]["model_name"]
+    record_file = project_dir / params["evaluation"]["reports_dir"] / REGISTRATION_FILE
+    record_file.parent.mkdir(parents=True, exist_ok=True)
+    if experiment := tracking.dvc_experiment():
+        reason = (
+            f"DVC experiment {experiment}: a trial is compared (`dvc exp show`, MLflow experiment "
+            f"{params['mlflow']['tuning_experiment']}), not registered; to keep it: `dvc exp apply "
+            f"{experiment}`, then `mnistgen register`"
+        )
+        record_file.write_text(
+            json.dumps({"model": name, "version": None, "skipped": reason}, indent=2) + "\n"
+        )
+        log.info(reason)
+        return None
     info_file = project_dir / params["classifier"]["dir"] / INFO_FILE
     if not info_file.is_file():
         raise RegistryError(
             f"no classifier at {info_file.parent}. Fix: run `mnistgen classifier` and `mnistgen evaluate`."
         )
     extractor = json.loads(info_file.read_text())["version"]
-    experiment_id = tracking.use_experiment(project_dir, params["mlflow"])
+    experiments = tracking.experiment_ids(project_dir, params["mlflow"])  # points MLflow at the store
     client = mlflow.MlflowClient()
-    runs = client.search_runs([experiment_id], filter_string="tags.`eval/extractor_version` != ''")
+    runs = list(current_runs(client, experiments, project_dir, params, seed).values())
     decision = register_best(client, runs, params["registry"], extractor)
-    record = project_dir / params["evaluation"]["reports_dir"] / REGISTRATION_FILE
-    record.parent.mkdir(parents=True, exist_ok=True)
-    record.write_text(json.dumps(decision.as_dict(params["registry"]["model_name"]), indent=2) + "\n")
+    record_file.write_text(json.dumps(decision.as_dict(name), indent=2) + "\n")
     return decision

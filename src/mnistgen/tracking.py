@@ -16,17 +16,39 @@ from mnistgen.errors import MnistgenError
 
 SQLITE_PREFIX = "sqlite:///"
 SERVER_PREFIXES = ("http://", "https://")
+DVC_EXPERIMENT_ENV = "DVC_EXP_NAME"  # set by `dvc exp run` for the stages of an experiment
+DVC_ROOT_ENV = "DVC_ROOT"  # the repository a (queued) experiment was started from
 
 
 class TrackingError(MnistgenError):
     """The MLflow store cannot be reached or used."""
 
 
+def dvc_experiment() -> str | None:
+    """The name of the DVC experiment this process runs a stage of (`dvc exp run`), if any."""
+    return os.environ.get(DVC_EXPERIMENT_ENV) or None
+
+
+def store_root(project_dir: Path) -> Path:
+    """The folder the embedded store's relative paths start from: the project, or for a DVC experiment
+    the repository it was started from (a queued experiment runs in a temporary copy, whose store would
+    vanish with it), so every trial lands in the one store."""
+    root = os.environ.get(DVC_ROOT_ENV)
+    return Path(root) if root and dvc_experiment() else project_dir
+
+
+def experiment_names(cfg: dict[str, Any]) -> tuple[str, str]:
+    """(the experiment this process logs to, the other one): the tuning experiment inside `dvc exp run`."""
+    if dvc_experiment():
+        return cfg["tuning_experiment"], cfg["experiment"]
+    return cfg["experiment"], cfg["tuning_experiment"]
+
+
 def tracking_uri(project_dir: Path, cfg: dict[str, Any]) -> str:
     """`MLFLOW_TRACKING_URI` if set, else `mlflow.tracking_uri`, relative SQLite paths made absolute."""
     uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg["tracking_uri"]
     if uri.startswith(SQLITE_PREFIX) and not uri.startswith(SQLITE_PREFIX + "/"):
-        database = project_dir / uri[len(SQLITE_PREFIX) :]
+        database = store_root(project_dir) / uri[len(SQLITE_PREFIX) :]
         database.parent.mkdir(parents=True, exist_ok=True)
         uri = f"{SQLITE_PREFIX}{database}"
     return uri
@@ -43,23 +65,13 @@ def use_store(project_dir: Path, cfg: dict[str, Any]) -> str:
 
 
 def use_experiment(project_dir: Path, cfg: dict[str, Any]) -> str:
-    """Point MLflow at the project's store and experiment (created with artifacts beside the database)."""
+    """Point MLflow at the project's store and experiment (created with artifacts beside the database):
+    `mlflow.experiment`, or `mlflow.tuning_experiment` for the stages of a DVC experiment."""
     import mlflow
 
     uri = use_store(project_dir, cfg)
     try:
-        experiment = mlflow.get_experiment_by_name(cfg["experiment"])
-        if experiment is None:
-            # A server stores artifacts where it was told to (--artifacts-destination); the embedded
-            # store keeps them beside its database rather than in ./mlruns of the working directory.
-            location = (
-                None
-                if uri.startswith(SERVER_PREFIXES)
-                else (project_dir / cfg["artifact_location"]).resolve().as_uri()
-            )
-            experiment_id = mlflow.create_experiment(cfg["experiment"], artifact_location=location)
-        else:
-            experiment_id = experiment.experiment_id
+        experiment_id = _experiment_id(project_dir, uri, cfg, experiment_names(cfg)[0])
         mlflow.set_experiment(experiment_id=experiment_id)
     except Exception as err:  # MLflow raises many types for an unreachable or broken store
         raise TrackingError(
@@ -67,6 +79,29 @@ def use_experiment(project_dir: Path, cfg: dict[str, Any]) -> str:
             "Fix: check MLFLOW_TRACKING_URI or mlflow.tracking_uri in params.yaml (is the server up?)."
         ) from err
     return experiment_id
+
+
+def experiment_ids(project_dir: Path, cfg: dict[str, Any]) -> list[str]:
+    """Both experiments, this process's first: where the variants' current runs may be (a DVC experiment
+    retrains one variant in the tuning experiment and reuses the others' runs)."""
+    uri = use_store(project_dir, cfg)
+    return [_experiment_id(project_dir, uri, cfg, name) for name in experiment_names(cfg)]
+
+
+def _experiment_id(project_dir: Path, uri: str, cfg: dict[str, Any], name: str) -> str:
+    import mlflow
+
+    experiment = mlflow.get_experiment_by_name(name)
+    if experiment is not None:
+        return experiment.experiment_id
+    # A server stores artifacts where it was told to (--artifacts-destination); the embedded store keeps
+    # them beside its database rather than in ./mlruns of the working directory.
+    location = (
+        None
+        if uri.startswith(SERVER_PREFIXES)
+        else (store_root(project_dir) / cfg["artifact_location"]).resolve().as_uri()
+    )
+    return mlflow.create_experiment(name, artifact_location=location)
 
 
 def check_store(project_dir: Path, cfg: dict[str, Any]) -> str:

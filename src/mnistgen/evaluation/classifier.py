@@ -154,20 +154,22 @@ def load(folder: Path) -> Classifier:
     return Classifier(model, feature_model, info["version"], info["test_accuracy"])
 
 
-def trained_on(project_dir: Path, cfg: dict[str, Any]) -> dict[str, Any]:
-    """What a saved classifier was trained from: if neither changed, it need not be trained again."""
-    from mnistgen.tracking import data_version
+def trained_on(project_dir: Path, profile: str) -> dict[str, Any]:
+    """What a saved classifier was trained from, by the rule `dvc status` follows for the `classifier`
+    stage (its params and deps in dvc.yaml): while it is unchanged, the classifier is current."""
+    from mnistgen import lineage
+    from mnistgen.config import load_params
 
-    return json.loads(json.dumps({"settings": cfg, "data_version": data_version(project_dir)}))
+    return lineage.fingerprint(project_dir, load_params(project_dir), "classifier", profile)
 
 
 def ensure(project_dir: Path, params: dict[str, Any], progress: bool = True) -> tuple[str, float, bool]:
-    """The classifier in `classifier.dir` if it was trained with these settings on this data, else a new
-    one. Returns (version, test accuracy, whether it was trained now)."""
+    """The classifier in `classifier.dir` if it is current (see `trained_on`), else a new one.
+    Returns (version, test accuracy, whether it was trained now)."""
     folder = project_dir / params["classifier"]["dir"]
     if (folder / MODEL_FILE).is_file() and (folder / INFO_FILE).is_file():
         info = json.loads((folder / INFO_FILE).read_text())
-        if info.get("trained_on") == trained_on(project_dir, params["classifier"]):
+        if info.get("trained_on") == trained_on(project_dir, params["profile"]):
             return info["version"], info["test_accuracy"], False
     _, version, accuracy = train_and_log(project_dir, params, progress)
     return version, accuracy, True
@@ -182,11 +184,12 @@ def train_and_log(
     """
     import mlflow
 
-    from mnistgen import tracking
+    from mnistgen import runtime, tracking
     from mnistgen.config import flatten
     from mnistgen.data.prepare import DataSettings, load_mnist
 
     cfg = params["classifier"]
+    runtime.configure(int(cfg["seed"]), params["train"]["deterministic"])  # the same data, the same extractor
     splits = load_mnist(DataSettings.from_params(project_dir, params))
     tracking.use_experiment(project_dir, params["mlflow"])
     with mlflow.start_run(
@@ -208,7 +211,7 @@ def train_and_log(
             int(cfg["seed"]),
             progress,
         )
-        path = save(model, accuracy, project_dir / cfg["dir"], trained_on(project_dir, cfg))
+        path = save(model, accuracy, project_dir / cfg["dir"], trained_on(project_dir, params["profile"]))
         version = weights_version(model)
         mlflow.log_metric("test_accuracy", accuracy)
         mlflow.set_tag("extractor_version", version)

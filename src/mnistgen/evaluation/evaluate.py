@@ -16,6 +16,7 @@ from mnistgen.errors import MnistgenError
 from mnistgen.evaluation import quality
 from mnistgen.evaluation.classifier import Classifier
 from mnistgen.serving.sampler import Sampler
+from mnistgen.training.plan import COMPLETED
 from mnistgen.training.quality_clock import METRIC as QUALITY_METRIC
 
 log = logging.getLogger(__name__)
@@ -40,22 +41,44 @@ class Entry:
     grid: np.ndarray | None = None  # (64, 28, 28) in [0, 1] for image models
     tags: dict[str, str] = field(default_factory=dict)
     quality_curve: list[tuple[float, float]] = field(default_factory=list)  # (training seconds, FID)
+    rescored: bool = False  # the registered champion, scored again with today's classifier (not a variant)
+
+    @property
+    def complete(self) -> bool:
+        """Whether the run reached its step budget (the floor and untracked rows count as complete)."""
+        return self.tags.get("stopped_by", COMPLETED) == COMPLETED
 
 
-def latest_runs(client: Any, experiment_id: str, variants: list[str]) -> dict[str, Any]:
-    """The most recent FINISHED training run of each variant (variants never trained are skipped)."""
+def current_runs(
+    client: Any, experiment_ids: list[str], project_dir: Path, params: dict[str, Any], seed: int | None
+) -> dict[str, Any]:
+    """Each variant's current run: the latest FINISHED training run whose fingerprint matches today's
+    settings, code and data (the same rule that makes `dvc status` call a stage current). Variants with
+    none are skipped, with a warning that says how to make one."""
+    from mnistgen import lineage
+    from mnistgen.training.plan import TrainRequest, plan_run
+
     runs = {}
-    for variant in variants:
+    for variant in params["train"]["variants"]:
+        plan = plan_run(TrainRequest(project_dir, variant, params["profile"], seed))
         found = client.search_runs(
-            [experiment_id],
-            filter_string=f"tags.variant = '{variant}' and attributes.status = 'FINISHED'",
+            experiment_ids,
+            filter_string=(
+                f"tags.variant = '{variant}' and tags.fingerprint = '{lineage.digest(plan.fingerprint)}' "
+                "and attributes.status = 'FINISHED'"
+            ),
             order_by=["attributes.start_time DESC"],
             max_results=1,
         )
         if found:
             runs[variant] = found[0]
         else:
-            log.warning("%s: no finished training run to evaluate", variant)
+            log.warning(
+                "%s: no finished run for the current settings, code and data; not evaluated "
+                "(run `mnistgen train %s`)",
+                variant,
+                variant,
+            )
     return runs
 
 
@@ -67,8 +90,12 @@ def evaluate_run(
     classifier: Classifier,
     cfg: dict[str, Any],
     usefulness: Usefulness,
+    key: str,
 ) -> Entry:
-    """Sample the run's model, measure it, and log `eval/*` metrics and the extractor version into the run."""
+    """Sample the run's model, measure it, and log `eval/*` metrics, the extractor version and the
+    evaluation's `key` into the run. A run already measured under the same key (same classifier,
+    evaluation settings and code) keeps its figures: evaluation is deterministic, so measuring it again
+    would give the same numbers."""
     import mlflow
 
     with tempfile.TemporaryDirectory() as scratch:
@@ -78,8 +105,17 @@ def evaluate_run(
             )
         )
         sampler = Sampler(model_dir)
-        samples = sampler.sample(cfg["samples"], seed=cfg["seed"])
         kind = sampler.info["kind"]
+        if run.data.tags.get("eval/key") == key:
+            log.info(
+                "%s: measured before under the same evaluation; figures reused", run.data.tags["variant"]
+            )
+            figures = {
+                k.removeprefix("eval/"): v for k, v in run.data.metrics.items() if k.startswith("eval/")
+            }
+            grid = sampler.sample(GRID_SAMPLES, seed=cfg["seed"]) if kind != "toy" else None
+            return _entry(client, run, kind, figures, grid)
+        samples = sampler.sample(cfg["samples"], seed=cfg["seed"])
         if kind == "toy":
             figures = quality.toy_quality(samples, mean=-1.0, std=1.0)
         else:
@@ -97,9 +133,24 @@ def evaluate_run(
         client.log_metric(run.info.run_id, f"eval/{name}", float(value))
     client.set_tag(run.info.run_id, "eval/extractor_version", classifier.version)
     client.set_tag(run.info.run_id, "eval/samples", str(cfg["samples"]))
-    grid = samples[:GRID_SAMPLES] if kind != "toy" else None
+    client.set_tag(run.info.run_id, "eval/key", key)
+    return _entry(client, run, kind, figures, samples[:GRID_SAMPLES] if kind != "toy" else None)
+
+
+def _entry(client: Any, run: Any, kind: str, figures: dict[str, float], grid: np.ndarray | None) -> Entry:
     curve = [(float(m.step), m.value) for m in client.get_metric_history(run.info.run_id, QUALITY_METRIC)]
     return Entry(run.data.tags["variant"], run.info.run_id, kind, figures, grid, dict(run.data.tags), curve)
+
+
+def evaluation_key(project_dir: Path, params: dict[str, Any], extractor: str) -> str:
+    """What an evaluation's figures depend on besides the run: the `evaluate` stage's params and code (as
+    dvc.yaml lists them, runs left out) and the classifier's version."""
+    from mnistgen import lineage
+    from mnistgen.config import load_params
+
+    inputs = lineage.fingerprint(project_dir, load_params(project_dir), "evaluate", params["profile"])
+    inputs["deps"].pop(params["train"]["runs_dir"], None)
+    return lineage.digest({**inputs, "extractor": extractor})
 
 
 def reconstruction_error(model_dir: Path, test: Split, conditional: bool) -> float:
@@ -149,31 +200,36 @@ def floor_entry(
     return Entry(FLOOR, None, "real", figures, real[:GRID_SAMPLES])
 
 
-def evaluate_all(project_dir: Path, params: dict[str, Any]) -> tuple[list[Entry], str, tuple[Path, Path]]:
-    """Evaluate the latest finished run of every variant (and the current champion's run, so the registry
-    can compare like with like), add the floor, and write the leaderboard under `evaluation.reports_dir`."""
+def evaluate_all(
+    project_dir: Path, params: dict[str, Any], seed: int | None = None, champion: Any | None = None
+) -> tuple[list[Entry], str, tuple[Path, Path]]:
+    """Evaluate every variant's current run (trained with `seed`, default `train.seed`), add the floor, and
+    write the leaderboard under `evaluation.reports_dir`. `champion`, the registered champion's model
+    version if any, is scored again when its score came from another classifier, so the registry can
+    compare like with like."""
     import mlflow
 
-    from mnistgen import registry, tracking
+    from mnistgen import runtime, tracking
     from mnistgen.data.prepare import DataSettings, load_mnist
     from mnistgen.evaluation import classifier as classifier_module
     from mnistgen.evaluation import leaderboard
 
     cfg = params["evaluation"]
+    runtime.configure(cfg["seed"], params["train"]["deterministic"])  # CAS trains classifiers
     classifier = classifier_module.load(project_dir / params["classifier"]["dir"])
     splits = load_mnist(DataSettings.from_params(project_dir, params))
-    experiment_id = tracking.use_experiment(project_dir, params["mlflow"])
+    experiment_ids = tracking.experiment_ids(project_dir, params["mlflow"])
     client = mlflow.MlflowClient()
-    runs = latest_runs(client, experiment_id, params["train"]["variants"])
+    runs = current_runs(client, experiment_ids, project_dir, params, seed)
     if not runs:
         raise EvaluationError(
-            "no finished training run to evaluate. Fix: run `mnistgen train VARIANT` first."
+            "no finished training run for the current settings, code and data. Fix: run "
+            "`mnistgen train VARIANT` (or `mnistgen pipeline`) first."
         )
-    champion = registry.current_champion(client, params["registry"]["model_name"])
-    extra = (
-        [client.get_run(champion.run_id)]
-        if champion and champion.run_id not in {r.info.run_id for r in runs.values()}
-        else []
+    rescore = (
+        champion is not None
+        and champion.tags.get("extractor_version") != classifier.version
+        and champion.run_id not in {r.info.run_id for r in runs.values()}
     )
     reference = quality.Reference.build(splits, classifier)
 
@@ -182,10 +238,19 @@ def evaluate_all(project_dir: Path, params: dict[str, Any]) -> tuple[list[Entry]
             images, labels, reference, params["classifier"], cfg["cas"], cfg["seed"]
         )
 
+    key = evaluation_key(project_dir, params, classifier.version)
     entries = []
-    for run in [*runs.values(), *extra]:
+    for run in runs.values():
         log.info("evaluating %s (run %s)", run.data.tags.get("variant"), run.info.run_id)
-        entries.append(evaluate_run(client, run, reference, splits["test"], classifier, cfg, usefulness))
+        entries.append(evaluate_run(client, run, reference, splits["test"], classifier, cfg, usefulness, key))
+    if rescore:
+        log.info("scoring the champion v%s again with classifier %s", champion.version, classifier.version)
+        champion_run = client.get_run(champion.run_id)
+        entry = evaluate_run(
+            client, champion_run, reference, splits["test"], classifier, cfg, usefulness, key
+        )
+        entry.name, entry.rescored = f"{entry.name} (champion v{champion.version})", True
+        entries.append(entry)
     entries.append(floor_entry(reference, classifier, cfg, usefulness))
     paths = leaderboard.write(
         entries, params["registry"]["primary_metric"], classifier.version, project_dir / cfg["reports_dir"]

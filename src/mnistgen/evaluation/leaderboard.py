@@ -40,12 +40,23 @@ TOY_COLUMNS = [
 
 
 def ranked(entries: list[Entry], primary: str) -> list[Entry]:
-    """Image models by the primary metric (FID: lower is better), then the floor, then the toy GAN."""
-    images = sorted(
-        (e for e in entries if e.kind in ("adversarial", "reconstruction")),
-        key=lambda e: e.metrics.get(primary, np.inf),
-    )
+    """Image models by the primary metric (FID: lower is better; NaN or missing last), then the floor,
+    then the toy GAN."""
+
+    def score(entry: Entry) -> float:  # NaN or missing last: NaN would otherwise scramble the sort
+        value = entry.metrics.get(primary, np.inf)
+        return value if np.isfinite(value) else np.inf
+
+    images = sorted((e for e in entries if e.kind in ("adversarial", "reconstruction")), key=score)
     return images + [e for e in entries if e.kind == "real"] + [e for e in entries if e.kind == "toy"]
+
+
+def steps(entry: Entry) -> str:
+    """The steps a run trained, with † when it was cut short of its budget (never registered)."""
+    if "steps" not in entry.tags:
+        return ""
+    done, total = (int(n) for n in entry.tags["steps"].split("/"))
+    return f"{done:,}" if entry.complete else f"{done:,}/{total:,} † {entry.tags.get('stopped_by', '')}"
 
 
 def _cell(entry: Entry, metric: str) -> str:
@@ -59,7 +70,7 @@ def _cell(entry: Entry, metric: str) -> str:
 
 def markdown(entries: list[Entry], primary: str, extractor: str) -> str:
     rows = ranked(entries, primary)
-    head = "| rank | variant | " + " | ".join(label for _, label, _ in IMAGE_COLUMNS) + " | run |"
+    head = "| rank | variant | steps | " + " | ".join(label for _, label, _ in IMAGE_COLUMNS) + " | run |"
     lines = [
         "# mnistgen leaderboard",
         "",
@@ -67,7 +78,7 @@ def markdown(entries: list[Entry], primary: str, extractor: str) -> str:
         "samples with the MNIST test set; the floor row is real training images measured the same way.",
         "",
         head,
-        "|" + " --- |" * (len(IMAGE_COLUMNS) + 3),
+        "|" + " --- |" * (len(IMAGE_COLUMNS) + 4),
     ]
     rank = 0
     for entry in rows:
@@ -75,24 +86,26 @@ def markdown(entries: list[Entry], primary: str, extractor: str) -> str:
             continue
         rank_text = "" if entry.kind == "real" else str(rank := rank + 1)
         cells = " | ".join(_cell(entry, metric) for metric, _, _ in IMAGE_COLUMNS)
-        lines.append(f"| {rank_text} | {entry.name} | {cells} | {entry.run_id or ''} |")
+        lines.append(f"| {rank_text} | {entry.name} | {steps(entry)} | {cells} | {entry.run_id or ''} |")
     toys = [e for e in rows if e.kind == "toy"]
     if toys:
         lines += [
             "",
             "1-D toy GAN against N(-1, 1):",
             "",
-            "| variant | " + " | ".join(label for _, label, _ in TOY_COLUMNS) + " | run |",
-            "|" + " --- |" * (len(TOY_COLUMNS) + 2),
+            "| variant | steps | " + " | ".join(label for _, label, _ in TOY_COLUMNS) + " | run |",
+            "|" + " --- |" * (len(TOY_COLUMNS) + 3),
         ]
         for entry in toys:
             cells = " | ".join(_cell(entry, metric) for metric, _, _ in TOY_COLUMNS)
-            lines.append(f"| {entry.name} | {cells} | {entry.run_id} |")
+            lines.append(f"| {entry.name} | {steps(entry)} | {cells} | {entry.run_id} |")
     legend = ", ".join(f"{label}: {better} is better" for _, label, better in IMAGE_COLUMNS)
     lines += [
         "",
         f"Reading the columns: {legend}. Memorisation ratio: mean L1 distance of samples to their "
-        "nearest training image over the same for real test images (below 1 suggests copying).",
+        "nearest training image over the same for real test images (below 1 suggests copying). "
+        "Steps: the training steps of the run; † marks a run the safety cap or `--max-steps` stopped "
+        "before its step budget: shown, never registered.",
     ]
     return "\n".join(lines) + "\n"
 
@@ -127,6 +140,8 @@ def html_page(entries: list[Entry], primary: str, extractor: str) -> str:
             for metric, label, _ in columns
             if metric in entry.metrics
         )
+        if steps(entry):
+            rows = f"<tr><td>steps</td><td>{html.escape(steps(entry))}</td></tr>" + rows
         image = (
             f'<img alt="samples of {html.escape(entry.name)}" '
             f'src="data:image/png;base64,{_png(entry.grid, entry.name)}">'
@@ -150,14 +165,20 @@ def html_page(entries: list[Entry], primary: str, extractor: str) -> str:
     )
 
 
-def metrics_by_variant(entries: list[Entry]) -> dict[str, dict[str, float | None]]:
-    """Every row's figures keyed by variant (`floor` for real data); non-finite figures become null."""
-    return {
-        ("floor" if entry.kind == "real" else entry.name): {
+def metrics_by_variant(entries: list[Entry]) -> dict[str, dict[str, float | int | bool | None]]:
+    """Every variant's figures (and `floor` for real data), with its steps and whether it reached its
+    budget; non-finite figures become null. A re-scored champion is not a variant of this run: left out."""
+    rows: dict[str, dict[str, float | int | bool | None]] = {}
+    for entry in entries:
+        if entry.rescored:
+            continue
+        row: dict[str, float | int | bool | None] = {
             k: round(float(v), 6) if np.isfinite(v) else None for k, v in entry.metrics.items()
         }
-        for entry in entries
-    }
+        if "steps" in entry.tags:
+            row |= {"steps": int(entry.tags["steps"].split("/")[0]), "complete": entry.complete}
+        rows["floor" if entry.kind == "real" else entry.name] = row
+    return rows
 
 
 def write(entries: list[Entry], primary: str, extractor: str, reports_dir: Path) -> tuple[Path, Path]:

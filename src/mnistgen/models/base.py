@@ -36,7 +36,9 @@ class AdversarialSpec:
     gp_weight: float = 0.0  # WGAN-GP gradient penalty
     sort_batches: bool = False  # toy GAN: sort real data and noise to align the two manifolds
     pretrain: Callable[[int], None] | None = None  # run once, with a seed, before the first step
-    sample_in_training_mode: bool = False  # batch norm on batch statistics when generating (DCGAN)
+    # > 0: batch norm samples with statistics re-estimated on a fixed batch of this many noise vectors
+    # (the DCGAN seed samples on batch statistics); 0: with the moving averages kept during training.
+    reference_batch: int = 0
     classes: int = 0  # > 0: class-conditional; both networks take [input, label] with labels of shape (n, 1)
     kind: str = "adversarial"
 
@@ -70,7 +72,6 @@ def sampling_info(spec: Spec) -> dict[str, Any]:
         "z_dim": spec.z_dim,
         "noise": spec.noise if adversarial else "normal",
         "pixel_range": list(spec.pixel_range),
-        "sample_in_training_mode": adversarial and spec.sample_in_training_mode,
         "classes": spec.classes,
     }
 

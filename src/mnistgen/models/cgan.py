@@ -10,7 +10,8 @@ input channels, and it conditions much more strongly (the papers' class-accuracy
 label accuracy measures. Non-saturating loss, Adam (`d_optimizer` may give D its own learning rate);
 fake images in the discriminator step carry the real batch's labels (so both sides see the same class
 mix), the generator step draws labels uniformly. Batch norm (momentum 0.9, so its moving statistics
-settle within a short CPU run) samples in inference mode: one image depends only on its own z and label.
+settle within a short CPU run) samples in inference mode, on those moving statistics unless
+`reference_batch` re-estimates them: one image depends only on its own z and label.
 """
 
 from __future__ import annotations
@@ -61,6 +62,6 @@ def build(cfg: dict[str, Any]) -> AdversarialSpec:
         loss="bce",
         z_dim=z_dim,
         noise=cfg["noise"],
-        sample_in_training_mode=cfg["sample_in_training_mode"],
+        reference_batch=cfg["reference_batch"] or 0,
         classes=CLASSES,
     )

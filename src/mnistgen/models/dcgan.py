@@ -4,8 +4,10 @@ Generator: z as a 1x1x100 map, a 7x7 valid transposed convolution, then two stri
 convolutions up to 28x28, batch norm and leaky ReLU between, tanh out (pixels in [-1, 1]).
 Discriminator: two stride-2 convolutions with batch norm and leaky ReLU, then a 7x7 valid convolution
 to one logit. Non-saturating loss, Adam 2e-4 with beta1 0.5, uniform noise in [-1, 1].
-Batch norm runs in training mode when generating too: the seed found inference mode blurrier and
-prone to one digit.
+The seed generates with batch norm in training mode (it found the moving averages blurrier and prone
+to one digit), which makes every image depend on the rest of its batch. Here the generator samples in
+inference mode with statistics re-estimated on a fixed reference batch of `reference_batch` noise
+vectors (what training mode sees on a large batch): the seed's look, and one image per seed.
 """
 
 from __future__ import annotations
@@ -58,5 +60,5 @@ def build(cfg: dict[str, Any]) -> AdversarialSpec:
         loss="bce",
         z_dim=z_dim,
         noise=cfg["noise"],
-        sample_in_training_mode=cfg["sample_in_training_mode"],
+        reference_batch=cfg["reference_batch"] or 0,
     )

@@ -10,6 +10,9 @@ average of its generator's weights, and samples from that average (see `Adversar
 
 from __future__ import annotations
 
+from collections.abc import Iterator
+from contextlib import contextmanager
+
 import keras
 import tensorflow as tf
 
@@ -82,8 +85,9 @@ class AdversarialModel(keras.Model):
     def generate(self, z: tf.Tensor, labels: tf.Tensor | None, training: bool) -> tf.Tensor:
         return self.generator(z if labels is None else [z, labels], training=training)
 
-    def sample(self, z: tf.Tensor, labels: tf.Tensor | None, training: bool = False) -> tf.Tensor:
-        return self.sampler(z if labels is None else [z, labels], training=training)
+    def sample(self, z: tf.Tensor, labels: tf.Tensor | None) -> tf.Tensor:
+        """Images from the sampling network in inference mode: each depends only on its own z (and label)."""
+        return self.sampler(z if labels is None else [z, labels], training=False)
 
     def discriminate(self, x: tf.Tensor, labels: tf.Tensor | None, training: bool = True) -> tf.Tensor:
         return self.discriminator(x if labels is None else [x, labels], training=training)
@@ -187,6 +191,36 @@ class ReconstructionModel(keras.Model):
         if self.spec.variational:
             self.trackers["kl"].update_state(tf.reduce_mean(kl))
         return {name: tracker.result() for name, tracker in self.trackers.items()}
+
+
+@contextmanager
+def reference_statistics(network: keras.Model, inputs: tf.Tensor | list[tf.Tensor]) -> Iterator[None]:
+    """Batch norm's moving statistics replaced, for the duration, by those of one fixed reference batch.
+
+    Calling the network in training mode with every batch-norm momentum at 0 sets each layer's moving mean
+    and variance to the batch's own (layer by layer, as training mode computes them); inference mode then
+    gives each image what training mode would give it inside that batch, without depending on its
+    neighbours. The previous statistics come back afterwards, so measuring during training changes nothing
+    a checkpoint holds; what is saved inside the context keeps the reference statistics.
+    """
+    layers = [
+        layer for layer in network._flatten_layers() if isinstance(layer, keras.layers.BatchNormalization)
+    ]
+    # Every non-trainable variable comes back afterwards: the statistics and any dropout seed state.
+    kept = [(variable, variable.numpy()) for variable in network.non_trainable_variables]
+    momenta = [layer.momentum for layer in layers]
+    for layer in layers:
+        layer.momentum = 0.0
+    try:
+        network(inputs, training=True)  # eager: the momentum is read at call time
+    finally:
+        for layer, momentum in zip(layers, momenta, strict=True):
+            layer.momentum = momentum
+    try:
+        yield
+    finally:
+        for variable, value in kept:
+            variable.assign(value)
 
 
 def build_model(

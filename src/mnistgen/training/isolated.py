@@ -1,8 +1,8 @@
-"""Training a variant in a process of its own.
+"""Training a variant in a process of its own: the one way the pipeline, the benchmarks and tuning start one.
 
-TensorFlow keeps its precision policy, seeds, determinism switch and memory per process, so the pipeline
-never trains two variants in one interpreter: it runs `python -m mnistgen train ...` and reads back the
-run's record.
+TensorFlow keeps its precision policy, seeds, determinism switch and memory per process, so nothing
+trains two variants in one interpreter: it runs `python -m mnistgen train ...` and reads back the run's
+record.
 """
 
 from __future__ import annotations
@@ -11,11 +11,12 @@ import json
 import logging
 import subprocess
 import sys
+import time
 from pathlib import Path
 from typing import Any
 
 from mnistgen.errors import MnistgenError
-from mnistgen.training.run import METRICS_FILE, RECORD_FILE, TrainRequest, plan_run, previous_run
+from mnistgen.training.plan import METRICS_FILE, RECORD_FILE, TrainRequest, plan_run, previous_run
 
 log = logging.getLogger(__name__)
 
@@ -24,42 +25,54 @@ class TrainingFailed(MnistgenError):
     """A training process exited with an error."""
 
 
-def train_in_subprocess(
-    project_dir: Path,
-    variant: str,
-    profile: str | None = None,
-    seed: int | None = None,
-    resume: bool = False,
-) -> dict[str, Any]:
-    """Run one training to its end; returns the variant, its MLflow run id and final metrics."""
+def train_command(request: TrainRequest) -> list[str]:
+    """The `mnistgen train` command line that carries out `request`."""
     command = [
         sys.executable,
         "-m",
         "mnistgen",
         "train",
-        variant,
+        request.variant,
         "--project-dir",
-        str(project_dir),
-        "--no-progress",
+        str(request.project_dir),
     ]
-    for flag, value in (("--profile", profile), ("--seed", seed)):
+    for flag, value in (
+        ("--profile", request.profile),
+        ("--seed", request.seed),
+        ("--max-steps", request.max_steps),
+        ("--max-minutes", request.max_minutes),
+    ):
         if value is not None:
             command += [flag, str(value)]
-    if resume:
+    for override in request.overrides:
+        command += ["--set", override]
+    if request.resume:
         command.append("--resume")
-    done = subprocess.run(command, capture_output=True, text=True, check=False)
+    if not request.progress:
+        command.append("--no-progress")
+    return command
+
+
+def train_in_subprocess(request: TrainRequest) -> dict[str, Any]:
+    """Run one training to its end in a fresh process; returns its summary (see `run_summary`) and log."""
+    done = subprocess.run(train_command(request), capture_output=True, text=True, check=False)
     if done.returncode != 0:
-        tail = "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise TrainingFailed(f"training {variant} failed (exit {done.returncode}):\n{tail}")
-    return {**run_summary(project_dir, variant, profile, seed), "log": done.stdout.strip()}
+        errors = [line for line in done.stderr.strip().splitlines() if line.startswith("error:")]
+        tail = errors[-1] if errors else "\n".join(done.stderr.strip().splitlines()[-15:])
+        raise TrainingFailed(f"training {request.variant} failed (exit {done.returncode}): {tail}")
+    return {**run_summary(request), "log": done.stdout.strip()}
 
 
-def run_summary(project_dir: Path, variant: str, profile: str | None, seed: int | None) -> dict[str, Any]:
-    """The variant, MLflow run id and final metrics of the run in the variant's run folder."""
-    run_dir = plan_run(TrainRequest(project_dir, variant, profile, seed)).run_dir(project_dir)
+def run_summary(request: TrainRequest) -> dict[str, Any]:
+    """The variant, MLflow run id, how it ended and its final metrics, from its published run folder."""
+    run_dir = plan_run(request).run_dir
+    record = json.loads((run_dir / RECORD_FILE).read_text())
     return {
-        "variant": variant,
-        "run_id": json.loads((run_dir / RECORD_FILE).read_text())["run_id"],
+        "variant": request.variant,
+        "run_id": record["run_id"],
+        "stopped_by": record["stopped_by"],
+        "step": record["step"],
+        "total_steps": record["total_steps"],
         "metrics": json.loads((run_dir / METRICS_FILE).read_text()),
     }
 
@@ -71,14 +84,21 @@ def train_unless_current(
     seed: int | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
-    """The pipeline's training step: reuse a finished run with the same settings and data, resume an
-    interrupted one from its checkpoint, otherwise train afresh. `action` in the result says which."""
-    state, _ = previous_run(TrainRequest(project_dir, variant, profile, seed))
+    """The pipeline's training step: reuse a finished run with the same fingerprint (the rule `dvc status`
+    follows), resume an interrupted or cut-short one from its checkpoint, otherwise train afresh.
+    `action` in the result says which."""
+    began = time.monotonic()
+    request = TrainRequest(project_dir, variant, profile, seed, progress=False)
+    state, _ = previous_run(plan_run(request))
     if state == "finished" and not force:
         log.info(
-            "%s: the run in runs/%s is current (same settings and data); not retraining", variant, variant
+            "%s: the run in runs/%s is current (same settings, code and data); not retraining",
+            variant,
+            variant,
         )
-        return {**run_summary(project_dir, variant, profile, seed), "action": "reused", "log": ""}
-    resume = state == "interrupted" and not force
-    result = train_in_subprocess(project_dir, variant, profile, seed, resume=resume)
-    return {**result, "action": "resumed" if resume else "trained"}
+        return {**run_summary(request), "action": "reused", "log": "", "seconds": time.monotonic() - began}
+    resume = state in ("interrupted", "incomplete") and not force
+    result = train_in_subprocess(
+        TrainRequest(project_dir, variant, profile, seed, resume=resume, progress=False)
+    )
+    return {**result, "action": "resumed" if resume else "trained", "seconds": time.monotonic() - began}

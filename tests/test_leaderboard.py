@@ -1,0 +1,70 @@
+"""The leaderboard's rules (ranking, marks for runs cut short, the metrics files) and the registry's guards,
+as pure functions on hand-made rows."""
+
+from __future__ import annotations
+
+import math
+from types import SimpleNamespace
+
+from mnistgen import registry
+from mnistgen.evaluation.evaluate import Entry
+from mnistgen.evaluation.leaderboard import markdown, metrics_by_variant, ranked, steps
+
+GUARDS = {"primary_metric": "fid", "min_mode_entropy": 0.8, "min_memorisation_ratio": 0.5}
+
+
+def entry(name: str, fid: float, stopped_by: str = "completed", **fields: object) -> Entry:
+    tags = {
+        "variant": name,
+        "stopped_by": stopped_by,
+        "steps": "1500/1500" if stopped_by == "completed" else "854/1500",
+    }
+    return Entry(
+        name, f"run-{name}", "adversarial", {"fid": fid, "kid": 1.0, "kid_std": 0.1}, tags=tags, **fields
+    )
+
+
+def test_ranking_puts_missing_and_nan_figures_last_then_the_floor_then_the_toy() -> None:
+    rows = [
+        entry("b", 20.0),
+        entry("nan", math.nan),
+        Entry("toy", "t", "toy", {"wasserstein1": 0.3}),
+        Entry("real data (floor)", None, "real", {"fid": 0.8}),
+        entry("a", 5.0),
+    ]
+    names = [e.name for e in ranked(rows, "fid")]
+    assert names[:2] == ["a", "b"] and names[-2:] == ["real data (floor)", "toy"]
+
+
+def test_a_run_cut_short_is_marked_and_its_metrics_file_says_so() -> None:
+    cut, done = entry("cgan", 11.3, stopped_by="time cap"), entry("dcgan", 40.0)
+    assert steps(done) == "1,500" and steps(cut) == "854/1,500 † time cap"
+    board = markdown([cut, done], "fid", "abc")
+    assert "| cgan | 854/1,500 † time cap |" in board and "never registered" in board
+    files = metrics_by_variant([cut, done])
+    assert files["cgan"]["complete"] is False and files["cgan"]["steps"] == 854
+    assert files["dcgan"]["complete"] is True
+
+
+def test_a_rescored_champion_is_shown_but_is_not_a_variant_of_this_run() -> None:
+    champion = entry("cgan (champion v3)", 6.0, rescored=True)
+    assert set(metrics_by_variant([entry("cgan", 5.0), champion])) == {"cgan"}
+
+
+def run(stopped_by: str = "completed", **metrics: float) -> SimpleNamespace:
+    values = {"eval/fid": 5.0, "eval/mode_entropy": 0.95, "eval/memorisation_ratio": 1.1, **metrics}
+    tags = {
+        "eval/extractor_version": "x",
+        "kind": "adversarial",
+        "stopped_by": stopped_by,
+        "steps": "854/1500",
+    }
+    return SimpleNamespace(data=SimpleNamespace(metrics=values, tags=tags))
+
+
+def test_registry_guards() -> None:
+    assert registry.eligible(run(), GUARDS, "x") == (True, "")
+    assert "cut short (time cap at step 854/1500)" in registry.eligible(run("time cap"), GUARDS, "x")[1]
+    assert "not evaluated with classifier y" in registry.eligible(run(), GUARDS, "y")[1]
+    assert "not finite" in registry.eligible(run(**{"eval/fid": math.nan}), GUARDS, "x")[1]
+    assert "collapsed" in registry.eligible(run(**{"eval/mode_entropy": 0.1}), GUARDS, "x")[1]
