@@ -80,7 +80,7 @@ def main() -> None:
         project = scratch_project(Path(scratch), REPO / params["data"]["dir"])
         for variant in variants:
             budget = params["variants"][variant]
-            steps = min(args.probe_steps, budget["epochs"] * budget.get("steps_per_epoch", args.probe_steps))
+            steps = min(args.probe_steps, budget["epochs"] * (budget["steps_per_epoch"] or args.probe_steps))
             figures = probe(project, variant, args.profile, steps)
             rate = figures["seconds_per_step"]
             fits = int(args.minutes * 60 / rate) if rate > 0 else 0

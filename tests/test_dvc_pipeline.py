@@ -98,3 +98,30 @@ def test_dvc_repro_rebuilds_everything_then_only_what_changed(tmp_path: Path) ->
 
     plots = _run(repo, *dvc, "plots", "show", "-o", str(tmp_path / "plots"))
     assert (tmp_path / "plots" / "index.html").is_file(), plots.stdout
+
+    # A tuning trial, the DVC way: only its variant retrains, the others' figures are reused, nothing is
+    # registered, and the trial is listed by `dvc exp show` and logged in the tuning experiment.
+    _run(repo, "git", "add", "-A")
+    _run(repo, "git", "-c", "user.email=t@mnistgen.invalid", "-c", "user.name=t", "commit", "-qm", "baseline")
+    trial = _run(repo, *dvc, "exp", "run", "-n", "mlp-s5", "-S", "profiles.smoke.variants.mlp_gan.seed=5")
+    assert _ran(trial.stdout) == {"train@mlp_gan", "evaluate", "register"}, trial.stdout
+    assert (
+        "toy_gan_1d: measured before under the same evaluation; figures reused" in trial.stdout + trial.stderr
+    )
+    assert "skipped" in json.loads((repo / "reports" / "registration.json").read_text())
+    shown = json.loads(_run(repo, *dvc, "exp", "show", "--json").stdout)
+    trials = [rev for base in shown for exp in base.get("experiments") or [] for rev in exp["revs"]]
+    assert [rev["name"] for rev in trials] == ["mlp-s5"]
+    trial_metrics = trials[0]["data"]["metrics"]["reports/metrics/mlp_gan.json"]["data"]
+    assert trial_metrics["fid"] != workspace["reports/metrics/mlp_gan.json"]["data"]["fid"], "another seed"
+
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{repo}/mlflow/mlflow.db")
+    tuning = client.get_experiment_by_name(PARAMS["mlflow"]["tuning_experiment"])
+    (run,) = client.search_runs([tuning.experiment_id], filter_string="tags.dvc_experiment = 'mlp-s5'")
+    assert (
+        run.data.tags["variant"] == "mlp_gan"
+        and run.data.tags["seed"] == "5"
+        and "eval/fid" in run.data.metrics
+    )
