@@ -34,7 +34,7 @@ def main() -> None:
     from mnistgen.evaluation import classifier, metrics, quality
     from mnistgen.models import VARIANTS
     from mnistgen.models.base import sampling_info
-    from mnistgen.serving.sampler import Sampler
+    from mnistgen.serving.sampler import EVALUATION_BATCH, Sampler
 
     params = with_profile(load_params(REPO), args.profile)
     cfg = {**params["evaluation"], "samples": args.samples}
@@ -56,13 +56,9 @@ def main() -> None:
         sampler = Sampler(Path(scratch))
         samples = timed(
             f"generate {args.samples} samples ({args.variant})",
-            lambda: sampler.sample(args.samples),
+            lambda: sampler.sample(args.samples, batch=EVALUATION_BATCH),
         )
-    features = timed(
-        "classifier features + probabilities",
-        lambda: (extractor.features(samples), extractor.probabilities(samples)),
-    )
-    feats, probs = features
+    feats, probs = timed("classifier features + probabilities (one pass)", lambda: extractor.read(samples))
     timed("FID", lambda: metrics.frechet_distance(reference.test_features, feats))
     timed(
         "KID",

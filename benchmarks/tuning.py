@@ -5,12 +5,13 @@ the `mnistgen-tuning` experiment, and trials are compared with `dvc exp show` or
     .venv/bin/python benchmarks/tuning.py --trials cgan-lr2x --seeds 0,1,2 --run
     .venv/bin/python benchmarks/tuning.py --table                       # median and range over the seeds
 
-`--trials` queues one DVC experiment per trial and seed (`dvc exp run --queue --name TRIAL-sSEED -S ...`),
-each setting only its own variant's settings and seed (`profiles.PROFILE.variants.VARIANT.seed`), so only
-that variant retrains and the evaluation measures only it (the other variants' figures are reused);
-`--run` then works through the queue one experiment at a time (`dvc queue start --jobs 1`) and waits for
-it. `--table` reads `dvc exp show` and prints each trial's median and range over its seeds. Keep a winner
-with `dvc exp apply NAME` (then `mnistgen register`), or copy its settings into params.yaml.
+`--trials` queues one DVC experiment per trial and seed (`dvc exp run --queue --name TRIAL-sSEED -S
+++KEY=VALUE ...`), each setting only its own variant's settings and seed
+(`profiles.PROFILE.variants.VARIANT.seed`), so only that variant retrains and the evaluation measures only
+it (the other variants' figures are reused); `--run` then works through the queue one experiment at a time
+(`dvc queue start --jobs 1`) and waits for it. `--table` reads `dvc exp show` and prints each trial's median
+and range over its seeds. Keep a winner with `dvc exp apply NAME` (then `mnistgen register`), or copy its
+settings into params.yaml.
 Trials are deterministic: the same trial and seed give the same figures on the same machine.
 """
 
@@ -48,8 +49,14 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
 
 
 def dvc(*args: str) -> str:
-    env = {**os.environ, "DVC_NO_ANALYTICS": "1", "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}"}
-    done = subprocess.run([sys.executable, "-m", "dvc", *args], cwd=REPO, env=env, capture_output=True, text=True)
+    env = {
+        **os.environ,
+        "DVC_NO_ANALYTICS": "1",
+        "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
+    }
+    done = subprocess.run(
+        [sys.executable, "-m", "dvc", *args], cwd=REPO, env=env, capture_output=True, text=True
+    )
     if done.returncode != 0:
         sys.exit(f"error: `dvc {' '.join(args)}` failed:\n{(done.stderr or done.stdout).strip()}")
     return done.stdout
@@ -58,7 +65,7 @@ def dvc(*args: str) -> str:
 def settings(trial: str, seed: int) -> list[str]:
     variant, changes = TRIALS[trial]
     section = f"profiles.{PROFILE}.variants.{variant}"
-    return [f"{section}.{key}={value}" for key, value in {**changes, "seed": seed}.items()]
+    return [f"++{section}.{key}={value}" for key, value in {**changes, "seed": seed}.items()]
 
 
 def queue(trials: list[str], seeds: list[int]) -> None:
@@ -102,7 +109,9 @@ def table() -> None:
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser = argparse.ArgumentParser(
+        description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
+    )
     parser.add_argument("--trials", default=None, help="comma-separated trial names to queue")
     parser.add_argument("--seeds", default="0,1,2", help="comma-separated training seeds")
     parser.add_argument("--run", action="store_true", help="work through the queue, one experiment at a time")

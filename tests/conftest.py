@@ -355,8 +355,7 @@ def run_cli(project: Path, *args: str, timeout: float = 300) -> subprocess.Compl
 SAMPLING = """
 import sys
 from pathlib import Path
-from mnistgen.serving.sampler import Sampler, row_seeds, use_row_invariant_kernels
-use_row_invariant_kernels()
+from mnistgen.serving.sampler import Sampler, row_seeds
 import numpy as np
 sampler = Sampler(Path(sys.argv[1]))
 small, large = sampler.sample(16, seed=3), sampler.sample(200, seed=3)

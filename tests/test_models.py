@@ -88,27 +88,6 @@ def test_conditional_generators_depend_on_the_label() -> None:
         assert not np.allclose(images[0], images[1]), f"{variant}: same z, different digit, same image"
 
 
-def test_wgan_gp_refuses_batch_norm_in_the_critic() -> None:
-    from mnistgen.config import ConfigError, deep_merge
-
-    cfg = deep_merge(PARAMS["variants"]["wgan_gp"], {"critic": {"batch_norm_momentum": 0.9}})
-    with pytest.raises(ConfigError, match="must not use batch norm"):
-        VARIANTS["wgan_gp"].build(cfg)
-
-
-def test_bad_ema_decay_and_latent_prior_are_refused_by_name() -> None:
-    import tensorflow as tf
-
-    from mnistgen.config import ConfigError, deep_merge
-
-    spec = VARIANTS["dcgan"].build(PARAMS["variants"]["dcgan"])
-    with pytest.raises(ConfigError, match="ema_decay is 1.5; use a number between 0 and 1"):
-        build_model(spec, tf.random.Generator.from_seed(0), ema_decay=1.5)
-    cfg = deep_merge(PARAMS["variants"]["autoencoder"], {"latent_prior": "fited"})
-    with pytest.raises(ConfigError, match="latent_prior is 'fited'; use one of: normal, fitted"):
-        VARIANTS["autoencoder"].build(cfg)
-
-
 def test_stratified_noise_is_sorted_and_spans_the_domain() -> None:
     import tensorflow as tf
 

@@ -212,6 +212,6 @@ def test_a_bad_setting_is_refused_before_the_previous_run_is_touched(tmp_path: P
     before = run_record(project, "autoencoder")
     bad = "variants.autoencoder.latent_prior=fited"
     done = run_cli(project, "train", "autoencoder", "--profile", "smoke", "--set", bad)
-    assert done.returncode == 1 and "latent_prior is 'fited'; use one of: normal, fitted" in done.stderr
+    assert done.returncode == 1 and "latent_prior is 'fited'; it must be one of normal, fitted" in done.stderr
     assert run_record(project, "autoencoder") == before
     assert (project / "runs" / "autoencoder" / "model" / "decoder.keras").is_file()

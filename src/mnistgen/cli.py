@@ -264,9 +264,6 @@ def sample(
     project_dir: ProjectDir = None,
 ) -> None:
     """Generate images from a registered generator, a training run's model or a runs/VARIANT/model folder."""
-    from mnistgen.serving.sampler import use_row_invariant_kernels
-
-    use_row_invariant_kernels()  # before anything imports TensorFlow: an image per seed, whatever the request
     from mnistgen.serving.generate import sample_to_file
 
     with _user_errors():

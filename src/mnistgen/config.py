@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import math
 import os
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -36,9 +38,9 @@ def project_root(project_dir: str | Path | None = None) -> Path:
 
 
 def load_project(project_dir: str | Path | None, profile: str | None = None) -> tuple[Path, dict[str, Any]]:
-    """The project's root and its parameters with the profile applied (see `with_profile`)."""
+    """The project's root and its parameters with the profile applied (see `with_profile`), checked."""
     root = project_root(project_dir)
-    return root, with_profile(load_params(root), profile)
+    return root, validate(with_profile(load_params(root), profile))
 
 
 def load_params(project_dir: Path) -> dict[str, Any]:
@@ -142,3 +144,99 @@ def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
         else:
             flat[name] = value
     return flat
+
+
+# ---------------------------------------------------------------------------------------- validation
+
+Rule = tuple[str, Callable[[Any], bool]]  # (what a value must be, the check)
+
+
+def _number(
+    low: float, high: float = math.inf, *, whole: bool = False, low_open: bool = False
+) -> Callable[[Any], bool]:
+    def check(value: Any) -> bool:
+        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
+            return False
+        if whole and not float(value).is_integer():
+            return False
+        return (value > low if low_open else value >= low) and value <= high
+
+    return check
+
+
+def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
+    return lambda value: value is None or check(value)
+
+
+def _one_of(*choices: str) -> Rule:
+    return f"one of {', '.join(choices)}", lambda value: value in choices
+
+
+WHOLE_POSITIVE: Rule = ("a whole number of at least 1", _number(1, whole=True))
+# Every setting with a range, by its key, wherever it appears under `train` and `variants` (a variant's
+# nested `optimizer`, `generator`, `critic` sections included): checked for params.yaml, the profile and
+# `--set` alike, once the three are merged, before anything runs.
+RULES: dict[str, Rule] = {
+    "lr": ("a number above 0", _number(0, low_open=True)),
+    "beta_1": ("a number in [0, 1)", lambda v: _number(0, 1)(v) and v < 1),
+    "momentum": ("a number in [0, 1)", lambda v: _number(0, 1)(v) and v < 1),
+    "batch_size": WHOLE_POSITIVE,
+    "epochs": WHOLE_POSITIVE,
+    "steps_per_epoch": ("null or a whole number of at least 1", _optional(_number(1, whole=True))),
+    "seed": ("null or a whole number from 0 to 2**32 - 1", _optional(_number(0, 2**32 - 1, whole=True))),
+    "z_dim": WHOLE_POSITIVE,
+    "hidden": (
+        "a whole number of at least 1, or a list of them",
+        lambda v: all(_number(1, whole=True)(x) for x in (v if isinstance(v, list) and v else [v])),
+    ),
+    "critic_steps": WHOLE_POSITIVE,
+    "clip": ("a number above 0", _number(0, low_open=True)),
+    "gp_weight": ("a number of at least 0", _number(0)),
+    "r_loss_factor": ("a number above 0", _number(0, low_open=True)),
+    "ema_decay": (
+        "null or a number between 0 and 1, e.g. 0.999",
+        _optional(lambda v: _number(0, 1, low_open=True)(v) and v < 1),
+    ),
+    "reference_batch": ("null or a whole number of at least 2", _optional(_number(2, whole=True))),
+    "label_embedding": WHOLE_POSITIVE,
+    "pretrain_steps": ("a whole number of at least 0", _number(0, whole=True)),
+    "dropout": ("null or a number in [0, 1)", _optional(lambda v: _number(0, 1)(v) and v < 1)),
+    "batch_norm_momentum": ("null or a number in [0, 1)", _optional(lambda v: _number(0, 1)(v) and v < 1)),
+    "log_every_steps": WHOLE_POSITIVE,
+    "checkpoint_every_steps": WHOLE_POSITIVE,
+    "samples_every_epochs": WHOLE_POSITIVE,
+    "max_minutes": ("null or a number of minutes above 0", _optional(_number(0, low_open=True))),
+    "quality_every_seconds": ("null or a number of seconds above 0", _optional(_number(0, low_open=True))),
+    "quality_samples": ("a whole number of at least 2", _number(2, whole=True)),
+    "noise": _one_of("normal", "uniform", "uniform01", "stratified"),
+    "name": _one_of("adam", "rmsprop", "sgd"),  # an optimizer's
+    "latent_prior": _one_of("normal", "fitted"),
+    "precision": _one_of("auto", "float32", "bfloat16"),
+}
+# Rules that tie a setting to its variant's algorithm.
+PATH_RULES: dict[str, Rule] = {
+    "train.seed": ("a whole number from 0 to 2**32 - 1", _number(0, 2**32 - 1, whole=True)),
+    "variants.wgan_gp.critic.batch_norm_momentum": (
+        "null: a gradient-penalty critic must not use batch norm (it couples the per-image gradients)",
+        lambda value: value is None,
+    ),
+}
+
+
+def validate(params: dict[str, Any]) -> dict[str, Any]:
+    """`params` if every setting under `train` and `variants` is in range, else one error naming them all
+    (`variants.mlp_gan.optimizer.lr is -0.1; it must be a number above 0`)."""
+    problems = []
+    for section in ("train", "variants"):
+        for path, value in flatten(params.get(section, {}), f"{section}.").items():
+            key = path.rsplit(".", 1)[-1]
+            rule = PATH_RULES.get(path) or RULES.get(key)
+            if rule and not rule[1](value):
+                problems.append(f"{path} is {value!r}; it must be {rule[0]}")
+    if problems:
+        raise ConfigError(
+            "settings out of range (params.yaml, its profile or --set):\n  - "
+            + "\n  - ".join(problems)
+            + "\nFix: correct them and run again; nothing was changed."
+        )
+    return params

@@ -15,7 +15,9 @@ from mnistgen.data.idx import Split
 from mnistgen.errors import MnistgenError
 from mnistgen.evaluation import quality
 from mnistgen.evaluation.classifier import Classifier
-from mnistgen.serving.sampler import Sampler
+from mnistgen.models.base import GRID_SAMPLES
+from mnistgen.models.toy_gan_1d import DATA_MEAN, DATA_STD
+from mnistgen.serving.sampler import EVALUATION_BATCH, Sampler
 from mnistgen.training.plan import COMPLETED
 from mnistgen.training.quality_clock import METRIC as QUALITY_METRIC
 
@@ -23,7 +25,6 @@ log = logging.getLogger(__name__)
 
 FLOOR = "real data (floor)"
 Usefulness = Callable[[np.ndarray, np.ndarray], float]  # (images in [0, 1], labels) -> CAS
-GRID_SAMPLES = 64
 
 
 class EvaluationError(MnistgenError):
@@ -113,19 +114,25 @@ def evaluate_run(
             figures = {
                 k.removeprefix("eval/"): v for k, v in run.data.metrics.items() if k.startswith("eval/")
             }
-            grid = sampler.sample(GRID_SAMPLES, seed=cfg["seed"]) if kind != "toy" else None
+            grid = (
+                sampler.sample(GRID_SAMPLES, seed=cfg["seed"], batch=EVALUATION_BATCH)
+                if kind != "toy"
+                else None
+            )
             return _entry(client, run, kind, figures, grid)
-        samples = sampler.sample(cfg["samples"], seed=cfg["seed"])
+        samples = sampler.sample(cfg["samples"], seed=cfg["seed"], batch=EVALUATION_BATCH)
         if kind == "toy":
-            figures = quality.toy_quality(samples, mean=-1.0, std=1.0)
+            figures = quality.toy_quality(samples, mean=DATA_MEAN, std=DATA_STD)
         else:
-            figures = quality.image_quality(samples, reference, classifier, cfg)
+            reading = classifier.read(samples)
+            figures = quality.image_quality(samples, reading, reference, cfg)
         if sampler.classes:  # the sampler's default labels: row i draws digit i mod 10
             labels = np.arange(len(samples)) % sampler.classes
-            figures.update(quality.conditional_quality(samples, labels, reference, classifier))
+            figures.update(quality.conditional_quality(reading, labels, reference))
             n = cfg["cas"]["images"]
             figures["cas"] = usefulness(
-                sampler.sample(n, seed=cfg["seed"] + 1), np.arange(n) % sampler.classes
+                sampler.sample(n, seed=cfg["seed"] + 1, batch=EVALUATION_BATCH),
+                np.arange(n) % sampler.classes,
             )
         if kind == "reconstruction":
             figures["reconstruction_mse"] = reconstruction_error(model_dir, test, bool(sampler.classes))
@@ -192,8 +199,9 @@ def floor_entry(
         reference.train_labels[rest],
     )
     real = reference.train_images[chosen]
-    figures = quality.image_quality(real, held_out, classifier, cfg)
-    predicted = classifier.probabilities(real).argmax(axis=1)
+    reading = classifier.read(real)
+    figures = quality.image_quality(real, reading, held_out, cfg)
+    predicted = reading[1].argmax(axis=1)
     figures["label_accuracy"] = float(np.mean(predicted == reference.train_labels[chosen]))
     few = chosen[: cfg["cas"]["images"]]
     figures["cas"] = usefulness(reference.train_images[few], reference.train_labels[few])
@@ -239,10 +247,17 @@ def evaluate_all(
         )
 
     key = evaluation_key(project_dir, params, classifier.version)
-    entries = []
-    for run in runs.values():
-        log.info("evaluating %s (run %s)", run.data.tags.get("variant"), run.info.run_id)
-        entries.append(evaluate_run(client, run, reference, splits["test"], classifier, cfg, usefulness, key))
+    entries, failed = [], []
+    for variant, run in runs.items():
+        log.info("evaluating %s (run %s)", variant, run.info.run_id)
+        try:
+            entries.append(
+                evaluate_run(client, run, reference, splits["test"], classifier, cfg, usefulness, key)
+            )
+        except Exception as err:  # a broken model must not cost the other variants their evaluation
+            log.error("%s (run %s) could not be evaluated: %s", variant, run.info.run_id, err)
+            client.set_tag(run.info.run_id, "eval/failure", f"{type(err).__name__}: {err}"[:5000])
+            failed.append(f"{variant} (run {run.info.run_id}): {type(err).__name__}: {err}")
     if rescore:
         log.info("scoring the champion v%s again with classifier %s", champion.version, classifier.version)
         champion_run = client.get_run(champion.run_id)
@@ -255,4 +270,11 @@ def evaluate_all(
     paths = leaderboard.write(
         entries, params["registry"]["primary_metric"], classifier.version, project_dir / cfg["reports_dir"]
     )
+    if failed:
+        raise EvaluationError(
+            f"{len(failed)} of {len(runs)} runs could not be evaluated (the others are on the leaderboard, "
+            f"{paths[0]}):\n  - "
+            + "\n  - ".join(failed)
+            + "\nFix: retrain them (`mnistgen train VARIANT`, or `mnistgen pipeline --force`)."
+        )
     return entries, classifier.version, paths

@@ -12,6 +12,8 @@ from mnistgen.data.idx import Split
 from mnistgen.evaluation import metrics
 from mnistgen.evaluation.classifier import Classifier
 
+Reading = tuple[np.ndarray, np.ndarray]  # a sample set through the classifier: (features, probabilities)
+
 
 @dataclass(frozen=True)
 class Reference:
@@ -39,11 +41,11 @@ class Reference:
 
 
 def image_quality(
-    samples: np.ndarray, reference: Reference, classifier: Classifier, cfg: dict[str, Any]
+    samples: np.ndarray, reading: Reading, reference: Reference, cfg: dict[str, Any]
 ) -> dict[str, float]:
-    """FID, KID, classifier IS, precision/recall, mode coverage and memorisation of (n, 28, 28) samples."""
-    features = classifier.features(samples)
-    predicted = classifier.probabilities(samples)
+    """FID, KID, classifier IS, precision/recall, mode coverage and memorisation of (n, 28, 28) samples,
+    from the classifier's `reading` of them (features, probabilities)."""
+    features, predicted = reading
     kid_mean, kid_std = metrics.kernel_inception_distance(
         reference.test_features, features, cfg["kid_subsets"], cfg["kid_subset_size"], cfg["seed"]
     )
@@ -73,14 +75,12 @@ def image_quality(
     }
 
 
-def conditional_quality(
-    samples: np.ndarray, labels: np.ndarray, reference: Reference, classifier: Classifier
-) -> dict[str, float]:
+def conditional_quality(reading: Reading, labels: np.ndarray, reference: Reference) -> dict[str, float]:
     """What only a class-conditional model can be asked: does it draw the digit it was given
     (`label_accuracy`, by the feature classifier), and how good is each digit (FID against the real test
     images of that digit: `class_fid_0` ... `class_fid_9`, their mean and the worst)."""
-    predicted = classifier.probabilities(samples).argmax(axis=1)
-    features = classifier.features(samples)
+    features, probabilities = reading
+    predicted = probabilities.argmax(axis=1)
     per_class = {
         f"class_fid_{digit}": metrics.frechet_distance(
             reference.test_features[reference.test_labels == digit], features[labels == digit]

@@ -15,10 +15,7 @@ from typing import Any
 import keras
 import numpy as np
 
-from mnistgen.config import ConfigError
 from mnistgen.models.base import OUTPUT_DTYPE, ReconstructionSpec, optimizer
-
-LATENT_PRIORS = ("normal", "fitted")
 
 IMAGE_SHAPE = (28, 28, 1)
 
@@ -60,9 +57,6 @@ def decoder(cfg: dict[str, Any], shape: tuple[int, ...]) -> keras.Model:
 
 
 def build(cfg: dict[str, Any]) -> ReconstructionSpec:
-    prior = cfg.get("latent_prior", "normal")
-    if prior not in LATENT_PRIORS:
-        raise ConfigError(f"autoencoder.latent_prior is {prior!r}; use one of: {', '.join(LATENT_PRIORS)}")
     image, features, shape = encoder_features(cfg)
     point = keras.layers.Dense(cfg["z_dim"], dtype=OUTPUT_DTYPE, name="encoder_output")(features)
     return ReconstructionSpec(
@@ -71,5 +65,5 @@ def build(cfg: dict[str, Any]) -> ReconstructionSpec:
         optimizer=optimizer(cfg["optimizer"]),
         z_dim=cfg["z_dim"],
         variational=False,
-        latent_prior=prior,
+        latent_prior=cfg["latent_prior"],
     )

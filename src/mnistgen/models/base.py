@@ -14,6 +14,8 @@ import keras
 
 # The last layer of every network computes in float32, so bf16 runs still give float32 logits and pixels.
 OUTPUT_DTYPE = "float32"
+CLASSES = 10  # MNIST's digits: what a class-conditional model is asked for
+GRID_SAMPLES = 64  # the images of a sample grid (an unconditional model's; a conditional one shows 10 x 10)
 
 Noise = Literal["normal", "uniform", "uniform01", "stratified"]
 PixelRange = tuple[float, float]

@@ -20,9 +20,7 @@ from typing import Any
 
 import keras
 
-from mnistgen.models.base import OUTPUT_DTYPE, AdversarialSpec, activation, optimizer
-
-CLASSES = 10
+from mnistgen.models.base import CLASSES, OUTPUT_DTYPE, AdversarialSpec, activation, optimizer
 
 
 def build(cfg: dict[str, Any]) -> AdversarialSpec:

@@ -12,9 +12,7 @@ from typing import Any
 import keras
 
 from mnistgen.models.autoencoder import decoder, encoder_features
-from mnistgen.models.base import OUTPUT_DTYPE, ReconstructionSpec, optimizer
-
-CLASSES = 10
+from mnistgen.models.base import CLASSES, OUTPUT_DTYPE, ReconstructionSpec, optimizer
 
 
 def one_hot(label: keras.KerasTensor) -> keras.KerasTensor:

@@ -5,7 +5,8 @@ Input: a DataFrame with an integer column `seed`, one row per image, and an opti
 (0-9): the digit a class-conditional model draws (without it, seed mod 10). Unconditional models ignore
 `label`. The same seed (and label) always gives the same image. Output: float32 array of shape
 (rows, 28, 28), pixels in [0, 1], white digit on black. Each image depends only on its own row: the
-networks run in inference mode, so a row gives the same image in a request of one or of thousands.
+networks run in inference mode, one row per call, so a row gives the same image in a request of one or of
+thousands.
 """
 
 from __future__ import annotations
@@ -18,9 +19,7 @@ import numpy as np
 import pandas as pd
 from mlflow.pyfunc import PythonModel
 
-from mnistgen.serving.sampler import Sampler, use_row_invariant_kernels
-
-use_row_invariant_kernels()  # before `Sampler` first imports TensorFlow in this process
+from mnistgen.serving.sampler import Sampler
 
 
 class GeneratorModel(PythonModel):

@@ -7,22 +7,14 @@ Deliberately free of the training code: the registered MLflow model ships this f
 from __future__ import annotations
 
 import json
-import os
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
 STRATIFIED_DOMAIN = (-5.0, 5.0)
 INFO_FILE = "model_info.json"  # beside the saved networks: how to sample them (models.base.sampling_info)
-
-
-def use_row_invariant_kernels() -> None:
-    """Make each image independent of its place in a request, to the last bit: call before TensorFlow is
-    imported. oneDNN's matrix kernels (TensorFlow's default on x86) sum the rows at the tail of a batch in
-    another order than the rest, so one seed's image moved between requests of different sizes by up to
-    4e-7; TensorFlow's own (Eigen) kernels compute every row alike, at about 1.3x the time when sampling.
-    Training keeps oneDNN (its results are deterministic per batch shape, and it is faster)."""
-    os.environ.setdefault("TF_ENABLE_ONEDNN_OPTS", "0")
+EVALUATION_BATCH = 1000  # rows per call when throughput matters more than row-exactness (evaluation)
 
 
 def row_seeds(n: int, seed: int) -> np.ndarray:
@@ -61,6 +53,7 @@ class Sampler:
         self.info = json.loads((Path(model_dir) / INFO_FILE).read_text())
         network = "decoder" if self.info["kind"] == "reconstruction" else "generator"
         self.network = keras.saving.load_model(Path(model_dir) / f"{network}.keras", safe_mode=True)
+        self._forward: Any = None  # the network's inference call, compiled on first use
 
     @property
     def is_image_model(self) -> bool:
@@ -90,9 +83,19 @@ class Sampler:
         fit = self.info.get("latent_fit")  # an autoencoder's Gaussian over its training codes
         return z if fit is None else from_standard_normal(z, fit["mean"], fit["cov"])
 
-    def decode(self, z: np.ndarray, labels: np.ndarray | None = None, batch: int = 1000) -> np.ndarray:
-        """Images from latent vectors, in inference mode: each depends only on its own z and label, never on
-        the rest of the request (batch norm uses the statistics saved with the network)."""
+    def decode(self, z: np.ndarray, labels: np.ndarray | None = None, batch: int | None = None) -> np.ndarray:
+        """Images from latent vectors, in inference mode (batch norm uses the statistics saved with the
+        network), so an image depends only on its own z and label.
+
+        `batch=None` (serving: `mnistgen sample`, the pyfunc) computes each image in a call of its own, of
+        one fixed shape, so a row's image is the same to the last bit whatever else the request holds:
+        a matrix kernel may round a row differently by where it stands in a batch (up to 4e-7, seen on
+        wgan, wgan_gp and cgan with oneDNN and with Eigen), and one row per call leaves it no choice.
+        About 2-5 ms an image. `batch=N` computes N rows per call for throughput (evaluation's 10,000
+        images): deterministic for the same request, but a row may differ in its last bits from the
+        one-row image."""
+        import tensorflow as tf
+
         wanted = len(z)
         column = None
         if self.classes:
@@ -100,10 +103,13 @@ class Sampler:
             if len(labels) != wanted or labels.min(initial=0) < 0 or labels.max(initial=0) >= self.classes:
                 raise ValueError(f"need one label in 0..{self.classes - 1} per row")
             column = np.asarray(labels, np.int32)[:, None]
+        if self._forward is None:  # traced once per input shape: one shape when serving
+            self._forward = tf.function(lambda rows: self.network(rows, training=False))
+        step = batch or 1
         outputs = []
-        for i in range(0, wanted, batch):
-            rows = z[i : i + batch] if column is None else [z[i : i + batch], column[i : i + batch]]
-            outputs.append(np.asarray(self.network(rows, training=False)))
+        for i in range(0, wanted, step):
+            rows = z[i : i + step] if column is None else [z[i : i + step], column[i : i + step]]
+            outputs.append(self._forward(rows).numpy())
         values = (
             np.concatenate(outputs) if outputs else np.zeros((0, *self.network.output_shape[1:]), np.float32)
         )
@@ -111,5 +117,7 @@ class Sampler:
             return values[:, 0].astype(np.float32)
         return to_unit_range(values[..., 0], self.info["pixel_range"])
 
-    def sample(self, n: int, seed: int = 0, labels: np.ndarray | None = None) -> np.ndarray:
-        return self.decode(self.noise(row_seeds(n, seed)), labels)
+    def sample(
+        self, n: int, seed: int = 0, labels: np.ndarray | None = None, batch: int | None = None
+    ) -> np.ndarray:
+        return self.decode(self.noise(row_seeds(n, seed)), labels, batch)

@@ -16,7 +16,6 @@ from contextlib import contextmanager
 import keras
 import tensorflow as tf
 
-from mnistgen.config import ConfigError
 from mnistgen.models.base import AdversarialSpec, Noise, ReconstructionSpec
 from mnistgen.training import losses
 
@@ -59,8 +58,6 @@ class AdversarialModel(keras.Model):
         self.generator = spec.generator
         self.discriminator = spec.discriminator
         self.rng = rng
-        if ema_decay is not None and not 0.0 < ema_decay < 1.0:
-            raise ConfigError(f"ema_decay is {ema_decay}; use a number between 0 and 1 (e.g. 0.999), or null")
         self.ema_decay = ema_decay
         self.ema_generator: keras.Model | None = None
         if ema_decay:

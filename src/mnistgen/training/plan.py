@@ -23,7 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from mnistgen import lineage
-from mnistgen.config import ConfigError, apply_overrides, load_params, with_profile
+from mnistgen.config import ConfigError, apply_overrides, load_params, validate, with_profile
 from mnistgen.errors import MnistgenError
 
 RECORD_FILE = "run.json"  # the MLflow run id, fingerprint and end of the run in a run folder
@@ -107,7 +107,7 @@ class RunPlan:
 
 def plan_run(request: TrainRequest) -> RunPlan:
     raw = load_params(request.project_dir)
-    params = apply_overrides(with_profile(raw, request.profile), request.overrides)
+    params = validate(apply_overrides(with_profile(raw, request.profile), request.overrides))
     if request.variant not in params["variants"]:
         raise ConfigError(
             f"unknown variant {request.variant!r}; choose one of: {', '.join(params['variants'])}"

@@ -27,7 +27,7 @@ from mnistgen.config import flatten
 from mnistgen.data.idx import Split
 from mnistgen.evaluation.classifier import MODEL_FILE as CLASSIFIER_FILE
 from mnistgen.evaluation.classifier import load as load_classifier
-from mnistgen.models.base import AdversarialSpec, Spec, sampling_info
+from mnistgen.models.base import GRID_SAMPLES, AdversarialSpec, Spec, sampling_info
 from mnistgen.models.toy_gan_1d import DOMAIN, data_density
 from mnistgen.serving.sampler import from_standard_normal, grid_labels, to_unit_range
 from mnistgen.training import batches, export, figures
@@ -55,7 +55,6 @@ from mnistgen.training.quality_clock import QualityClock
 
 log = logging.getLogger(__name__)
 
-GRID_SAMPLES = 64
 TOY_SAMPLES = 10_000
 FIT_IMAGES = 10_000  # training images whose codes a fitted latent prior is estimated from
 # Offsets from the run's seed of its fixed noise: sample grids, toy samples, time-to-quality, BN reference.
