@@ -16,7 +16,7 @@ test-fast: $(STAMP)  ## the quick inner loop
 	$(BIN)/python -m pytest -m "not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src flows tests
+	$(BIN)/ruff check src flows tests benchmarks
 
 setup: $(STAMP)
 

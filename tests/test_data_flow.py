@@ -1,4 +1,6 @@
-"""The Prefect data flow under Prefect's test harness: synthetic data fast, the full MNIST slow."""
+"""The Prefect data flow under Prefect's test harness (synthetic data, then the full MNIST). Slow lane:
+starting the harness's server costs about 25 s, and the fast lane tests the data stage's functions
+without Prefect (test_download.py, test_validation.py, test_versioning.py)."""
 
 from __future__ import annotations
 
@@ -13,6 +15,8 @@ import yaml
 from conftest import REPO, SHARED_MNIST, Mirror, init_dvc_repo, snapshot
 
 from mnistgen.data.versioning import read_version
+
+pytestmark = pytest.mark.slow
 
 
 @pytest.fixture(scope="module")
@@ -41,7 +45,6 @@ def test_flow_fails_on_corrupt_mirror_and_leaves_data_alone(
     assert not (dvc_project / "data.dvc").exists()
 
 
-@pytest.mark.slow
 def test_flow_on_the_full_mnist(data_flow, tmp_path: Path) -> None:
     if not SHARED_MNIST.is_dir():
         if os.environ.get("CI"):

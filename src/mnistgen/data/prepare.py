@@ -106,7 +106,7 @@ def load_mnist(settings: DataSettings) -> dict[str, idx.Split]:
     if missing:
         raise download.DownloadError(
             f"MNIST is not in {settings.data_dir} (missing: {', '.join(missing)}). "
-            "Fix: run `mnistgen data` (or `dvc pull`) first."
+            "Fix: run `mnistgen data` (or `dvc pull data.dvc`) first."
         )
     changed = [path.name for key, path in paths.items() if not download.is_valid(path, settings.files[key])]
     if changed:
