@@ -24,7 +24,7 @@ repro: $(STAMP)  ## rebuild with DVC (`profile:` in params.yaml picks the profil
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 prefect-server: $(STAMP)  ## a Prefect server and UI on http://127.0.0.1:4200
-	$(BIN)/prefect server start
+	$(BIN)/prefect server start --host 127.0.0.1 --analytics-off
 
 deploy: $(STAMP)  ## work pools `gpu` (one run at a time) and `cpu`, then every deployment in prefect.yaml
 	$(BIN)/prefect work-pool create gpu --type process --overwrite

@@ -26,6 +26,7 @@ from flows.train_flow import TRAIN_DEPLOYMENT, train_all, train_on_workers
 from mnistgen import lineage, tracking
 from mnistgen.config import ConfigError, load_params, load_project
 from mnistgen.data.versioning import VersioningError
+from mnistgen.errors import redact
 from mnistgen.serving.generate import sample_to_file
 
 CHAMPION_GRID = "champion.png"
@@ -78,7 +79,7 @@ def record_in_dvc(root: Path, stages: list[str]) -> str:
 def check_tracking(root: Path, params: dict[str, Any]) -> str:
     """Fail before any work when the MLflow store is unreachable (after retries)."""
     uri = tracking.check_store(root, params["mlflow"])
-    print(f"MLflow store: {uri}")
+    print(f"MLflow store: {redact(uri)}")
     return uri
 
 

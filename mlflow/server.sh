@@ -20,9 +20,12 @@ host="${MLFLOW_HOST:-127.0.0.1}"
 port="${MLFLOW_PORT:-5000}"
 allowed="${MLFLOW_ALLOWED_HOSTS:-localhost,127.0.0.1,localhost:$port,127.0.0.1:$port}"
 
-echo "MLflow server on http://$host:$port (store: ${backend%%@*}..., artifacts: $artifacts)" >&2
+# The store URI may hold a password: it goes to `mlflow server` in its environment (read as
+# MLFLOW_BACKEND_STORE_URI), never in argv where `ps` shows it, and the banner prints it redacted.
+export MLFLOW_BACKEND_STORE_URI="$backend"
+shown="$(printf '%s' "$backend" | sed -E 's#^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]+@#\1***@#')"
+echo "MLflow server on http://$host:$port (store: $shown, artifacts: $artifacts)" >&2
 exec "$mlflow_bin" server \
-  --backend-store-uri "$backend" \
   --serve-artifacts --artifacts-destination "$artifacts" \
   --host "$host" --port "$port" \
   --allowed-hosts "$allowed" \

@@ -34,6 +34,17 @@ def test_mirrors_environment_variable_is_honoured(dvc_project: Path, mirror: Mir
     assert "data.dvc updated" in result.output
 
 
+def test_a_password_in_a_mirror_url_is_never_printed(
+    dvc_project: Path, mirror: Mirror, dead_url: str
+) -> None:
+    with_password = dead_url.replace("http://", "http://reader:s3cret-pw@")
+    env = {"MNISTGEN_MIRRORS": f"{with_password},{mirror.folder}"}
+    result = run("data", "--project-dir", str(dvc_project), "--no-progress", "--no-push", env=env)
+    assert result.exit_code == 0, result.output
+    assert "mirror http://***@127.0.0.1" in result.output, "the failed mirror is named, without its password"
+    assert "s3cret-pw" not in result.output
+
+
 def test_corrupt_mirror_exits_non_zero_naming_file_and_problem(dvc_project: Path, mirror: Mirror) -> None:
     ok = run("data", "--project-dir", str(dvc_project), "--mirror", str(mirror.folder), "--no-progress")
     assert ok.exit_code == 0, ok.output

@@ -7,7 +7,8 @@ import re
 import pytest
 from conftest import REPO
 
-from mnistgen.config import ConfigError, apply_overrides, load_params, validate, with_profile
+from mnistgen.config import ConfigError, apply_overrides, check_options, load_params, validate, with_profile
+from mnistgen.errors import redact
 
 PARAMS = {"variants": {"cgan": {"epochs": 3, "ema_decay": None, "optimizer": {"lr": 0.0002}}}, "train": {}}
 
@@ -92,3 +93,60 @@ def test_every_problem_is_named_at_once() -> None:
     assert "variants.dcgan.epochs" in str(refused.value) and "variants.cgan.optimizer.lr" in str(
         refused.value
     )
+
+
+def _params_with(edit) -> dict:
+    import copy
+
+    params = copy.deepcopy(load_params(REPO))
+    edit(params)
+    return params
+
+
+def test_a_profile_may_only_set_what_the_base_defines() -> None:
+    typo = _params_with(lambda p: p["profiles"]["smoke"]["variants"]["cgan"].update(ema_decy=0.9))
+    with pytest.raises(ConfigError, match=r"profile 'smoke' in params.yaml sets variants.cgan.ema_decy"):
+        with_profile(typo, "smoke")
+    with pytest.raises(ConfigError, match=r"sets evaluation.sampels"):
+        with_profile(_params_with(lambda p: p["profiles"]["cpu"]["evaluation"].update(sampels=5)), "cpu")
+    # a variant may set a `train` setting for itself (the seed's "plot every N epochs")
+    ok = _params_with(lambda p: p["profiles"]["smoke"]["variants"]["cgan"].update(samples_every_epochs=2))
+    assert with_profile(ok, "smoke")["variants"]["cgan"]["samples_every_epochs"] == 2
+
+
+@pytest.mark.parametrize(
+    ("content", "message"),
+    [
+        ("data: {}\n", r"no 'train' section; no 'mlflow' section"),
+        ("- a list\n", r"is not a mapping of sections"),
+    ],
+)
+def test_a_params_file_without_its_sections_is_refused_by_name(tmp_path, content: str, message: str) -> None:
+    (tmp_path / "params.yaml").write_text(content)
+    with pytest.raises(ConfigError, match=message):
+        load_params(tmp_path)
+
+
+def test_an_unknown_top_level_key_is_refused(tmp_path) -> None:
+    text = (REPO / "params.yaml").read_text() + "\ntrian: {seed: 1}\n"
+    (tmp_path / "params.yaml").write_text(text)
+    with pytest.raises(ConfigError, match=r"unknown key 'trian'"):
+        load_params(tmp_path)
+
+
+def test_command_line_options_are_checked_by_the_settings_rules() -> None:
+    check_options(seed=0, max_steps=1, max_minutes=0.5, n=1_000_000)
+    check_options(seed=None, max_steps=None)  # not given
+    with pytest.raises(ConfigError, match=r"--max-steps is 0; .*--seed is -1"):
+        check_options(max_steps=0, seed=-1)
+    with pytest.raises(ConfigError, match=r"--n is 1000001; it must be a whole number from 1 to 1,000,000"):
+        check_options(n=1_000_001)
+
+
+def test_credentials_in_urls_are_redacted_everywhere_an_error_goes() -> None:
+    text = "at http://bob:pw@127.0.0.1:5000/x and postgresql+psycopg2://u:p@db/m, s3://bucket/k, a@b.org"
+    assert (
+        redact(text)
+        == "at http://***@127.0.0.1:5000/x and postgresql+psycopg2://***@db/m, s3://bucket/k, a@b.org"
+    )
+    assert str(ConfigError("cannot use https://token@host/")) == "cannot use https://***@host/"

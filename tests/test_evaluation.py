@@ -96,6 +96,41 @@ def test_sample_without_a_champion_explains_what_to_do(tmp_path: Path) -> None:
     )
 
 
+def test_a_corrupt_model_costs_only_its_own_evaluation(evaluated) -> None:
+    project, _ = evaluated
+    run_id = json.loads((project / "runs" / "mlp_gan" / "run.json").read_text())["run_id"]
+    (network,) = [p for p in (project / "mlflow" / "artifacts").rglob("generator.keras") if run_id in p.parts]
+    original = network.read_bytes()
+    network.write_bytes(original[: len(original) // 2])
+    try:
+        done = run_cli(project, "evaluate", "--profile", "smoke")
+    finally:
+        network.write_bytes(original)
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert "1 of 3 runs could not be evaluated" in done.stderr and f"mlp_gan (run {run_id})" in done.stderr
+    board = (project / "reports" / "leaderboard.md").read_text()
+    assert "| autoencoder |" in board and "| toy_gan_1d |" in board and "| mlp_gan |" not in board
+
+
+def test_a_registered_model_changed_after_registration_is_refused(evaluated, tmp_path: Path) -> None:
+    project, _ = evaluated
+    registered = [
+        p for p in (project / "mlflow" / "artifacts").rglob("model_info.json") if "models" in p.parts
+    ]
+    assert registered, "the registered version's copy of the networks"
+    originals = {path: path.read_bytes() for path in registered}
+    for path, content in originals.items():
+        path.write_bytes(content + b" ")  # still valid JSON, other bytes
+    try:
+        done = run_cli(project, "sample", "--out", str(tmp_path / "x.png"))
+    finally:
+        for path, content in originals.items():
+            path.write_bytes(content)
+    assert done.returncode == 1 and "are not the ones registered" in done.stderr, done.stderr[-2000:]
+    assert not (tmp_path / "x.png").exists()
+    assert run_cli(project, "sample", "--out", str(tmp_path / "x.png")).returncode == 0
+
+
 def test_evaluate_and_register_flows(evaluated, prefect_harness) -> None:
     from flows import evaluate_flow
 

@@ -7,8 +7,7 @@ import math
 from types import SimpleNamespace
 
 from mnistgen import registry
-from mnistgen.evaluation.evaluate import Entry
-from mnistgen.evaluation.leaderboard import markdown, metrics_by_variant, ranked, steps
+from mnistgen.evaluation.leaderboard import Entry, markdown, metrics_by_variant, ranked, steps
 
 GUARDS = {"primary_metric": "fid", "min_mode_entropy": 0.8, "min_memorisation_ratio": 0.5}
 

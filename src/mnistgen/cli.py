@@ -2,18 +2,20 @@
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
+import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
 from pathlib import Path
-from typing import Annotated
+from typing import Annotated, NoReturn
 
 import typer
 
 from mnistgen.config import load_project, project_root, resolve_mirrors
-from mnistgen.errors import MnistgenError
+from mnistgen.errors import MnistgenError, redact
 
 app = typer.Typer(
     help="Generative models of handwritten digits: data, training, evaluation, registry.",
@@ -29,6 +31,16 @@ ProjectDir = Annotated[
 ]
 
 
+CLI_LOG_HANDLER = "mnistgen-cli"
+
+
+class _RedactingFormatter(logging.Formatter):
+    """Log lines with the credentials of any URL in them replaced by `***`."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        return redact(super().format(record))
+
+
 @app.callback()
 def main(
     ctx: typer.Context,
@@ -38,9 +50,16 @@ def main(
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per artifact download
     project_log = logging.getLogger("mnistgen")
     project_log.setLevel(logging.DEBUG if verbose else logging.INFO)
+    if not verbose:  # a store's database error reaches the user as one `error:` line, not a traceback
+        logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
+    for earlier in [h for h in project_log.handlers if h.get_name() == CLI_LOG_HANDLER]:
+        project_log.removeHandler(earlier)  # one per process, whatever ran before in it (tests, notebooks)
     if ctx.invoked_subcommand != "pipeline":  # in the pipeline, Prefect's console handler shows these
         handler = logging.StreamHandler()
-        handler.setFormatter(logging.Formatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S"))
+        handler.set_name(CLI_LOG_HANDLER)
+        handler.setFormatter(
+            _RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
+        )
         project_log.addHandler(handler)
 
 
@@ -81,12 +100,39 @@ def data(
 
 @contextmanager
 def _user_errors() -> Iterator[None]:
-    """Report `MnistgenError`s as a message and exit status 1, not a traceback."""
+    """Report what a user can fix as one `error:` line and exit status 1, not a traceback (`--verbose`
+    logs the traceback too): the project's own errors, and the file system's (a folder that cannot be
+    written, a full disk), which name the path."""
     try:
         yield
     except MnistgenError as error:
-        typer.secho(f"error: {error}", fg=typer.colors.RED, err=True)
-        raise typer.Exit(1) from error
+        _fail(str(error), error)
+    except OSError as error:
+        if error.filename is None:
+            raise  # not about a file: a fault worth its traceback
+        _fail(_file_problem(error), error)
+
+
+def _fail(message: str, error: BaseException) -> NoReturn:
+    logging.getLogger("mnistgen").debug("the error's traceback", exc_info=error)
+    typer.secho(f"error: {redact(message)}", fg=typer.colors.RED, err=True)
+    raise typer.Exit(1) from error
+
+
+def _file_problem(error: OSError) -> str:
+    """What went wrong with which path, and the fix: for a full disk, how much space is left there."""
+    path = Path(error.filename)
+    problem = f"cannot write {path}: {error.strerror}"
+    if error.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
+        folder = next((p for p in (path, *path.parents) if p.exists()), Path("/"))
+        free = shutil.disk_usage(folder).free
+        return (
+            f"{problem} ({free / 2**20:.0f} MiB free in {folder}, or a file-size limit). "
+            "Fix: free space there (or raise the limit) and run again."
+        )
+    if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return f"{problem}. Fix: choose a folder you can write to, or change its permissions."
+    return f"{problem}. Fix: check the path."
 
 
 @app.command()
@@ -153,6 +199,33 @@ def train(
 ProfileOption = Annotated[
     str | None, typer.Option(help="smoke, cpu, faithful or gpu (default: the `profile:` key of params.yaml).")
 ]
+
+
+@app.command()
+def params(
+    variant: Annotated[str, typer.Argument(help="The variant whose settings to print.")],
+    profile: ProfileOption = None,
+    set_: Annotated[
+        list[str] | None, typer.Option("--set", help="An override to apply first, as `train --set` takes it.")
+    ] = None,
+    project_dir: ProjectDir = None,
+) -> None:
+    """Print the settings a training of VARIANT uses: params.yaml, its profile and --set merged, checked."""
+    import yaml
+
+    from mnistgen.training.plan import TrainRequest, plan_run
+
+    with _user_errors():
+        plan = plan_run(
+            TrainRequest(project_root(project_dir), variant, profile, overrides=tuple(set_ or ()))
+        )
+    resolved = {
+        "profile": plan.profile,
+        "seed": plan.seed,
+        "train": plan.train,
+        "variants": {variant: plan.cfg},
+    }
+    typer.echo(yaml.safe_dump(resolved, sort_keys=False, default_flow_style=None).rstrip())
 
 
 @app.command()
@@ -241,10 +314,10 @@ def pipeline(
     )
     typer.echo(f"leaderboard:   {result['reports']['leaderboard']}")
     typer.echo(f"champion grid: {result['reports']['champion_grid']}")
-    uri = result["tracking_uri"]
+    uri = redact(result["tracking_uri"])
     ui = uri if uri.startswith(("http://", "https://")) else f"mlflow ui --backend-store-uri {uri}"
     typer.echo(f"MLflow UI:     {ui}")
-    typer.echo("Prefect UI:    prefect server start  (then http://127.0.0.1:4200)")
+    typer.echo("Prefect UI:    make prefect-server  (then http://127.0.0.1:4200)")
 
 
 @app.command()
@@ -252,7 +325,9 @@ def sample(
     model: Annotated[
         str, typer.Option(help="models:/NAME@ALIAS, runs:/RUN_ID/model, or a runs/VARIANT/model folder.")
     ] = "models:/mnist-generator@champion",
-    n: Annotated[int, typer.Option("--n", min=1, help="How many images.")] = 64,
+    n: Annotated[
+        int, typer.Option("--n", help="How many images (up to 1,000,000; a .png grid up to 2,500).")
+    ] = 64,
     out: Annotated[
         Path, typer.Option(help="A .png (a grid) or .npy (float32, (n, 28, 28), in [0, 1]).")
     ] = Path("samples.png"),

@@ -43,7 +43,14 @@ def load_project(project_dir: str | Path | None, profile: str | None = None) -> 
     return root, validate(with_profile(load_params(root), profile))
 
 
+SECTIONS = ("data", "train", "mlflow", "classifier", "evaluation", "registry", "variants", "profiles")
+TOP_LEVEL_KEYS = ("profile", *SECTIONS)
+VARIANT_MAY_OVERRIDE = ("samples_every_epochs",)  # `train` settings a variant's section may set for itself
+
+
 def load_params(project_dir: Path) -> dict[str, Any]:
+    """`params.yaml`, with every section present and no key outside them (a typo is an error, not a
+    setting silently ignored)."""
     path = project_dir / PARAMS_FILE
     try:
         params = yaml.safe_load(path.read_text())
@@ -53,8 +60,16 @@ def load_params(project_dir: Path) -> dict[str, Any]:
         ) from err
     except yaml.YAMLError as err:
         raise ConfigError(f"{path} is not valid YAML: {err}") from err
-    if not isinstance(params, dict) or "data" not in params:
-        raise ConfigError(f"{path} has no 'data' section; compare it with the project's params.yaml.")
+    if not isinstance(params, dict):
+        raise ConfigError(f"{path} is not a mapping of sections; compare it with the project's params.yaml.")
+    missing = [name for name in SECTIONS if not isinstance(params.get(name), dict)]
+    unknown = [str(key) for key in params if key not in TOP_LEVEL_KEYS]
+    if missing or unknown:
+        problems = [f"no '{name}' section" for name in missing] + [f"unknown key '{k}'" for k in unknown]
+        raise ConfigError(
+            f"{path}: {'; '.join(problems)}. Fix: compare it with the project's params.yaml (sections: "
+            f"{', '.join(TOP_LEVEL_KEYS)})."
+        )
     return params
 
 
@@ -73,7 +88,8 @@ def resolve_mirrors(cli_mirrors: list[str] | None, configured: list[str]) -> lis
 def with_profile(params: dict[str, Any], profile: str | None = None) -> dict[str, Any]:
     """`params` with the chosen profile's overrides merged in (`--profile` beats the `profile:` key).
 
-    The base values are the sources' budgets; a profile states only what it changes.
+    The base values are the sources' budgets; a profile states only what it changes, and only settings
+    the base defines (a misspelt key would otherwise be a new setting nothing reads).
     """
     name = profile or params.get("profile", "cpu")
     profiles = params.get("profiles", {})
@@ -82,7 +98,29 @@ def with_profile(params: dict[str, Any], profile: str | None = None) -> dict[str
             f"unknown profile {name!r}; {PARAMS_FILE} defines: {', '.join(profiles) or 'none'}."
         )
     base = {key: value for key, value in params.items() if key != "profiles"}
-    return {**deep_merge(base, profiles[name] or {}), "profile": name}
+    overrides = profiles[name] or {}
+    schema = deep_merge(
+        base, {"variants": {v: dict.fromkeys(VARIANT_MAY_OVERRIDE) for v in base.get("variants", {})}}
+    )
+    unknown = [key for key in flatten(overrides) if not _defined(schema, key.split("."))]
+    if unknown:
+        raise ConfigError(
+            f"profile {name!r} in {PARAMS_FILE} sets {', '.join(unknown)}, which the base settings do not "
+            "define. Fix: correct the key (compare `mnistgen params VARIANT`), or add it to the base."
+        )
+    return {**deep_merge(base, overrides), "profile": name}
+
+
+def _defined(tree: dict[str, Any], keys: list[str]) -> bool:
+    """Whether the key path exists in `tree` (a profile may replace a section by a value, not add keys)."""
+    node: Any = tree
+    for key in keys:
+        if not isinstance(node, dict) or key not in node:
+            return False
+        if not isinstance(node[key], dict):
+            return True  # a value (or a list): the profile may set it to anything the rules allow
+        node = node[key]
+    return True
 
 
 def deep_merge(base: dict[str, Any], override: dict[str, Any]) -> dict[str, Any]:
@@ -106,14 +144,16 @@ def apply_overrides(params: dict[str, Any], overrides: list[str] | tuple[str, ..
         path, sep, raw = override.partition("=")
         keys = path.strip().split(".")
         if not sep or not all(keys):
-            raise ConfigError(f"--set {override!r}: expected KEY.PATH=VALUE, e.g. variants.cgan.epochs=5")
+            raise ConfigError(
+                f"--set {override!r}: expected KEY.PATH=VALUE. Fix: write it as e.g. variants.cgan.epochs=5"
+            )
         node = result
         for depth, key in enumerate(keys):
             if not isinstance(node, dict) or key not in node:
                 known = ", ".join(node) if isinstance(node, dict) else "none: not a section"
                 raise ConfigError(
                     f"--set {override!r}: {'.'.join(keys[: depth + 1])} is not a setting of {PARAMS_FILE} "
-                    f"(known here: {known})"
+                    f"(known here: {known}). Fix: correct the key; `mnistgen params VARIANT` prints them all."
                 )
             if depth == len(keys) - 1:
                 node[key] = _yaml_value(raw)
@@ -213,9 +253,16 @@ RULES: dict[str, Rule] = {
     "latent_prior": _one_of("normal", "fitted"),
     "precision": _one_of("auto", "float32", "bfloat16"),
 }
+OPTION_RULES: dict[str, Rule] = {
+    "seed": ("a whole number from 0 to 2**32 - 1", _number(0, 2**32 - 1, whole=True)),
+    "max_steps": WHOLE_POSITIVE,
+    "max_minutes": ("a number of minutes above 0", _number(0, low_open=True)),
+    # `mnistgen sample --n`: a million images (3 GB as .npy, about an hour one row at a time) at most
+    "n": ("a whole number from 1 to 1,000,000", _number(1, 1_000_000, whole=True)),
+}
 # Rules that tie a setting to its variant's algorithm.
 PATH_RULES: dict[str, Rule] = {
-    "train.seed": ("a whole number from 0 to 2**32 - 1", _number(0, 2**32 - 1, whole=True)),
+    "train.seed": OPTION_RULES["seed"],
     "variants.wgan_gp.critic.batch_norm_momentum": (
         "null: a gradient-penalty critic must not use batch norm (it couples the per-image gradients)",
         lambda value: value is None,
@@ -240,3 +287,15 @@ def validate(params: dict[str, Any]) -> dict[str, Any]:
             + "\nFix: correct them and run again; nothing was changed."
         )
     return params
+
+
+def check_options(**options: Any) -> None:
+    """Command-line values that stand for a setting (`seed=...`, `max_steps=...`), by the same rules;
+    None means "not given". One error naming each bad option as the user typed it (`--max-steps`)."""
+    problems = []
+    for name, value in options.items():
+        what, check = OPTION_RULES[name]
+        if value is not None and not check(value):
+            problems.append(f"--{name.replace('_', '-')} is {value!r}; it must be {what}")
+    if problems:
+        raise ConfigError("; ".join(problems) + ". Fix: correct it and run again; nothing was changed.")

@@ -1,5 +1,20 @@
-"""Errors a user can act on: each message names the problem and the fix."""
+"""Errors a user can act on: each message names the problem and the fix, and never a secret."""
+
+import re
+
+# `scheme://user:password@host` (or `scheme://token@host`): the credentials part of a URL.
+_CREDENTIALS = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
+
+
+def redact(text: str) -> str:
+    """`text` with the credentials of every URL in it replaced by `***`: tracking URIs and mirrors may
+    carry a password, and error messages and logs must not."""
+    return _CREDENTIALS.sub(r"\g<scheme>***@", text)
 
 
 class MnistgenError(Exception):
-    """Base of every error the CLI reports as a message instead of a traceback."""
+    """Base of every error the CLI reports as a message instead of a traceback. Its message is redacted:
+    whatever URL it quotes, no password reaches the terminal or a log."""
+
+    def __init__(self, message: str = "") -> None:
+        super().__init__(redact(str(message)))

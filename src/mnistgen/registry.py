@@ -11,11 +11,13 @@ from __future__ import annotations
 import json
 import logging
 import math
+import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mnistgen.errors import MnistgenError
+from mnistgen.serving.sampler import DIGEST_TAG, INFO_FILE, generator_digest
 from mnistgen.training.plan import COMPLETED
 
 log = logging.getLogger(__name__)
@@ -162,7 +164,7 @@ def register_best(client: Any, runs: list[Any], cfg: dict[str, Any], extractor: 
     if champion is not None and champion.run_id == best.run_id:
         return Decision(best, None, CHAMPION, f"{best.variant} run {best.run_id} is already the champion")
     alias, reason = decide(best, champion, cfg)
-    info = log_generator(best.run_id)
+    info, digest = log_generator(best.run_id)
     version = mlflow.register_model(
         info.model_uri,
         name,
@@ -172,6 +174,7 @@ def register_best(client: Any, runs: list[Any], cfg: dict[str, Any], extractor: 
             "metric": cfg["primary_metric"],
             "score": str(best.score),
             "decision": reason,
+            DIGEST_TAG: digest,
         },
     )
     try:
@@ -185,8 +188,9 @@ def register_best(client: Any, runs: list[Any], cfg: dict[str, Any], extractor: 
     return Decision(best, version.version, alias, reason)
 
 
-def log_generator(run_id: str) -> Any:
-    """Log the run's trained networks as a generating pyfunc into that run."""
+def log_generator(run_id: str) -> tuple[Any, str]:
+    """Log the run's trained networks as a generating pyfunc into that run; returns it and the networks'
+    digest (`generator_digest`), which the registered version records."""
     import keras
     import mlflow
     import numpy as np
@@ -195,14 +199,16 @@ def log_generator(run_id: str) -> Any:
     from mlflow.models import ModelSignature
     from mlflow.types import ColSpec, Schema, TensorSpec
 
-    with mlflow.start_run(run_id=run_id):
-        model_dir = mlflow.artifacts.download_artifacts(run_id=run_id, artifact_path="model")
-        info = json.loads((Path(model_dir) / "model_info.json").read_text())
+    with mlflow.start_run(run_id=run_id), tempfile.TemporaryDirectory(prefix="mnistgen-log-") as scratch:
+        model_dir = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path="model", dst_path=scratch
+        )
+        info = json.loads((Path(model_dir) / INFO_FILE).read_text())
         signature = ModelSignature(
             inputs=Schema([ColSpec("long", "seed"), ColSpec("long", "label", required=False)]),
             outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 28, 28))]),
         )
-        return mlflow.pyfunc.log_model(
+        logged = mlflow.pyfunc.log_model(
             name="generator",
             python_model=str(PYFUNC_FILE),
             artifacts={"generator": model_dir},
@@ -218,13 +224,12 @@ def log_generator(run_id: str) -> Any:
                 f"pandas=={pd.__version__}",
             ],
         )
+        return logged, generator_digest(Path(model_dir))
 
 
 def check_generates(model_uri: str) -> None:
     """The registered version generates images: read with the project's own sampler (safe-mode `.keras`
     files and `model_info.json`), so registering never executes code shipped inside a model artifact."""
-    import tempfile
-
     import numpy as np
 
     from mnistgen.serving.generate import model_folder

@@ -7,6 +7,7 @@ under `mlflow/artifacts`. `MLFLOW_TRACKING_URI` points everything at a server in
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -18,6 +19,8 @@ SQLITE_PREFIX = "sqlite:///"
 SERVER_PREFIXES = ("http://", "https://")
 DVC_EXPERIMENT_ENV = "DVC_EXP_NAME"  # set by `dvc exp run` for the stages of an experiment
 DVC_ROOT_ENV = "DVC_ROOT"  # the repository a (queued) experiment was started from
+HEALTH_TIMEOUT_SECONDS = 10  # one `/health` request to a tracking server before any work
+_HEALTHY_SERVERS: set[str] = set()  # servers this process has found up (asked once each)
 
 
 class TrackingError(MnistgenError):
@@ -55,13 +58,32 @@ def tracking_uri(project_dir: Path, cfg: dict[str, Any]) -> str:
 
 
 def use_store(project_dir: Path, cfg: dict[str, Any]) -> str:
-    """Point MLflow's tracking and registry at the project's store (not one a previous call left set)."""
+    """Point MLflow's tracking and registry at the project's store (not one a previous call left set).
+
+    A server is asked once for its health first: MLflow's own client retries a dead server for minutes
+    before it fails, this fails in seconds with the fix."""
     import mlflow
 
     uri = tracking_uri(project_dir, cfg)
+    if uri.startswith(SERVER_PREFIXES) and uri not in _HEALTHY_SERVERS:
+        _check_health(uri)
+        _HEALTHY_SERVERS.add(uri)
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
+
+
+def _check_health(uri: str) -> None:
+    import requests
+
+    try:
+        requests.get(uri.rstrip("/") + "/health", timeout=HEALTH_TIMEOUT_SECONDS).raise_for_status()
+    except requests.RequestException as err:
+        raise TrackingError(
+            f"the MLflow server at {uri} is not reachable: {err}\n"
+            "Fix: start it (mlflow/server.sh, see mlflow/README.md), or unset MLFLOW_TRACKING_URI "
+            "to use the embedded store."
+        ) from err
 
 
 def use_experiment(project_dir: Path, cfg: dict[str, Any]) -> str:
@@ -105,24 +127,26 @@ def _experiment_id(project_dir: Path, uri: str, cfg: dict[str, Any], name: str) 
 
 
 def check_store(project_dir: Path, cfg: dict[str, Any]) -> str:
-    """Fail fast, naming the fix, when the MLflow store cannot be used: before anything is trained.
-
-    A server gets one quick health check (MLflow's own client would retry for minutes before failing).
-    """
+    """Fail fast, naming the fix, when the MLflow store cannot be used: before anything is trained."""
     uri = tracking_uri(project_dir, cfg)
-    if uri.startswith(SERVER_PREFIXES):
-        import requests
-
-        try:
-            requests.get(uri.rstrip("/") + "/health", timeout=10).raise_for_status()
-        except requests.RequestException as err:
-            raise TrackingError(
-                f"the MLflow server at {uri} is not reachable: {err}\n"
-                "Fix: start it (mlflow/server.sh, see mlflow/README.md), or unset MLFLOW_TRACKING_URI "
-                "to use the embedded store."
-            ) from err
+    _HEALTHY_SERVERS.discard(uri)  # asked again: the pipeline retries this check
     use_experiment(project_dir, cfg)
     return uri
+
+
+def store_failed(project_dir: Path, cfg: dict[str, Any], err: Exception) -> TrackingError:
+    """The error for a store that failed mid-way (a full disk under the embedded store, a server gone)."""
+    uri = tracking_uri(project_dir, cfg)
+    text = str(err).strip()
+    where = "the server and its disk"
+    if uri.startswith(SQLITE_PREFIX):
+        folder = Path(uri[len(SQLITE_PREFIX) :]).parent
+        free = shutil.disk_usage(folder).free / 2**20
+        where = f"the space in {folder} ({free:,.0f} MiB free) and its permissions"
+    return TrackingError(
+        f"the MLflow store at {uri} failed: {text.splitlines()[0] if text else type(err).__name__}\n"
+        f"Fix: check {where}, then run again."
+    )
 
 
 def git_commit(project_dir: Path) -> str:

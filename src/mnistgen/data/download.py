@@ -24,7 +24,7 @@ from typing import IO, Any
 
 from tqdm.auto import tqdm
 
-from mnistgen.errors import MnistgenError
+from mnistgen.errors import MnistgenError, redact
 
 log = logging.getLogger(__name__)
 
@@ -140,10 +140,10 @@ def fetch_file(
         try:
             path = _fetch_with_retries(url, spec, staging_dir, policy, progress)
         except _MirrorError as err:
-            log.warning("%s: mirror %s failed: %s", spec.name, mirror, err)
+            log.warning("%s: mirror %s failed: %s", spec.name, redact(mirror), redact(str(err)))
             failures.append(f"{mirror}: {err}")
             continue
-        log.info("%s: downloaded and verified from %s", spec.name, mirror)
+        log.info("%s: downloaded and verified from %s", spec.name, redact(mirror))
         return path
     listing = "\n".join(f"  - {failure}" for failure in failures)
     raise DownloadError(
@@ -163,7 +163,13 @@ def _fetch_with_retries(
             if attempt == policy.attempts:
                 raise _MirrorError(f"network error after {attempt} attempts: {err}") from err
             delay = policy.backoff_seconds * 2 ** (attempt - 1)
-            log.warning("%s: attempt %d failed (%s); retrying in %.1f s", url, attempt, err, delay)
+            log.warning(
+                "%s: attempt %d failed (%s); retrying in %.1f s",
+                redact(url),
+                attempt,
+                redact(str(err)),
+                delay,
+            )
             time.sleep(delay)
     raise AssertionError("unreachable: attempts must be at least 1")
 

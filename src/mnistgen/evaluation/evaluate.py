@@ -5,7 +5,6 @@ from __future__ import annotations
 import logging
 import tempfile
 from collections.abc import Callable
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -15,10 +14,11 @@ from mnistgen.data.idx import Split
 from mnistgen.errors import MnistgenError
 from mnistgen.evaluation import quality
 from mnistgen.evaluation.classifier import Classifier
+from mnistgen.evaluation.leaderboard import Entry
+from mnistgen.evaluation.leaderboard import write as write_leaderboard
 from mnistgen.models.base import GRID_SAMPLES
 from mnistgen.models.toy_gan_1d import DATA_MEAN, DATA_STD
 from mnistgen.serving.sampler import EVALUATION_BATCH, Sampler
-from mnistgen.training.plan import COMPLETED
 from mnistgen.training.quality_clock import METRIC as QUALITY_METRIC
 
 log = logging.getLogger(__name__)
@@ -29,25 +29,6 @@ Usefulness = Callable[[np.ndarray, np.ndarray], float]  # (images in [0, 1], lab
 
 class EvaluationError(MnistgenError):
     """Nothing could be evaluated."""
-
-
-@dataclass
-class Entry:
-    """One leaderboard row: a variant's run (or the real-data floor) and its figures."""
-
-    name: str
-    run_id: str | None
-    kind: str
-    metrics: dict[str, float]
-    grid: np.ndarray | None = None  # (64, 28, 28) in [0, 1] for image models
-    tags: dict[str, str] = field(default_factory=dict)
-    quality_curve: list[tuple[float, float]] = field(default_factory=list)  # (training seconds, FID)
-    rescored: bool = False  # the registered champion, scored again with today's classifier (not a variant)
-
-    @property
-    def complete(self) -> bool:
-        """Whether the run reached its step budget (the floor and untracked rows count as complete)."""
-        return self.tags.get("stopped_by", COMPLETED) == COMPLETED
 
 
 def current_runs(
@@ -99,7 +80,7 @@ def evaluate_run(
     would give the same numbers."""
     import mlflow
 
-    with tempfile.TemporaryDirectory() as scratch:
+    with tempfile.TemporaryDirectory(prefix="mnistgen-evaluate-") as scratch:
         model_dir = Path(
             mlflow.artifacts.download_artifacts(
                 run_id=run.info.run_id, artifact_path="model", dst_path=scratch
@@ -220,7 +201,6 @@ def evaluate_all(
     from mnistgen import runtime, tracking
     from mnistgen.data.prepare import DataSettings, load_mnist
     from mnistgen.evaluation import classifier as classifier_module
-    from mnistgen.evaluation import leaderboard
 
     cfg = params["evaluation"]
     runtime.configure(cfg["seed"], params["train"]["deterministic"])  # CAS trains classifiers
@@ -267,7 +247,7 @@ def evaluate_all(
         entry.name, entry.rescored = f"{entry.name} (champion v{champion.version})", True
         entries.append(entry)
     entries.append(floor_entry(reference, classifier, cfg, usefulness))
-    paths = leaderboard.write(
+    paths = write_leaderboard(
         entries, params["registry"]["primary_metric"], classifier.version, project_dir / cfg["reports_dir"]
     )
     if failed:

@@ -7,14 +7,35 @@ import html
 import io
 import json
 import shutil
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
 
-from mnistgen.evaluation.evaluate import Entry
-from mnistgen.training import figures
+from mnistgen import figures
+from mnistgen.training.plan import COMPLETED
 
 METRICS_DIR = "metrics"
+
+
+@dataclass
+class Entry:
+    """One leaderboard row: a variant's run (or the real-data floor) and its figures."""
+
+    name: str
+    run_id: str | None
+    kind: str
+    metrics: dict[str, float]
+    grid: np.ndarray | None = None  # (64, 28, 28) in [0, 1] for image models
+    tags: dict[str, str] = field(default_factory=dict)
+    quality_curve: list[tuple[float, float]] = field(default_factory=list)  # (training seconds, FID)
+    rescored: bool = False  # the registered champion, scored again with today's classifier (not a variant)
+
+    @property
+    def complete(self) -> bool:
+        """Whether the run reached its step budget (the floor and untracked rows count as complete)."""
+        return self.tags.get("stopped_by", COMPLETED) == COMPLETED
+
 
 # (metric, label, better): the columns, in order; "lower"/"higher" tells how to read them.
 IMAGE_COLUMNS = [

@@ -6,6 +6,7 @@ Deliberately free of the training code: the registered MLflow model ships this f
 
 from __future__ import annotations
 
+import hashlib
 import json
 from pathlib import Path
 from typing import Any
@@ -14,7 +15,18 @@ import numpy as np
 
 STRATIFIED_DOMAIN = (-5.0, 5.0)
 INFO_FILE = "model_info.json"  # beside the saved networks: how to sample them (models.base.sampling_info)
+DIGEST_TAG = "generator_sha256"  # on a registered version: the `generator_digest` of its networks
 EVALUATION_BATCH = 1000  # rows per call when throughput matters more than row-exactness (evaluation)
+
+
+def generator_digest(model_dir: Path) -> str:
+    """SHA-256 of what sampling reads: `model_info.json` and the `.keras` networks beside it (names and
+    bytes). Recorded on a registered version, so a changed artifact is refused rather than sampled."""
+    digest = hashlib.sha256()
+    for file in sorted([Path(model_dir) / INFO_FILE, *Path(model_dir).glob("*.keras")]):
+        digest.update(f"{file.name}\n".encode())
+        digest.update(file.read_bytes())
+    return digest.hexdigest()
 
 
 def row_seeds(n: int, seed: int) -> np.ndarray:

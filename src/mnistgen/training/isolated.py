@@ -15,7 +15,7 @@ import time
 from pathlib import Path
 from typing import Any
 
-from mnistgen.errors import MnistgenError
+from mnistgen.errors import MnistgenError, redact
 from mnistgen.training.plan import METRICS_FILE, RECORD_FILE, TrainRequest, plan_run, previous_run
 
 log = logging.getLogger(__name__)
@@ -60,7 +60,7 @@ def train_in_subprocess(request: TrainRequest) -> dict[str, Any]:
         errors = [line for line in done.stderr.strip().splitlines() if line.startswith("error:")]
         tail = errors[-1] if errors else "\n".join(done.stderr.strip().splitlines()[-15:])
         raise TrainingFailed(f"training {request.variant} failed (exit {done.returncode}): {tail}")
-    return {**run_summary(request), "log": done.stdout.strip()}
+    return {**run_summary(request), "log": redact(done.stdout.strip())}
 
 
 def run_summary(request: TrainRequest) -> dict[str, Any]:

@@ -15,6 +15,7 @@ import fcntl
 import json
 import math
 import os
+import re
 import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -23,7 +24,14 @@ from pathlib import Path
 from typing import Any
 
 from mnistgen import lineage
-from mnistgen.config import ConfigError, apply_overrides, load_params, validate, with_profile
+from mnistgen.config import (
+    ConfigError,
+    apply_overrides,
+    check_options,
+    load_params,
+    validate,
+    with_profile,
+)
 from mnistgen.errors import MnistgenError
 
 RECORD_FILE = "run.json"  # the MLflow run id, fingerprint and end of the run in a run folder
@@ -45,6 +53,10 @@ class TrainingDiverged(MnistgenError):
 
 class ResumeError(MnistgenError):
     """`--resume` cannot continue the run on disk."""
+
+
+class RunFailed(MnistgenError):
+    """A started run failed (a file that could not be written, memory): marked FAILED, nothing kept."""
 
 
 class RunBusy(MnistgenError):
@@ -106,6 +118,7 @@ class RunPlan:
 
 
 def plan_run(request: TrainRequest) -> RunPlan:
+    check_options(seed=request.seed, max_steps=request.max_steps, max_minutes=request.max_minutes)
     raw = load_params(request.project_dir)
     params = validate(apply_overrides(with_profile(raw, request.profile), request.overrides))
     if request.variant not in params["variants"]:
@@ -266,6 +279,12 @@ def check_finite(values: dict[str, float], variant: str, step: int) -> None:
                 f"{variant}: loss '{name}' became {value} at step {step}; the run is marked FAILED and no "
                 "model was saved. Fix: lower the learning rate, use precision: float32, or check the data."
             )
+
+
+def tensorflow_message(err: Exception) -> str:
+    """A TensorFlow error's message without its graph-node prefix (`{{function_node ...}} `)."""
+    text = re.sub(r"\{\{[^}]*\}\}\s*", "", str(getattr(err, "message", err))).strip()
+    return text.splitlines()[0] if text else type(err).__name__
 
 
 def write_history(path: Path, rows: list[dict[str, float]]) -> None:

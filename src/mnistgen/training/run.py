@@ -16,6 +16,7 @@ from mnistgen import runtime, tracking
 from mnistgen.training import hardware
 from mnistgen.training.plan import (
     ResumeError,
+    RunFailed,
     RunPlan,
     TrainRequest,
     TrainResult,
@@ -23,6 +24,7 @@ from mnistgen.training.plan import (
     plan_run,
     previous_run,
     publish,
+    tensorflow_message,
 )
 
 log = logging.getLogger(__name__)
@@ -53,8 +55,19 @@ def train_variant(request: TrainRequest) -> TrainResult:
         model = build_model(spec, tf.random.Generator.from_seed(plan.seed), plan.cfg.get("ema_decay"))
         if record is None:
             shutil.rmtree(plan.staging_dir, ignore_errors=True)  # an abandoned attempt, never the last run
+        from mlflow.exceptions import MlflowException  # late, like TensorFlow: the CLI starts fast
+
         session = Session(plan, spec, model, splits, precision, device, request)
-        result = session.run(record)
+        try:
+            result = session.run(record)
+        except MlflowException as err:  # the store failed mid-way; the run says so where it still can
+            raise tracking.store_failed(plan.project_dir, plan.params["mlflow"], err) from err
+        except tf.errors.OpError as err:  # TensorFlow's own file I/O (checkpoints, saves) or memory
+            raise RunFailed(
+                f"{plan.variant}: the run failed at step {int(session.step)} and is marked FAILED (no model "
+                f"kept; the previous run is untouched): {tensorflow_message(err)}\nFix: if it names a "
+                "file, free space or fix permissions there (`--verbose` shows the traceback); run again."
+            ) from err
         publish(plan)
         return result
 

@@ -22,7 +22,7 @@ import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from mnistgen import lineage, tracking
+from mnistgen import figures, lineage, tracking
 from mnistgen.config import flatten
 from mnistgen.data.idx import Split
 from mnistgen.evaluation.classifier import MODEL_FILE as CLASSIFIER_FILE
@@ -30,7 +30,7 @@ from mnistgen.evaluation.classifier import load as load_classifier
 from mnistgen.models.base import GRID_SAMPLES, AdversarialSpec, Spec, sampling_info
 from mnistgen.models.toy_gan_1d import DOMAIN, data_density
 from mnistgen.serving.sampler import from_standard_normal, grid_labels, to_unit_range
-from mnistgen.training import batches, export, figures
+from mnistgen.training import batches, export
 from mnistgen.training.engine import reference_statistics, sample_noise
 from mnistgen.training.plan import (
     CHECKPOINT_DIR,
@@ -115,18 +115,30 @@ class Session:
 
     def run(self, record: dict[str, Any] | None) -> TrainResult:
         """Train from scratch, or on from `record`'s checkpoint; returns when the run has ended."""
-        if record:
-            self._resume(record)
-        else:
-            self._start_new_run()
-        self.clock = self._quality_clock()
         try:
+            if record:
+                self._resume(record)
+            else:
+                self._start_new_run()
+            self.clock = self._quality_clock()
             status = self._loop()
             metrics = self._finish(status)
+            write_record(
+                self.folder,
+                {
+                    **self._record_base(),
+                    "stopped_by": status,
+                    "step": int(self.step),
+                    "step_seconds": round(self.step_seconds, 3),
+                    "first_step_seconds": round(self.first_step_seconds, 3),
+                },
+            )
+            mlflow.end_run(status="FINISHED")
         except KeyboardInterrupt:
-            self._checkpoint()
-            mlflow.set_tag("stopped_by", "interrupted")
-            mlflow.end_run(status="KILLED")
+            if mlflow.active_run():
+                self._checkpoint()
+                mlflow.set_tag("stopped_by", "interrupted")
+                mlflow.end_run(status="KILLED")
             log.warning(
                 "%s: interrupted at step %d; `--resume` continues from here",
                 self.plan.variant,
@@ -134,24 +146,8 @@ class Session:
             )
             raise
         except BaseException as err:
-            # Whatever went wrong, the MLflow run says so, and no model of this run is left to pick up.
-            failure = f"{type(err).__name__}: {err}"[:5000]
-            mlflow.set_tag("failure", failure)
-            mlflow.end_run(status="FAILED")
-            export.discard(self.folder / MODEL_DIR)
-            write_record(self.folder, {**self._record_base(), "failed": failure, "step": int(self.step)})
+            self._mark_failed(f"{type(err).__name__}: {err}"[:5000])
             raise
-        write_record(
-            self.folder,
-            {
-                **self._record_base(),
-                "stopped_by": status,
-                "step": int(self.step),
-                "step_seconds": round(self.step_seconds, 3),
-                "first_step_seconds": round(self.first_step_seconds, 3),
-            },
-        )
-        mlflow.end_run(status="FINISHED")
         return TrainResult(
             self.plan.variant,
             self.run_id,
@@ -163,6 +159,23 @@ class Session:
             self.plan.run_dir,
             metrics,
         )
+
+    def _mark_failed(self, failure: str) -> None:
+        """A run that failed after it started leaves no model to pick up, and its record and MLflow run
+        say why, as far as the disk and the store still allow (a full disk may be what failed). One that
+        could not start (the store refused it) leaves what was on disk as it was: resumable as before."""
+        if not mlflow.active_run():
+            return
+        export.discard(self.folder / MODEL_DIR)
+        try:
+            write_record(self.folder, {**self._record_base(), "failed": failure, "step": int(self.step)})
+        except OSError as err:
+            log.warning("%s: could not write the failed run's record: %s", self.plan.variant, err)
+        try:
+            mlflow.set_tag("failure", failure)
+            mlflow.end_run(status="FAILED")
+        except Exception as err:  # noqa: BLE001 - the store itself may be what failed
+            log.warning("%s: could not mark MLflow run %s FAILED: %s", self.plan.variant, self.run_id, err)
 
     def _record_base(self) -> dict[str, Any]:
         return {
@@ -231,7 +244,9 @@ class Session:
             try:
                 self.checkpoint.restore(path).assert_existing_objects_matched()
                 return Path(path).name
-            except (tf.errors.OpError, ValueError, AssertionError) as err:
+            except (tf.errors.OpError, ValueError, AssertionError, IndexError) as err:
+                # a damaged file surfaces as any of these (a truncated shard: IndexError, "Read less
+                # bytes than requested")
                 log.warning(
                     "%s: checkpoint %s is unreadable (%s); trying the one before",
                     self.plan.variant,
