@@ -9,6 +9,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact, create_table_artifact
 
+from flows.retries import store_or_network_failed
 from mnistgen.config import load_project
 from mnistgen.evaluation import classifier
 from mnistgen.evaluation import evaluate as evaluation
@@ -28,7 +29,7 @@ def ensure_classifier(root: Path, params: dict[str, Any], retrain: bool) -> str:
     return version
 
 
-@task(retries=2, retry_delay_seconds=10)  # MLflow calls are the flaky part
+@task(retries=2, retry_delay_seconds=10, retry_condition_fn=store_or_network_failed)
 def evaluate_runs(root: Path, params: dict[str, Any], seed: int | None = None) -> list[dict[str, Any]]:
     entries, extractor, (markdown, page) = evaluation.evaluate_all(
         root, params, seed, champion_of(root, params)
@@ -55,13 +56,18 @@ def evaluate(
     return rows
 
 
-@flow(name="register", log_prints=True, retries=1, retry_delay_seconds=10)
+@task(retries=1, retry_delay_seconds=10, retry_condition_fn=store_or_network_failed)
+def register_task(root: Path, params: dict[str, Any], seed: int | None) -> Any:
+    return register_best(root, params, seed)
+
+
+@flow(name="register", log_prints=True)
 def register(
     profile: str | None = None, project_dir: str | None = None, seed: int | None = None
 ) -> dict[str, Any]:
     """Register the best evaluated generator; it becomes the champion only if it beats the current one."""
     root, params = load_project(project_dir, profile)
-    decision = register_best(root, params, seed)
+    decision = register_task(root, params, seed)
     if decision is None:  # a DVC experiment: see reports/registration.json
         raise RuntimeError("the register flow does not run inside a DVC experiment (`dvc exp run`)")
     record = decision.as_dict(params["registry"]["model_name"])

@@ -22,6 +22,7 @@ from prefect.runtime import deployment
 
 from flows.data_flow import data_flow
 from flows.evaluate_flow import ensure_classifier, evaluate_runs, register
+from flows.retries import store_or_network_failed
 from flows.train_flow import TRAIN_DEPLOYMENT, train_all, train_on_workers
 from mnistgen import lineage, tracking
 from mnistgen.config import ConfigError, load_params, load_project
@@ -75,7 +76,7 @@ def record_in_dvc(root: Path, stages: list[str]) -> str:
     return f"recorded in dvc.lock: {', '.join(stages)}"
 
 
-@task(retries=2, retry_delay_seconds=[3, 10])
+@task(retries=2, retry_delay_seconds=[3, 10], retry_condition_fn=store_or_network_failed)
 def check_tracking(root: Path, params: dict[str, Any]) -> str:
     """Fail before any work when the MLflow store is unreachable (after retries)."""
     uri = tracking.check_store(root, params["mlflow"])

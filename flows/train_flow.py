@@ -22,6 +22,10 @@ from mnistgen.training.isolated import TrainingFailed, train_unless_current
 
 TRAIN_DEPLOYMENT = "train-variant/train-variant"
 WORKER_POLL_SECONDS = 5
+# How long the pipeline waits for the workers' trainings before it gives up on them (a safety cap, like
+# `train.max_minutes`: it decides nothing about a result). Ten variants at the cpu budgets take about 25
+# minutes on one 2-core worker; a pool with no worker would otherwise be waited on forever.
+WORKER_TIMEOUT_SECONDS = 4 * 3600
 
 
 @task(task_run_name="train-{variant}")
@@ -89,9 +93,15 @@ def train_all(
 
 @task
 def train_on_workers(
-    variants: list[str], profile: str | None, seed: int | None, force: bool, deployment: str
+    variants: list[str],
+    profile: str | None,
+    seed: int | None,
+    force: bool,
+    deployment: str,
+    timeout_seconds: float = WORKER_TIMEOUT_SECONDS,
 ) -> dict[str, str]:
-    """Submit one `train-variant` flow run per variant to the deployment's work pool and wait for all.
+    """Submit one `train-variant` flow run per variant to the deployment's work pool and wait for all, at
+    most `timeout_seconds` (then the ones still pending or running are named, and the task fails).
 
     Returns each variant's flow-run id; the runs land in the shared MLflow store, where evaluation finds them.
     """
@@ -105,8 +115,16 @@ def train_on_workers(
     }
     print(f"submitted {len(submitted)} trainings to {deployment}; waiting for the workers")
     finished: dict[str, Any] = {}
+    deadline = time.monotonic() + timeout_seconds
     with get_client(sync_client=True) as client:
         while len(finished) < len(submitted):
+            if time.monotonic() > deadline:
+                waiting = ", ".join(sorted(set(submitted) - set(finished)))
+                raise TrainingFailed(
+                    f"trainings on {deployment} not finished after {timeout_seconds:.0f} s: "
+                    f"{waiting}. Fix: check that a worker serves the pool (`prefect worker start --pool "
+                    "gpu`) and what those flow runs say in the Prefect UI."
+                )
             time.sleep(WORKER_POLL_SECONDS)
             for name, run_id in submitted.items():
                 run = client.read_flow_run(run_id)

@@ -336,9 +336,12 @@ def cli_env() -> dict[str, str]:
     return env
 
 
-def run_cli(project: Path, *args: str, timeout: float = 300) -> subprocess.CompletedProcess[str]:
-    """`mnistgen ARGS` in a process of its own, as the pipeline trains (TensorFlow state is per process)."""
-    env = cli_env()
+def run_cli(
+    project: Path, *args: str, timeout: float = 300, env: dict[str, str] | None = None
+) -> subprocess.CompletedProcess[str]:
+    """`mnistgen ARGS` in a process of its own, as the pipeline trains (TensorFlow state is per process);
+    `env` adds to its environment."""
+    env = {**cli_env(), **(env or {})}
     quiet = ["--no-progress"] if args[0] in ("data", "train", "classifier") else []
     return subprocess.run(
         [sys.executable, "-m", "mnistgen", *args, "--project-dir", str(project), *quiet],

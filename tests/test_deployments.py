@@ -24,6 +24,12 @@ pytestmark = pytest.mark.slow
 
 BIN = Path(sys.executable).parent
 
+# The pipeline's wait for the workers, with no worker left on the pool: it must end at its timeout.
+WAIT_WITHOUT_WORKERS = """
+from flows.train_flow import TRAIN_DEPLOYMENT, train_on_workers
+train_on_workers.fn(["mlp_gan"], "smoke", None, False, TRAIN_DEPLOYMENT, timeout_seconds=3)
+"""
+
 RUN_AND_REPORT = """
 import json, sys
 from prefect import get_client
@@ -170,3 +176,14 @@ def test_scheduled_pipeline_trains_on_the_gpu_pool(prefect_server: dict[str, str
     assert all(run.data.tags["device"] == "CPU" for run in trained.values())  # no GPU here; it says so
     champion = client.get_model_version_by_alias("mnist-generator", "champion")
     assert champion.run_id == trained["mlp_gan"].info.run_id
+
+    late = subprocess.run(
+        [sys.executable, "-c", WAIT_WITHOUT_WORKERS],
+        cwd=project,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert late.returncode == 1, late.stderr[-2000:]
+    assert "not finished after 3 s: mlp_gan" in late.stderr and "prefect worker start --pool" in late.stderr

@@ -19,8 +19,10 @@ def evaluated(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, dict[str,
         done = run_cli(project, "train", variant, "--profile", "smoke")
         assert done.returncode == 0, done.stderr[-2000:]
     outputs = {}
+    temp = project.parent / "system-temp"  # the commands' temporary folder: must be left empty
+    temp.mkdir()
     for verb in ("classifier", "evaluate", "register"):
-        done = run_cli(project, verb, "--profile", "smoke")
+        done = run_cli(project, verb, "--profile", "smoke", env={"TMPDIR": str(temp)})
         assert done.returncode == 0, f"{verb}: {done.stderr[-3000:]}"
         outputs[verb] = done.stdout
     return project, outputs
@@ -63,6 +65,15 @@ def test_metrics_are_logged_into_the_training_runs(evaluated) -> None:
     )
     toy = client.get_run(json.loads((project / "runs" / "toy_gan_1d" / "run.json").read_text())["run_id"])
     assert {"eval/wasserstein1", "eval/ks"} <= set(toy.data.metrics)
+
+
+def test_evaluation_and_registration_leave_no_model_copies_behind(evaluated) -> None:
+    project, _ = evaluated
+    # TensorFlow's autograph leaves its generated sources there; no model copy may stay.
+    left = [
+        p.name for p in (project.parent / "system-temp").iterdir() if not p.name.startswith("__autograph")
+    ]
+    assert left == []
 
 
 def test_register_sets_a_champion_and_sample_writes_images(evaluated, tmp_path: Path) -> None:

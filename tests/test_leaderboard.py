@@ -67,3 +67,19 @@ def test_registry_guards() -> None:
     assert "not evaluated with classifier y" in registry.eligible(run(), GUARDS, "y")[1]
     assert "not finite" in registry.eligible(run(**{"eval/fid": math.nan}), GUARDS, "x")[1]
     assert "collapsed" in registry.eligible(run(**{"eval/mode_entropy": 0.1}), GUARDS, "x")[1]
+
+
+def test_the_champion_moves_only_for_a_better_score_from_the_same_classifier() -> None:
+    cfg = {"primary_metric": "fid", "direction": "lower"}
+    best = registry.Candidate("run-b", "cgan", 5.0, "x")
+
+    def champion(score: float, extractor: str = "x") -> SimpleNamespace:
+        return SimpleNamespace(version="3", tags={"score": str(score), "extractor_version": extractor})
+
+    assert registry.decide(best, None, cfg) == ("champion", "first registration: cgan with fid 5")
+    assert registry.decide(best, champion(6.0), cfg) == ("champion", "cgan fid 5 beats champion v3 (6)")
+    assert registry.decide(best, champion(4.0), cfg)[0] == "challenger"
+    assert registry.decide(best, champion(5.0), cfg)[0] == "challenger", "a tie keeps the champion"
+    alias, reason = registry.decide(best, champion(9.0, extractor="y"), cfg)
+    assert alias == "challenger" and "not comparable" in reason
+    assert registry.decide(best, champion(4.0), {**cfg, "direction": "higher"})[0] == "champion"

@@ -146,8 +146,11 @@ def test_the_champion_generates_in_a_fresh_process(store) -> None:
         "model = mlflow.pyfunc.load_model('models:/mnist-generator@champion')\n"
         "images = model.predict(pd.DataFrame({'seed': [1, 2, 3]}))\n"
         "again = model.predict(pd.DataFrame({'seed': [1]}))\n"
-        "print(images.shape, images.dtype, float(images.min()) >= 0, float(images.max()) <= 1)\n"
+        "print(images.shape, images.dtype, float(images.min()) >= 0, float(images.max()) <= 1,\n"
+        "      np.array_equal(again[0], images[0]))\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "(3, 28, 28) float32 True True"
+    assert done.stdout.strip().splitlines()[-1] == "(3, 28, 28) float32 True True True", (
+        "same seed, same image"
+    )
