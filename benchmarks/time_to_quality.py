@@ -42,6 +42,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from mnistgen.config import load_params, with_profile
+    from mnistgen.evaluation.quality_clock import CSV_FILE
     from mnistgen.training.isolated import TrainingFailed, train_in_subprocess
     from mnistgen.training.plan import TrainRequest
 
@@ -59,7 +60,7 @@ def main() -> None:
             rows.append((variant, ["failed"] * args.minutes))
             print(err, file=sys.stderr)
             continue
-        curve_file = REPO / params["train"]["runs_dir"] / variant / "time_to_quality.csv"
+        curve_file = REPO / params["train"]["runs_dir"] / variant / CSV_FILE
         with curve_file.open(newline="") as handle:
             points = [(float(r["seconds"]), float(r["fid"])) for r in csv.DictReader(handle)]
         rows.append((variant, [fid_at(points, 60.0 * m) for m in range(1, args.minutes + 1)]))

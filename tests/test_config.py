@@ -78,6 +78,14 @@ def test_every_profile_is_in_range(profile: str) -> None:
             "train.precision is 'float16'; it must be one of auto, float32, bfloat16",
         ),
         ("train.max_minutes=-1", "train.max_minutes is -1"),
+        (
+            "variants.vae.optimizer.name=sgd",
+            "variants.vae.optimizer.momentum is missing; the sgd optimizer needs lr, momentum",
+        ),
+        (
+            "variants.cgan.d_optimizer={name: adam, lr: 0.001}",
+            "variants.cgan.d_optimizer.beta_1 is missing; the adam optimizer needs lr, beta_1",
+        ),
     ],
 )
 def test_settings_out_of_range_are_refused_by_name(override: str, message: str) -> None:

@@ -221,10 +221,19 @@ def test_a_full_disk_during_training_is_a_failed_run_and_changes_nothing_publish
 
 
 def test_a_full_disk_under_the_tracking_store_is_one_error(trained: Path) -> None:
+    """The file-size limit is the store's size, so the store's next new page fails; the store is padded
+    first to be larger than any checkpoint or model file, so it is the store that fails, whatever ran
+    before this test."""
+    import sqlite3
+
+    database = trained / "mlflow" / "mlflow.db"
+    with sqlite3.connect(database) as connection:
+        connection.execute("CREATE TABLE IF NOT EXISTS test_padding (payload BLOB)")
+        connection.execute("INSERT INTO test_padding VALUES (zeroblob(64 * 1024 * 1024))")
     before = state(trained)
-    size = (trained / "mlflow" / "mlflow.db").stat().st_size
+    size = database.stat().st_size
     done = mnistgen(trained, "train", VARIANT, "--profile", "smoke", "--seed", "8", file_limit=size)
-    one_error(done, "the MLflow store at sqlite:///", "Fix: check the space in")
+    one_error(done, "the MLflow store at sqlite:///", "Fix: check the space (", "MiB free in")
     assert state(trained)["files"] == before["files"]
     no_finished_run_without_a_model(trained)
 

@@ -1,11 +1,14 @@
-"""The `mnistgen` command line: each verb wraps the same functions the Prefect flows call."""
+"""The `mnistgen` command line: each verb wraps the same functions the Prefect flows call.
+
+Each verb imports what it runs inside its function: TensorFlow, MLflow and Prefect take seconds to import,
+and `mnistgen --help` or a refused option should not wait for them.
+"""
 
 from __future__ import annotations
 
 import errno
 import logging
 import os
-import shutil
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -15,7 +18,7 @@ from typing import Annotated, NoReturn
 import typer
 
 from mnistgen.config import load_project, project_root, resolve_mirrors
-from mnistgen.errors import MnistgenError, redact
+from mnistgen.errors import MnistgenError, free_space, redact
 
 app = typer.Typer(
     help="Generative models of handwritten digits: data, training, evaluation, registry.",
@@ -124,10 +127,8 @@ def _file_problem(error: OSError) -> str:
     path = Path(error.filename)
     problem = f"cannot write {path}: {error.strerror}"
     if error.errno in (errno.ENOSPC, errno.EFBIG, errno.EDQUOT):
-        folder = next((p for p in (path, *path.parents) if p.exists()), Path("/"))
-        free = shutil.disk_usage(folder).free
         return (
-            f"{problem} ({free / 2**20:.0f} MiB free in {folder}, or a file-size limit). "
+            f"{problem} ({free_space(path)}, or a file-size limit). "
             "Fix: free space there (or raise the limit) and run again."
         )
     if error.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
@@ -169,6 +170,7 @@ def train(
     project_dir: ProjectDir = None,
 ) -> None:
     """Train one variant; checkpoints, sample grids, loss curves and the model go to runs/ and MLflow."""
+    from mnistgen.evaluation import quality_clock
     from mnistgen.training.run import TrainRequest, train_variant
 
     with _user_errors():
@@ -184,7 +186,7 @@ def train(
             tuple(set_ or ()),
         )
         try:
-            result = train_variant(request)
+            result = train_variant(request, quality_clock.start)
         except KeyboardInterrupt:
             typer.secho(f"interrupted; `mnistgen train {variant} --resume` continues.", err=True)
             raise typer.Exit(130) from None

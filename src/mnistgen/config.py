@@ -260,6 +260,8 @@ OPTION_RULES: dict[str, Rule] = {
     # `mnistgen sample --n`: a million images (3 GB as .npy, about an hour one row at a time) at most
     "n": ("a whole number from 1 to 1,000,000", _number(1, 1_000_000, whole=True)),
 }
+# What each optimizer needs, besides its `name` (an optimizer's section, wherever it appears).
+OPTIMIZER_SETTINGS = {"adam": ("lr", "beta_1"), "rmsprop": ("lr",), "sgd": ("lr", "momentum")}
 # Rules that tie a setting to its variant's algorithm.
 PATH_RULES: dict[str, Rule] = {
     "train.seed": OPTION_RULES["seed"],
@@ -275,11 +277,20 @@ def validate(params: dict[str, Any]) -> dict[str, Any]:
     (`variants.mlp_gan.optimizer.lr is -0.1; it must be a number above 0`)."""
     problems = []
     for section in ("train", "variants"):
-        for path, value in flatten(params.get(section, {}), f"{section}.").items():
+        settings = flatten(params.get(section, {}), f"{section}.")
+        for path, value in settings.items():
             key = path.rsplit(".", 1)[-1]
             rule = PATH_RULES.get(path) or RULES.get(key)
             if rule and not rule[1](value):
                 problems.append(f"{path} is {value!r}; it must be {rule[0]}")
+            if key == "name" and value in OPTIMIZER_SETTINGS:  # `name` is an optimizer's
+                optimizer = path.rsplit(".", 1)[0]
+                needs = OPTIMIZER_SETTINGS[value]
+                problems += [
+                    f"{optimizer}.{setting} is missing; the {value} optimizer needs {', '.join(needs)}"
+                    for setting in needs
+                    if f"{optimizer}.{setting}" not in settings
+                ]
     if problems:
         raise ConfigError(
             "settings out of range (params.yaml, its profile or --set):\n  - "

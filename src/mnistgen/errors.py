@@ -1,6 +1,8 @@
 """Errors a user can act on: each message names the problem and the fix, and never a secret."""
 
 import re
+import shutil
+from pathlib import Path
 
 # `scheme://user:password@host` (or `scheme://token@host`): the credentials part of a URL.
 _CREDENTIALS = re.compile(r"(?P<scheme>\b[a-zA-Z][a-zA-Z0-9+.-]*://)[^/@\s]+@")
@@ -10,6 +12,13 @@ def redact(text: str) -> str:
     """`text` with the credentials of every URL in it replaced by `***`: tracking URIs and mirrors may
     carry a password, and error messages and logs must not."""
     return _CREDENTIALS.sub(r"\g<scheme>***@", text)
+
+
+def free_space(path: Path) -> str:
+    """`N MiB free in FOLDER` for the nearest existing folder at or above `path`: what a message about a
+    full disk (or a file-size limit) tells the user, so they can tell the two apart."""
+    folder = next((p for p in (path, *path.parents) if p.is_dir()), Path("/"))
+    return f"{shutil.disk_usage(folder).free / 2**20:,.0f} MiB free in {folder}"
 
 
 class MnistgenError(Exception):

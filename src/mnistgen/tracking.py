@@ -7,13 +7,12 @@ under `mlflow/artifacts`. `MLFLOW_TRACKING_URI` points everything at a server in
 from __future__ import annotations
 
 import os
-import shutil
 import subprocess
 from pathlib import Path
 from typing import Any
 
 from mnistgen.data.versioning import read_version
-from mnistgen.errors import MnistgenError
+from mnistgen.errors import MnistgenError, free_space
 
 SQLITE_PREFIX = "sqlite:///"
 SERVER_PREFIXES = ("http://", "https://")
@@ -140,9 +139,7 @@ def store_failed(project_dir: Path, cfg: dict[str, Any], err: Exception) -> Trac
     text = str(err).strip()
     where = "the server and its disk"
     if uri.startswith(SQLITE_PREFIX):
-        folder = Path(uri[len(SQLITE_PREFIX) :]).parent
-        free = shutil.disk_usage(folder).free / 2**20
-        where = f"the space in {folder} ({free:,.0f} MiB free) and its permissions"
+        where = f"the space ({free_space(Path(uri[len(SQLITE_PREFIX) :]).parent)}) and its permissions"
     return TrackingError(
         f"the MLflow store at {uri} failed: {text.splitlines()[0] if text else type(err).__name__}\n"
         f"Fix: check {where}, then run again."

@@ -16,6 +16,7 @@ from typing import Any
 import numpy as np
 
 from mnistgen.errors import MnistgenError
+from mnistgen.images import to_unit
 
 FEATURE_LAYER = "features"
 MODEL_FILE = "classifier.keras"
@@ -95,9 +96,8 @@ def train(
     progress: bool = True,
 ) -> tuple[Any, float]:
     """Train and test the classifier on uint8 images; refuses one below `cfg["min_accuracy"]`."""
-    scale = lambda images: images.astype(np.float32) / 255.0  # noqa: E731
     model, accuracy = fit_and_score(
-        scale(train_images), train_labels, scale(test_images), test_labels, cfg, seed, progress
+        to_unit(train_images), train_labels, to_unit(test_images), test_labels, cfg, seed, progress
     )
     if accuracy < cfg["min_accuracy"]:
         raise ClassifierError(

@@ -16,10 +16,11 @@ from mnistgen.evaluation import quality
 from mnistgen.evaluation.classifier import Classifier
 from mnistgen.evaluation.leaderboard import Entry
 from mnistgen.evaluation.leaderboard import write as write_leaderboard
+from mnistgen.evaluation.quality_clock import METRIC as QUALITY_METRIC
+from mnistgen.images import to_unit
 from mnistgen.models.base import GRID_SAMPLES
 from mnistgen.models.toy_gan_1d import DATA_MEAN, DATA_STD
 from mnistgen.serving.sampler import EVALUATION_BATCH, Sampler
-from mnistgen.training.quality_clock import METRIC as QUALITY_METRIC
 
 log = logging.getLogger(__name__)
 
@@ -148,7 +149,7 @@ def reconstruction_error(model_dir: Path, test: Split, conditional: bool) -> flo
 
     encoder = keras.saving.load_model(model_dir / "encoder.keras", safe_mode=True)
     decoder = keras.saving.load_model(model_dir / "decoder.keras", safe_mode=True)
-    images = test.images.astype(np.float32)[..., None] / 255.0
+    images = to_unit(test.images)[..., None]
     labels = test.labels.astype(np.int32)[:, None]
     errors = []
     for start in range(0, len(images), 1000):

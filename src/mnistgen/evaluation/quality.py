@@ -11,6 +11,7 @@ from scipy import stats
 from mnistgen.data.idx import Split
 from mnistgen.evaluation import metrics
 from mnistgen.evaluation.classifier import Classifier
+from mnistgen.images import to_unit
 
 Reading = tuple[np.ndarray, np.ndarray]  # a sample set through the classifier: (features, probabilities)
 
@@ -28,8 +29,8 @@ class Reference:
 
     @classmethod
     def build(cls, splits: dict[str, Split], classifier: Classifier) -> Reference:
-        test = splits["test"].images.astype(np.float32) / 255.0
-        train = splits["train"].images.astype(np.float32) / 255.0
+        test = to_unit(splits["test"].images)
+        train = to_unit(splits["train"].images)
         return cls(
             test,
             classifier.features(test),

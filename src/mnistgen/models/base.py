@@ -12,13 +12,14 @@ from typing import Any, Literal
 
 import keras
 
+from mnistgen.images import PixelRange
+
 # The last layer of every network computes in float32, so bf16 runs still give float32 logits and pixels.
 OUTPUT_DTYPE = "float32"
 CLASSES = 10  # MNIST's digits: what a class-conditional model is asked for
 GRID_SAMPLES = 64  # the images of a sample grid (an unconditional model's; a conditional one shows 10 x 10)
 
 Noise = Literal["normal", "uniform", "uniform01", "stratified"]
-PixelRange = tuple[float, float]
 
 
 @dataclass
@@ -79,14 +80,15 @@ def sampling_info(spec: Spec) -> dict[str, Any]:
 
 
 def optimizer(cfg: dict[str, Any]) -> keras.optimizers.Optimizer:
-    """An optimizer from `{name: adam|rmsprop|sgd, lr: ..., beta_1: ...}`."""
+    """An optimizer from `{name: adam, lr, beta_1}`, `{name: rmsprop, lr}` or `{name: sgd, lr, momentum}`
+    (the settings `config.OPTIMIZER_SETTINGS` requires of each)."""
     name = cfg["name"]
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate=cfg["lr"], beta_1=cfg.get("beta_1", 0.9))
+        return keras.optimizers.Adam(learning_rate=cfg["lr"], beta_1=cfg["beta_1"])
     if name == "rmsprop":
         return keras.optimizers.RMSprop(learning_rate=cfg["lr"])
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=cfg["lr"], momentum=cfg.get("momentum", 0.0))
+        return keras.optimizers.SGD(learning_rate=cfg["lr"], momentum=cfg["momentum"])
     raise ValueError(f"unknown optimizer {name!r}: use adam, rmsprop or sgd")
 
 

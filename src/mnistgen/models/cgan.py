@@ -56,7 +56,7 @@ def build(cfg: dict[str, Any]) -> AdversarialSpec:
         generator=generator,
         discriminator=discriminator,
         g_optimizer=optimizer(cfg["optimizer"]),
-        d_optimizer=optimizer(cfg.get("d_optimizer") or cfg["optimizer"]),
+        d_optimizer=optimizer(cfg["d_optimizer"] or cfg["optimizer"]),
         loss="bce",
         z_dim=z_dim,
         noise=cfg["noise"],

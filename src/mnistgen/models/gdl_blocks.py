@@ -23,7 +23,7 @@ def generator(cfg: dict[str, Any], z_dim: int) -> keras.Model:
     if cfg["batch_norm_momentum"]:
         layers.append(keras.layers.BatchNormalization(momentum=cfg["batch_norm_momentum"]))
     layers += [activation(cfg["activation"]), keras.layers.Reshape(tuple(cfg["initial_shape"]))]
-    if cfg.get("dropout"):
+    if cfg["dropout"]:
         layers.append(keras.layers.Dropout(cfg["dropout"]))
     last = len(cfg["filters"]) - 1
     for i, (filters, upsample, stride) in enumerate(
@@ -73,7 +73,7 @@ def critic(cfg: dict[str, Any]) -> keras.Model:
         if cfg["batch_norm_momentum"] and i > 0:
             layers.append(keras.layers.BatchNormalization(momentum=cfg["batch_norm_momentum"]))
         layers.append(activation(cfg["activation"]))
-        if cfg.get("dropout"):
+        if cfg["dropout"]:
             layers.append(keras.layers.Dropout(cfg["dropout"]))
     layers += [
         keras.layers.Flatten(),

@@ -19,7 +19,7 @@ from typing import Any
 import numpy as np
 
 from mnistgen.config import check_options
-from mnistgen.errors import MnistgenError
+from mnistgen.errors import MnistgenError, free_space
 from mnistgen.serving.sampler import DIGEST_TAG, INFO_FILE, generator_digest
 
 log = logging.getLogger(__name__)
@@ -115,8 +115,8 @@ def _check_output(out: Path, n: int) -> None:
     free = shutil.disk_usage(folder).free
     if needed > free:
         raise SampleError(
-            f"{n} images take {needed / 2**20:,.0f} MiB as .npy, and {folder} has {free / 2**20:,.0f} MiB "
-            "free. Fix: free space, lower --n, or write elsewhere."
+            f"{n} images take {needed / 2**20:,.0f} MiB as .npy, and there are {free_space(folder)}. "
+            "Fix: free space, lower --n, or write elsewhere."
         )
 
 
@@ -130,8 +130,8 @@ def _written_whole(out: Path) -> Iterator[Path]:
         os.replace(partial, out)
     except OSError as err:
         raise SampleError(
-            f"cannot write {out}: {err.strerror or err} ({shutil.disk_usage(out.parent).free / 2**20:,.0f} "
-            "MiB free there). Fix: free space (or raise the file-size limit), lower --n, or write elsewhere."
+            f"cannot write {out}: {err.strerror or err} ({free_space(out.parent)}). Fix: free space (or "
+            "raise the file-size limit), lower --n, or write elsewhere."
         ) from err
     finally:
         partial.unlink(missing_ok=True)

@@ -13,6 +13,8 @@ from typing import Any
 
 import numpy as np
 
+from mnistgen.images import to_unit_range
+
 STRATIFIED_DOMAIN = (-5.0, 5.0)
 INFO_FILE = "model_info.json"  # beside the saved networks: how to sample them (models.base.sampling_info)
 DIGEST_TAG = "generator_sha256"  # on a registered version: the `generator_digest` of its networks
@@ -34,22 +36,11 @@ def row_seeds(n: int, seed: int) -> np.ndarray:
     return np.arange(n, dtype=np.int64) + np.int64(seed) * 1_000_003
 
 
-def grid_labels(n: int, classes: int) -> np.ndarray:
-    """Labels for a square grid of `n` conditional samples: one digit per row."""
-    side = int(np.ceil(np.sqrt(n)))
-    return (np.arange(n) // side) % classes
-
-
 def from_standard_normal(z: np.ndarray, mean: list[float], cov: list[list[float]]) -> np.ndarray:
     """N(0, I) draws -> draws from N(mean, cov)."""
     cov_matrix = np.asarray(cov, np.float64)
     root = np.linalg.cholesky(cov_matrix + 1e-6 * np.eye(len(cov_matrix)))
     return (np.asarray(mean) + z @ root.T).astype(np.float32)
-
-
-def to_unit_range(values: np.ndarray, pixel_range: tuple[float, float]) -> np.ndarray:
-    low, high = pixel_range
-    return np.clip((np.asarray(values, dtype=np.float32) - low) / (high - low), 0.0, 1.0)
 
 
 class Sampler:

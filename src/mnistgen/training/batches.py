@@ -12,7 +12,7 @@ import numpy as np
 import tensorflow as tf
 
 from mnistgen.data.idx import Split
-from mnistgen.models.base import PixelRange
+from mnistgen.images import PixelRange, to_model_range, to_unit
 from mnistgen.models.toy_gan_1d import DATA_MEAN, DATA_STD
 
 
@@ -40,12 +40,9 @@ def image_batches(
     than the step itself for the convolutional variants (its threads waited on the training's).
     """
     order = np.random.default_rng([seed, epoch]).permutation(len(train.images))[: steps * rows]
-    low, high = (np.float32(bound) for bound in pixel_range)
     for step in range(skip, steps):
         chosen = order[step * rows : (step + 1) * rows]
-        images = tf.constant(
-            (train.images[chosen].astype(np.float32) / np.float32(255.0) * (high - low) + low)[..., None]
-        )
+        images = tf.constant(to_model_range(to_unit(train.images[chosen]), pixel_range)[..., None])
         if conditional:
             yield images, tf.constant(train.labels[chosen].astype(np.int32)[:, None])
         else:

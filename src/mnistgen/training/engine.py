@@ -74,6 +74,19 @@ class AdversarialModel(keras.Model):
     def noise(self, n: int | tf.Tensor) -> tf.Tensor:
         return sample_noise(self.rng, self.spec.noise, n, self.spec.z_dim)
 
+    def checkpointed(self) -> dict[str, object]:
+        """What a checkpoint holds besides the step and the noise generator. The optimizers' slots are
+        built first: a Keras 3 optimizer restores only into slots that exist."""
+        self.spec.g_optimizer.build(self.generator.trainable_variables)
+        self.spec.d_optimizer.build(self.discriminator.trainable_variables)
+        return {
+            "generator": self.generator,
+            "discriminator": self.discriminator,
+            "g_optimizer": self.spec.g_optimizer,
+            "d_optimizer": self.spec.d_optimizer,
+            **({"ema_generator": self.ema_generator} if self.ema_generator is not None else {}),
+        }
+
     @property
     def sampler(self) -> keras.Model:
         """The network that makes the run's samples: the weight average when there is one."""
@@ -158,6 +171,11 @@ class ReconstructionModel(keras.Model):
     @property
     def metrics(self) -> list[keras.metrics.Metric]:
         return list(self.trackers.values())
+
+    def checkpointed(self) -> dict[str, object]:
+        """What a checkpoint holds besides the step and the noise generator (slots built, as above)."""
+        self.spec.optimizer.build(self.encoder.trainable_variables + self.decoder.trainable_variables)
+        return {"encoder": self.encoder, "decoder": self.decoder, "optimizer": self.spec.optimizer}
 
     def encode(
         self, images: tf.Tensor, labels: tf.Tensor | None = None, training: bool = False

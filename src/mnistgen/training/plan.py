@@ -17,11 +17,13 @@ import math
 import os
 import re
 import shutil
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Protocol
+
+import numpy as np
 
 from mnistgen import lineage
 from mnistgen.config import (
@@ -74,6 +76,27 @@ class TrainRequest:
     max_steps: int | None = None
     progress: bool = True
     overrides: tuple[str, ...] = ()  # KEY.PATH=VALUE settings over the profiled params (experiments)
+
+
+Generate = Callable[[], np.ndarray]  # the run's fixed noise (and labels) -> images in [0, 1], (n, 28, 28)
+
+
+class QualityClock(Protocol):
+    """Measures a model's sample quality while it trains (the evaluation's time-to-quality clock)."""
+
+    measuring_seconds: float  # spent measuring: not training, so not counted against the safety cap
+
+    def tick(self, seconds: float) -> None:
+        """Count `seconds` of training; measure when a mark is passed."""
+
+    def measure(self) -> float:
+        """Measure now (the run's last point)."""
+
+
+# Starts a run's clock, or returns None when there is nothing to measure with. The caller hands it to
+# `train_variant` (the CLI gives `mnistgen.evaluation.quality_clock.start`), so training needs no
+# evaluation code and runs without a classifier.
+StartClock = Callable[["RunPlan", Generate, np.ndarray], QualityClock | None]
 
 
 @dataclass

@@ -18,6 +18,7 @@ from mnistgen.training.plan import (
     ResumeError,
     RunFailed,
     RunPlan,
+    StartClock,
     TrainRequest,
     TrainResult,
     exclusive,
@@ -30,8 +31,9 @@ from mnistgen.training.plan import (
 log = logging.getLogger(__name__)
 
 
-def train_variant(request: TrainRequest) -> TrainResult:
-    """Train one variant as `params.yaml` describes it; resumable, tracked in MLflow."""
+def train_variant(request: TrainRequest, start_clock: StartClock | None = None) -> TrainResult:
+    """Train one variant as `params.yaml` describes it; resumable, tracked in MLflow. `start_clock`, if
+    given, measures sample quality while it trains (the time-to-quality curve)."""
     plan = plan_run(request)
     with exclusive(plan):
         record = _resume_point(plan) if request.resume else None
@@ -57,7 +59,7 @@ def train_variant(request: TrainRequest) -> TrainResult:
             shutil.rmtree(plan.staging_dir, ignore_errors=True)  # an abandoned attempt, never the last run
         from mlflow.exceptions import MlflowException  # late, like TensorFlow: the CLI starts fast
 
-        session = Session(plan, spec, model, splits, precision, device, request)
+        session = Session(plan, spec, model, splits, precision, device, request, start_clock)
         try:
             result = session.run(record)
         except MlflowException as err:  # the store failed mid-way; the run says so where it still can

@@ -1,4 +1,5 @@
-"""The training loop of one run, with its checkpoints, MLflow run and figures (see `run.py`).
+"""The training loop of one run, with its checkpoints and MLflow run (see `run.py`); what the run shows
+and saves besides its losses is its reporter's (`reporters.py`).
 
 The loop is written out rather than handed to `fit()` because runs resume at the exact step they
 stopped: a checkpoint holds the step, the networks, the optimisers and the noise generator, and the data
@@ -12,7 +13,6 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager, nullcontext
 from pathlib import Path
 from typing import Any
 
@@ -25,13 +25,8 @@ from tqdm.auto import tqdm
 from mnistgen import figures, lineage, tracking
 from mnistgen.config import flatten
 from mnistgen.data.idx import Split
-from mnistgen.evaluation.classifier import MODEL_FILE as CLASSIFIER_FILE
-from mnistgen.evaluation.classifier import load as load_classifier
-from mnistgen.models.base import GRID_SAMPLES, AdversarialSpec, Spec, sampling_info
-from mnistgen.models.toy_gan_1d import DOMAIN, data_density
-from mnistgen.serving.sampler import from_standard_normal, grid_labels, to_unit_range
+from mnistgen.models.base import AdversarialSpec, Spec, sampling_info
 from mnistgen.training import batches, export
-from mnistgen.training.engine import reference_statistics, sample_noise
 from mnistgen.training.plan import (
     CHECKPOINT_DIR,
     COMPLETED,
@@ -40,8 +35,10 @@ from mnistgen.training.plan import (
     MODEL_DIR,
     STEP_LIMIT,
     TIME_CAP,
+    QualityClock,
     ResumeError,
     RunPlan,
+    StartClock,
     TrainRequest,
     TrainResult,
     budget,
@@ -50,15 +47,9 @@ from mnistgen.training.plan import (
     write_history,
     write_record,
 )
-from mnistgen.training.quality_clock import CSV_FILE as QUALITY_CSV
-from mnistgen.training.quality_clock import QualityClock
+from mnistgen.training.reporters import QUALITY_SEED, reporter_for
 
 log = logging.getLogger(__name__)
-
-TOY_SAMPLES = 10_000
-FIT_IMAGES = 10_000  # training images whose codes a fitted latent prior is estimated from
-# Offsets from the run's seed of its fixed noise: sample grids, toy samples, time-to-quality, BN reference.
-GRID_SEED, TOY_SEED, QUALITY_SEED, REFERENCE_SEED = 1, 2, 3, 4
 
 
 class Session:
@@ -71,8 +62,10 @@ class Session:
         precision: str,
         device: str,
         request: TrainRequest,
+        start_clock: StartClock | None = None,
     ) -> None:
         self.plan, self.spec, self.model, self.splits = plan, spec, model, splits
+        self.start_clock = start_clock
         self.folder = plan.staging_dir  # the run is built here, and moved to runs/ when it ends
         self.precision, self.device, self.request = precision, device, request
         self.adversarial = isinstance(spec, AdversarialSpec)
@@ -82,11 +75,7 @@ class Session:
         )
 
         self.step = tf.Variable(0, dtype=tf.int64, trainable=False)
-        objects = self._checkpointed()
-        for name, opt in objects.items():
-            if isinstance(opt, keras.optimizers.Optimizer):
-                opt.build(self._optimized_variables(name))  # so a restore fills existing slots
-        self.checkpoint = tf.train.Checkpoint(step=self.step, rng=model.rng, **objects)
+        self.checkpoint = tf.train.Checkpoint(step=self.step, rng=model.rng, **model.checkpointed())
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self.folder / CHECKPOINT_DIR, max_to_keep=2
         )
@@ -96,20 +85,8 @@ class Session:
         # Time in train steps, reported (run record, MLflow, the pipeline's table), never used to decide.
         self.step_seconds = 0.0
         self.first_step_seconds = 0.0  # this process's first step: it traces the step function
-        self.eval_noise = self._fixed_noise(GRID_SEED, spec.classes**2 or GRID_SAMPLES)
-        self.reference = self._reference_batch()
-        self._fit: tuple[int, dict[str, list] | None] | None = None  # (step, latent fit) cache
+        self.reporter = reporter_for(plan.seed, spec, model, splits, self.step)
         self.clock: QualityClock | None = None
-
-    @property
-    def eval_prior(self) -> str:
-        """The noise a model generates from: its prior, N(0, I) for a decoder."""
-        return self.spec.noise if self.adversarial else "normal"
-
-    def _fixed_noise(self, offset: int, n: int) -> tf.Tensor:
-        return sample_noise(
-            tf.random.Generator.from_seed(self.plan.seed + offset), self.eval_prior, n, self.spec.z_dim
-        )
 
     # ------------------------------------------------------------------ the run
 
@@ -354,25 +331,14 @@ class Session:
         self._checkpoint()
 
     def _quality_clock(self) -> QualityClock | None:
-        """A FID every `train.quality_every_seconds` of training (image models, once a classifier exists)."""
-        every = self.plan.train.get("quality_every_seconds")
-        folder = self.plan.project_dir / self.plan.params["classifier"]["dir"]
-        if not every or self.spec.kind == "toy":
-            return None
-        if not (folder / CLASSIFIER_FILE).is_file():
-            log.info(
-                "%s: no feature classifier in %s yet: no time-to-quality curve", self.plan.variant, folder
-            )
+        """The time-to-quality clock the caller handed in, on fixed noise (image models only)."""
+        if self.start_clock is None or not self.reporter.measures_quality:
             return None
         n = int(self.plan.train["quality_samples"])
-        noise = self._fixed_noise(QUALITY_SEED, n)
+        noise = self.reporter.fixed_noise(QUALITY_SEED, n)
         labels = np.arange(n) % self.spec.classes if self.spec.classes else None
-        return QualityClock(
-            float(every),
-            load_classifier(folder),
-            self.splits["test"].images,
-            lambda: self.sample(noise, labels),
-            self.folder / QUALITY_CSV,
+        return self.start_clock(
+            self.plan, lambda: self.reporter.sample(noise, labels), self.splits["test"].images
         )
 
     # ------------------------------------------------------------------ data and samples
@@ -394,89 +360,9 @@ class Session:
             bool(self.spec.classes),
         )
 
-    def _reference_batch(self) -> list[tf.Tensor] | tf.Tensor | None:
-        """The fixed batch batch norm takes its sampling statistics from (`reference_batch` rows), if any."""
-        rows = getattr(self.spec, "reference_batch", 0)
-        if not rows:
-            return None
-        z = self._fixed_noise(REFERENCE_SEED, rows)
-        if not self.spec.classes:
-            return z
-        return [z, tf.constant((np.arange(rows) % self.spec.classes).astype(np.int32)[:, None])]
-
-    @contextmanager
-    def sampling(self) -> Iterator[None]:
-        """How the sampling network is set while it generates (or is saved): reference statistics or as is."""
-        if self.reference is None:
-            yield
-            return
-        with reference_statistics(self.model.sampler, self.reference):
-            yield
-
-    def generate(self, z: tf.Tensor, labels: np.ndarray | None = None) -> np.ndarray:
-        """Images in [0, 1], shape (n, 28, 28); a conditional model draws `labels` (default: a row of each
-        digit in turn, as in the grids), an unconditional one ignores them."""
-        wanted = None
-        if self.spec.classes:  # an unconditional model ignores labels
-            labels = grid_labels(len(z), self.spec.classes) if labels is None else labels
-            wanted = tf.constant(np.asarray(labels, np.int32)[:, None])
-        if self.adversarial:
-            with self.sampling():
-                images = self.model.sample(z, wanted)
-        else:
-            images = self.model.decode(z, wanted)
-        return to_unit_range(np.asarray(images)[..., 0], self.spec.pixel_range)
-
-    def sample(self, noise: tf.Tensor, labels: np.ndarray | None = None) -> np.ndarray:
-        """Images from prior noise (`eval_prior`): a fitted latent prior moves it onto the codes first."""
-        fit = self._latent_fit()
-        if fit is not None:
-            noise = tf.constant(from_standard_normal(np.asarray(noise), fit["mean"], fit["cov"]))
-        return self.generate(noise, labels)
-
-    def _latent_fit(self) -> dict[str, list] | None:
-        """A fitted prior's Gaussian over the encoder's codes of the first FIT_IMAGES images, at this step
-        (computed once a step: the figures, the time-to-quality point and the export share it)."""
-        if self.adversarial or self.spec.latent_prior != "fitted":
-            return None
-        if self._fit is None or self._fit[0] != int(self.step):
-            low, high = self.spec.pixel_range
-            images = self.splits["train"].images[:FIT_IMAGES, ..., None].astype(np.float32) / 255.0
-            codes = np.concatenate(
-                [
-                    self._mean_code(images[i : i + 1000] * (high - low) + low, None)
-                    for i in range(0, len(images), 1000)
-                ]
-            ).astype(np.float64)
-            fit = {
-                "mean": codes.mean(axis=0).tolist(),
-                "cov": np.atleast_2d(np.cov(codes, rowvar=False)).tolist(),
-            }
-            self._fit = (int(self.step), fit)
-        return self._fit[1]
-
     def _sample_figure(self, name: str, title: str) -> None:
-        """The seeds' periodic look at the generator: a grid from fixed noise (the toy GAN: its densities)."""
-        sample_dir = self.folder / "samples"
-        if self.spec.kind == "toy":
-            path = self._toy_figure(sample_dir / f"densities_{name}.png", title)
-        else:
-            path = figures.image_grid(self.sample(self.eval_noise), sample_dir / f"samples_{name}.png", title)
+        path = self.reporter.figure(self.folder / "samples", name, title)
         mlflow.log_artifact(str(path), artifact_path="samples")
-
-    def _toy_samples(self) -> np.ndarray:
-        z = sample_noise(
-            tf.random.Generator.from_seed(self.plan.seed + TOY_SEED), self.spec.noise, TOY_SAMPLES, 1
-        )
-        return np.asarray(self.model.sample(z, None))[:, 0]
-
-    def _toy_figure(self, path: Path, title: str) -> Path:
-        x = np.linspace(*DOMAIN, 400, dtype=np.float32)[:, None]
-        samples = self._toy_samples()
-        decision = np.asarray(tf.sigmoid(self.model.discriminator(x, training=False)))[:, 0]
-        return figures.toy_densities(
-            x[:, 0], np.asarray(data_density(x))[:, 0], samples, decision, path, title
-        )
 
     # ------------------------------------------------------------------ the end of a run
 
@@ -497,12 +383,18 @@ class Session:
         )
         metrics = dict(self.history[-1]) if self.history else {}
         self._sample_figure("final", f"{self.plan.variant} after {int(self.step)} steps ({status})")
-        if self.spec.kind == "toy":
-            samples = self._toy_samples()
-            metrics.update({"sample_mean": float(samples.mean()), "sample_std": float(samples.std())})
-        elif not self.adversarial:
-            self._reconstruction_figures(figure_dir)
-        self._save_networks(model_dir)
+        metrics.update(self.reporter.final(figure_dir))
+        self.reporter.export(
+            model_dir,
+            {
+                "variant": self.plan.variant,
+                **sampling_info(self.spec),
+                "precision": self.precision,
+                "seed": self.plan.seed,
+                "profile": self.plan.profile,
+                "step": int(self.step),
+            },
+        )
         metrics = {k: float(v) for k, v in metrics.items() if k not in ("step", "epoch")}
         export.write_json(self.folder / METRICS_FILE, metrics)
         mlflow.log_metrics(
@@ -513,80 +405,3 @@ class Session:
         mlflow.log_artifacts(str(model_dir), artifact_path=MODEL_DIR)
         mlflow.log_artifact(str(self.folder / HISTORY_FILE))
         return metrics
-
-    def _reconstruction_figures(self, figure_dir: Path) -> None:
-        test = self.splits["test"]
-        low, high = self.spec.pixel_range
-        images = test.images[..., None].astype(np.float32) / 255.0 * (high - low) + low
-        labels = test.labels.astype(np.int32)[:, None] if self.spec.classes else None
-        codes = np.concatenate(
-            [
-                self._mean_code(images[i : i + 1000], None if labels is None else labels[i : i + 1000])
-                for i in range(0, len(images), 1000)
-            ]
-        )
-        figures.latent_space(codes, test.labels, figure_dir / "latent_space.png")
-        originals = to_unit_range(images[:10, ..., 0], self.spec.pixel_range)
-        figures.reconstructions(
-            originals,
-            self.generate(tf.constant(codes[:10]), test.labels[:10]),
-            figure_dir / "reconstructions.png",
-        )
-        first, second = (int(np.argmax(test.labels == digit)) for digit in (1, 7))
-        path = np.linspace(0.0, 1.0, 10, dtype=np.float32)[:, None]
-        line = codes[first] * (1 - path) + codes[second] * path
-        # A conditional model's code holds the style, not the digit: each point is decoded as a 7.
-        sevens = np.full(10, 7) if self.spec.classes else None
-        figures.interpolation(
-            self.generate(tf.constant(line), sevens),
-            figure_dir / "interpolation.png",
-            "latent interpolation from a test 1 to a test 7"
-            + (" (decoded as 7)" if sevens is not None else ""),
-        )
-
-    def _mean_code(self, images: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
-        """The encoder's point (autoencoder) or mean (VAE): no sampling."""
-        encoded = self.model.encoder(images if labels is None else [images, labels], training=False)
-        return np.asarray(encoded[0] if self.spec.variational else encoded)
-
-    def _save_networks(self, model_dir: Path) -> None:
-        if self.adversarial:
-            networks = {"generator": self.model.sampler, "discriminator": self.model.discriminator}
-        else:
-            networks = {"encoder": self.model.encoder, "decoder": self.model.decoder}
-        info = {
-            "variant": self.plan.variant,
-            **sampling_info(self.spec),
-            "precision": self.precision,
-            "seed": self.plan.seed,
-            "profile": self.plan.profile,
-            "step": int(self.step),
-            **({"latent_fit": fit} if (fit := self._latent_fit()) else {}),
-        }
-        with self.sampling() if self.adversarial else nullcontext():
-            export.save_networks(model_dir, networks, info)
-
-    # ------------------------------------------------------------------ checkpoint contents
-
-    def _checkpointed(self) -> dict[str, Any]:
-        if self.adversarial:
-            average = self.model.ema_generator
-            return {
-                "generator": self.model.generator,
-                "discriminator": self.model.discriminator,
-                "g_optimizer": self.spec.g_optimizer,
-                "d_optimizer": self.spec.d_optimizer,
-                **({"ema_generator": average} if average is not None else {}),
-            }
-        return {
-            "encoder": self.model.encoder,
-            "decoder": self.model.decoder,
-            "optimizer": self.spec.optimizer,
-        }
-
-    def _optimized_variables(self, optimizer_name: str) -> list[tf.Variable]:
-        if optimizer_name == "g_optimizer":
-            return self.model.generator.trainable_variables
-        if optimizer_name == "d_optimizer":
-            return self.model.discriminator.trainable_variables
-        return self.model.encoder.trainable_variables + self.model.decoder.trainable_variables

@@ -1,5 +1,8 @@
 """Time-to-quality: a cheap FID every N seconds of training, so variants compare by quality per CPU minute.
 
+It measures with the evaluation's classifier, so it lives here and is handed to the trainer as a callable
+(`start`, the `StartClock` of `mnistgen.training.plan`): training itself imports nothing of evaluation.
+
 Only the seconds spent in training steps count (not checkpoints, figures or these measurements; nor do the
 measurements count against a run's `max_minutes`), and the
 FID uses fewer samples than the evaluation (2,000 by default), so it reads higher than the leaderboard's
@@ -11,21 +14,33 @@ from __future__ import annotations
 import csv
 import logging
 import time
-from collections.abc import Callable
 from pathlib import Path
 
 import mlflow
 import numpy as np
 
-from mnistgen.evaluation.classifier import Classifier
+from mnistgen.evaluation.classifier import MODEL_FILE, Classifier, load
 from mnistgen.evaluation.metrics import frechet_distance
+from mnistgen.images import to_unit
+from mnistgen.training.plan import Generate, RunPlan
 
 log = logging.getLogger(__name__)
 
 METRIC = "quality/fid"  # MLflow metric; its step is the training seconds so far
 CSV_FILE = "time_to_quality.csv"
 
-Generate = Callable[[], np.ndarray]  # fixed noise (and labels) -> images in [0, 1], (n, 28, 28)
+
+def start(plan: RunPlan, generate: Generate, test_images: np.ndarray) -> QualityClock | None:
+    """The clock of one run: a FID every `train.quality_every_seconds` of training, written beside the run;
+    None when that setting is off or no feature classifier has been trained yet."""
+    every = plan.train["quality_every_seconds"]
+    folder = plan.project_dir / plan.params["classifier"]["dir"]
+    if not every:
+        return None
+    if not (folder / MODEL_FILE).is_file():
+        log.info("%s: no feature classifier in %s yet: no time-to-quality curve", plan.variant, folder)
+        return None
+    return QualityClock(float(every), load(folder), test_images, generate, plan.staging_dir / CSV_FILE)
 
 
 class QualityClock:
@@ -38,7 +53,7 @@ class QualityClock:
         path: Path,
     ) -> None:
         self.every, self.classifier, self.generate, self.path = every_seconds, classifier, generate, path
-        self.reference = classifier.features(test_images.astype(np.float32) / 255.0)
+        self.reference = classifier.features(to_unit(test_images))
         self.rows = self._read()
         self.trained_seconds = self.rows[-1][0] if self.rows else 0.0  # a resumed run continues its clock
         self.measuring_seconds = 0.0  # spent in `measure` by this process

@@ -1,0 +1,232 @@
+"""What a run shows and saves besides its losses, one reporter per kind of model.
+
+The session asks every kind the same things: images from noise (`sample`), the periodic figure
+(`figure`), what it adds at the end (`final`) and the saved model (`export`). An image GAN answers with
+sample grids from the run's fixed noise; an autoencoder or VAE also with reconstructions, a map of its
+codes and, for a fitted prior, a Gaussian over those codes; the 1-D toy GAN with the densities of its
+data, samples and discriminator. Every draw here uses its own generator seeded from the run's seed, so
+reporting never moves the training's random stream.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+from typing import Any
+
+import keras
+import numpy as np
+import tensorflow as tf
+
+from mnistgen import figures
+from mnistgen.data.idx import Split
+from mnistgen.images import grid_labels, to_model_range, to_unit, to_unit_range
+from mnistgen.models.base import GRID_SAMPLES, AdversarialSpec, Spec
+from mnistgen.models.toy_gan_1d import DOMAIN, data_density
+from mnistgen.serving.sampler import from_standard_normal
+from mnistgen.training import export
+from mnistgen.training.engine import reference_statistics, sample_noise
+
+TOY_SAMPLES = 10_000
+FIT_IMAGES = 10_000  # training images whose codes a fitted latent prior is estimated from
+CODE_BATCH = 1000  # images encoded per call
+# Offsets from the run's seed of its fixed noise: sample grids, toy samples, time-to-quality, BN reference.
+GRID_SEED, TOY_SEED, QUALITY_SEED, REFERENCE_SEED = 1, 2, 3, 4
+
+
+class Reporter:
+    """An image GAN's: grids from fixed noise drawn by the sampling network (the weight average, if any),
+    with batch norm on the statistics of a fixed reference batch where the variant asks for them."""
+
+    measures_quality = True  # the time-to-quality clock applies (image models)
+
+    def __init__(
+        self, seed: int, spec: Spec, model: keras.Model, splits: dict[str, Split] | None, step: tf.Variable
+    ) -> None:
+        self.seed, self.spec, self.model, self.splits, self.step = seed, spec, model, splits, step
+        self.grid_noise = self.fixed_noise(GRID_SEED, spec.classes**2 or GRID_SAMPLES)
+        self.reference = self._reference_batch()
+
+    @property
+    def prior(self) -> str:
+        """The noise the model generates from."""
+        return self.spec.noise
+
+    def fixed_noise(self, offset: int, n: int) -> tf.Tensor:
+        return sample_noise(tf.random.Generator.from_seed(self.seed + offset), self.prior, n, self.spec.z_dim)
+
+    def _reference_batch(self) -> list[tf.Tensor] | tf.Tensor | None:
+        """The fixed batch batch norm takes its sampling statistics from (`reference_batch` rows), if any."""
+        rows = getattr(self.spec, "reference_batch", 0)
+        if not rows:
+            return None
+        z = self.fixed_noise(REFERENCE_SEED, rows)
+        if not self.spec.classes:
+            return z
+        return [z, tf.constant((np.arange(rows) % self.spec.classes).astype(np.int32)[:, None])]
+
+    @contextmanager
+    def _sampling(self) -> Iterator[None]:
+        """How the sampling network is set while it generates (or is saved): reference statistics or as is."""
+        if self.reference is None:
+            yield
+            return
+        with reference_statistics(self.model.sampler, self.reference):
+            yield
+
+    def _labels(self, n: int, labels: np.ndarray | None) -> tf.Tensor | None:
+        """A conditional model draws `labels` (default: a row of each digit in turn, as in the grids); an
+        unconditional one ignores them."""
+        if not self.spec.classes:
+            return None
+        labels = grid_labels(n, self.spec.classes) if labels is None else labels
+        return tf.constant(np.asarray(labels, np.int32)[:, None])
+
+    def _to_images(self, outputs: tf.Tensor) -> np.ndarray:
+        return to_unit_range(np.asarray(outputs)[..., 0], self.spec.pixel_range)
+
+    def generate(self, z: tf.Tensor, labels: np.ndarray | None = None) -> np.ndarray:
+        """Images in [0, 1], shape (n, 28, 28)."""
+        with self._sampling():
+            return self._to_images(self.model.sample(z, self._labels(len(z), labels)))
+
+    def sample(self, noise: tf.Tensor, labels: np.ndarray | None = None) -> np.ndarray:
+        """Images from prior noise (`prior`)."""
+        return self.generate(noise, labels)
+
+    def figure(self, folder: Path, name: str, title: str) -> Path:
+        """The seeds' periodic look at the generator."""
+        return figures.image_grid(self.sample(self.grid_noise), folder / f"samples_{name}.png", title)
+
+    def final(self, figure_dir: Path) -> dict[str, float]:
+        """The run's last figures, and any metrics of its own beside the losses."""
+        return {}
+
+    def export(self, model_dir: Path, info: dict[str, Any]) -> None:
+        """The sampling network as it samples, with the discriminator beside it."""
+        with self._sampling():
+            export.save_networks(
+                model_dir, {"generator": self.model.sampler, "discriminator": self.model.discriminator}, info
+            )
+
+
+class ToyReporter(Reporter):
+    """The 1-D toy GAN's: the data density, a histogram of samples and the discriminator's output."""
+
+    measures_quality = False
+
+    def _samples(self) -> np.ndarray:
+        z = sample_noise(tf.random.Generator.from_seed(self.seed + TOY_SEED), self.spec.noise, TOY_SAMPLES, 1)
+        return np.asarray(self.model.sample(z, None))[:, 0]
+
+    def figure(self, folder: Path, name: str, title: str) -> Path:
+        x = np.linspace(*DOMAIN, 400, dtype=np.float32)[:, None]
+        decision = np.asarray(tf.sigmoid(self.model.discriminator(x, training=False)))[:, 0]
+        return figures.toy_densities(
+            x[:, 0],
+            np.asarray(data_density(x))[:, 0],
+            self._samples(),
+            decision,
+            folder / f"densities_{name}.png",
+            title,
+        )
+
+    def final(self, figure_dir: Path) -> dict[str, float]:
+        samples = self._samples()
+        return {"sample_mean": float(samples.mean()), "sample_std": float(samples.std())}
+
+
+class ReconstructionReporter(Reporter):
+    """An autoencoder's or VAE's: the decoder's samples from N(0, I), moved onto a Gaussian fitted to the
+    codes of the training images when the prior is `fitted`; reconstructions, the codes of the test set
+    and an interpolation at the end."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        self._fit: tuple[int, dict[str, list] | None] | None = None  # (step, latent fit)
+
+    @property
+    def prior(self) -> str:
+        return "normal"
+
+    def generate(self, z: tf.Tensor, labels: np.ndarray | None = None) -> np.ndarray:
+        return self._to_images(self.model.decode(z, self._labels(len(z), labels)))
+
+    def sample(self, noise: tf.Tensor, labels: np.ndarray | None = None) -> np.ndarray:
+        fit = self.latent_fit()
+        if fit is not None:
+            noise = tf.constant(from_standard_normal(np.asarray(noise), fit["mean"], fit["cov"]))
+        return self.generate(noise, labels)
+
+    def latent_fit(self) -> dict[str, list] | None:
+        """A fitted prior's Gaussian over the encoder's codes of the first FIT_IMAGES training images, at
+        this step (computed once a step: the figures, the time-to-quality point and the export share it)."""
+        if self.spec.latent_prior != "fitted":
+            return None
+        if self._fit is None or self._fit[0] != int(self.step):
+            images = to_model_range(
+                to_unit(self.splits["train"].images[:FIT_IMAGES, ..., None]), self.spec.pixel_range
+            )
+            codes = self._codes(images, None).astype(np.float64)
+            fit = {
+                "mean": codes.mean(axis=0).tolist(),
+                "cov": np.atleast_2d(np.cov(codes, rowvar=False)).tolist(),
+            }
+            self._fit = (int(self.step), fit)
+        return self._fit[1]
+
+    def _codes(self, images: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        """The encoder's points (autoencoder) or means (VAE), no sampling, CODE_BATCH images a call."""
+        return np.concatenate(
+            [
+                self._mean_code(
+                    images[i : i + CODE_BATCH], None if labels is None else labels[i : i + CODE_BATCH]
+                )
+                for i in range(0, len(images), CODE_BATCH)
+            ]
+        )
+
+    def _mean_code(self, images: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
+        encoded = self.model.encoder(images if labels is None else [images, labels], training=False)
+        return np.asarray(encoded[0] if self.spec.variational else encoded)
+
+    def final(self, figure_dir: Path) -> dict[str, float]:
+        test = self.splits["test"]
+        images = to_model_range(to_unit(test.images[..., None]), self.spec.pixel_range)
+        codes = self._codes(images, test.labels.astype(np.int32)[:, None] if self.spec.classes else None)
+        figures.latent_space(codes, test.labels, figure_dir / "latent_space.png")
+        originals = to_unit_range(images[:10, ..., 0], self.spec.pixel_range)
+        figures.reconstructions(
+            originals,
+            self.generate(tf.constant(codes[:10]), test.labels[:10]),
+            figure_dir / "reconstructions.png",
+        )
+        first, second = (int(np.argmax(test.labels == digit)) for digit in (1, 7))
+        path = np.linspace(0.0, 1.0, 10, dtype=np.float32)[:, None]
+        line = codes[first] * (1 - path) + codes[second] * path
+        # A conditional model's code holds the style, not the digit: each point is decoded as a 7.
+        sevens = np.full(10, 7) if self.spec.classes else None
+        figures.interpolation(
+            self.generate(tf.constant(line), sevens),
+            figure_dir / "interpolation.png",
+            "latent interpolation from a test 1 to a test 7"
+            + (" (decoded as 7)" if sevens is not None else ""),
+        )
+        return {}
+
+    def export(self, model_dir: Path, info: dict[str, Any]) -> None:
+        fit = self.latent_fit()
+        export.save_networks(
+            model_dir,
+            {"encoder": self.model.encoder, "decoder": self.model.decoder},
+            {**info, **({"latent_fit": fit} if fit else {})},
+        )
+
+
+def reporter_for(
+    seed: int, spec: Spec, model: keras.Model, splits: dict[str, Split] | None, step: tf.Variable
+) -> Reporter:
+    if not isinstance(spec, AdversarialSpec):
+        return ReconstructionReporter(seed, spec, model, splits, step)
+    return (ToyReporter if spec.kind == "toy" else Reporter)(seed, spec, model, splits, step)
