@@ -353,6 +353,32 @@ def run_cli(
     )
 
 
+# One variant of each kind the engine and the reporters treat apart: a GAN with batch-norm reference
+# statistics, a Wasserstein GAN with gradient penalty, a VAE, a conditional GAN, the 1-D toy GAN. The other
+# variants differ from these only in their networks, which test_models.py trains in-process.
+SMOKE_KINDS = ("dcgan", "wgan_gp", "vae", "cgan", "toy_gan_1d")
+
+
+@pytest.fixture(scope="session")
+def smoke_run(tmp_path_factory: pytest.TempPathFactory) -> Callable[..., Path]:
+    """`smoke_run(VARIANT, *OPTIONS)`: a project in which `mnistgen train VARIANT --profile smoke OPTIONS`
+    ran, in a fresh project and process, once per test session. The tests that share a run only read it
+    (its MLflow run, files and weights), so what test_training.py checks of a run and what
+    test_reproducibility.py compares it with come from one training."""
+    trained: dict[tuple[str, ...], Path] = {}
+
+    def run(variant: str, *options: str) -> Path:
+        key = (variant, *options)
+        if key not in trained:
+            project = make_training_project(tmp_path_factory.mktemp(f"smoke-{variant}") / "project")
+            done = run_cli(project, "train", variant, "--profile", "smoke", *options)
+            assert done.returncode == 0, done.stderr[-3000:]
+            trained[key] = project
+        return trained[key]
+
+    return run
+
+
 # ---------------------------------------------------------------- one image per seed (sampling)
 
 SAMPLING = """

@@ -11,6 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from conftest import (
+    SMOKE_KINDS,
     TRAINING_ROWS,
     cli_env,
     copy_repository,
@@ -23,14 +24,9 @@ from conftest import (
 
 pytestmark = pytest.mark.slow
 
-# One variant of each kind: a GAN (with batch-norm reference statistics), a Wasserstein GAN with gradient
-# penalty, a VAE, a conditional GAN, the 1-D toy GAN; float32 and, for two, bfloat16.
+# One variant of each kind (conftest.SMOKE_KINDS) in float32 and, for two, in bfloat16.
 KINDS = {
-    "dcgan": (),
-    "wgan_gp": (),
-    "vae": (),
-    "cgan": (),
-    "toy_gan_1d": (),
+    **{variant: () for variant in SMOKE_KINDS},
     "cgan-bf16": ("--set", "train.precision=bfloat16"),
     "vae-bf16": ("--set", "train.precision=bfloat16"),
 }
@@ -46,18 +42,16 @@ def _weights(run_dir: Path) -> dict[str, list[np.ndarray]]:
 
 
 @pytest.fixture(scope="module")
-def twice(tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
-    """Each kind trained twice with the same seed, each time in a fresh project and process."""
+def twice(smoke_run, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
+    """Each kind trained twice with the same seed, each time in a fresh project and process: the session's
+    shared smoke run, and one more here."""
     runs = {}
     for name, extra in KINDS.items():
         variant = name.split("-")[0]
-        folders = []
-        for attempt in ("first", "second"):
-            project = make_training_project(tmp_path_factory.mktemp(f"{name}-{attempt}") / "project")
-            done = run_cli(project, "train", variant, "--profile", "smoke", *extra)
-            assert done.returncode == 0, done.stderr[-3000:]
-            folders.append(project / "runs" / variant)
-        runs[name] = (folders[0], folders[1])
+        again = make_training_project(tmp_path_factory.mktemp(f"{name}-again") / "project")
+        done = run_cli(again, "train", variant, "--profile", "smoke", *extra)
+        assert done.returncode == 0, done.stderr[-3000:]
+        runs[name] = (smoke_run(variant, *extra) / "runs" / variant, again / "runs" / variant)
     return runs
 
 
