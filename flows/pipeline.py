@@ -77,11 +77,13 @@ def record_in_dvc(root: Path, stages: list[str]) -> str:
 
 
 @task(retries=2, retry_delay_seconds=[3, 10], retry_condition_fn=store_or_network_failed)
-def check_tracking(root: Path, params: dict[str, Any]) -> str:
-    """Fail before any work when the MLflow store is unreachable (after retries)."""
-    uri = tracking.check_store(root, params["mlflow"])
-    print(f"MLflow store: {redact(uri)}")
-    return uri
+def check_tracking(root: Path, params: dict[str, Any]) -> tuple[str, str]:
+    """Fail before any work when the MLflow store is unreachable (after retries); returns the store's URI
+    and the experiment's page in the MLflow UI."""
+    uri, experiment_id = tracking.check_store(root, params["mlflow"])
+    page = tracking.experiment_page(uri, experiment_id)
+    print(f"MLflow store: {redact(uri)}; the runs: {redact(page)}")
+    return uri, page
 
 
 @task
@@ -116,7 +118,7 @@ def retrain(
     if unknown := sorted(set(names) - set(params["variants"])):
         raise ConfigError(f"unknown variants {unknown}; params.yaml defines: {', '.join(params['variants'])}")
     clock = StepClock()
-    tracking_uri = clock.time("MLflow check", lambda: check_tracking(root, params))
+    tracking_uri, experiment_page = clock.time("MLflow check", lambda: check_tracking(root, params))
     clock.time("data", lambda: data_flow(str(root), mirrors))
     extractor = clock.time("classifier", lambda: ensure_classifier(root, params, retrain=False))
     use_workers = deployment.id is not None if on_workers is None else on_workers
@@ -146,6 +148,7 @@ def retrain(
         "leaderboard": leaderboard,
         "registration": decision,
         "tracking_uri": tracking_uri,
+        "experiment_page": experiment_page,
         "seconds": clock.seconds,
         "reports": {
             "leaderboard": str(reports / "leaderboard.html"),

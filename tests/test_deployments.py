@@ -9,16 +9,13 @@ from __future__ import annotations
 import json
 import os
 import shutil
-import socket
 import subprocess
 import sys
-import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, cli_env, pipeline_project
+from conftest import REPO, cli_env, free_port, local_server, pipeline_project, stop
 
 pytestmark = pytest.mark.slow
 
@@ -49,38 +46,10 @@ print(json.dumps({
 """
 
 
-def _free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-def _wait_healthy(url: str, process: subprocess.Popen, seconds: float = 90) -> None:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        assert process.poll() is None, "the server exited during start-up"
-        try:
-            with urllib.request.urlopen(url, timeout=2) as response:
-                if response.status == 200:
-                    return
-        except OSError:
-            time.sleep(0.5)
-    raise TimeoutError(f"{url} did not answer within {seconds} s")
-
-
-def _stop(process: subprocess.Popen) -> None:
-    process.terminate()
-    try:
-        process.wait(timeout=20)
-    except subprocess.TimeoutExpired:
-        process.kill()
-        process.wait()
-
-
 @pytest.fixture
 def prefect_server(tmp_path: Path) -> Iterator[dict[str, str]]:
     """A Prefect server of its own; yields the environment its clients and workers need."""
-    port = _free_port()
+    port = free_port()
     env = cli_env()
     env.update(
         PREFECT_HOME=str(tmp_path / "prefect-home"),
@@ -89,18 +58,10 @@ def prefect_server(tmp_path: Path) -> Iterator[dict[str, str]]:
         PREFECT_WORKER_QUERY_SECONDS="2",
         PATH=f"{BIN}{os.pathsep}{env['PATH']}",
     )
-    with (tmp_path / "prefect-server.log").open("w") as log:
-        server = subprocess.Popen(
-            [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)],
-            env=env,
-            stdout=log,
-            stderr=subprocess.STDOUT,
-        )
-    try:
-        _wait_healthy(f"http://127.0.0.1:{port}/api/health", server)
+    command = [str(BIN / "prefect"), "server", "start", "--host", "127.0.0.1", "--port", str(port)]
+    health = f"http://127.0.0.1:{port}/api/health"
+    with local_server(command, health, tmp_path / "prefect-server.log", env, seconds=90):
         yield env
-    finally:
-        _stop(server)
 
 
 def test_scheduled_pipeline_trains_on_the_gpu_pool(prefect_server: dict[str, str], tmp_path: Path) -> None:
@@ -154,7 +115,7 @@ def test_scheduled_pipeline_trains_on_the_gpu_pool(prefect_server: dict[str, str
         )
     finally:
         for worker in workers:
-            _stop(worker)
+            stop(worker)
     logs = "\n".join(p.read_text()[-3000:] for p in sorted(tmp_path.glob("worker-*.log")))
     assert done.returncode == 0, f"{done.stderr[-3000:]}\n{logs}"
     report = json.loads(done.stdout.strip().splitlines()[-1])

@@ -5,16 +5,14 @@ from __future__ import annotations
 
 import json
 import signal
-import socket
 import subprocess
 import sys
 import time
-import urllib.request
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, cli_env, pipeline_project, run_cli
+from conftest import REPO, cli_env, free_port, local_server, pipeline_project, run_cli
 
 pytestmark = pytest.mark.slow
 
@@ -28,9 +26,7 @@ def pipeline(prefect_harness):
 
 @pytest.fixture
 def mlflow_server(tmp_path: Path) -> Iterator[str]:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
+    port = free_port()
     env = {
         **cli_env(),
         "MLFLOW_BIN": str(Path(sys.executable).parent / "mlflow"),
@@ -39,28 +35,10 @@ def mlflow_server(tmp_path: Path) -> Iterator[str]:
         "MLFLOW_PORT": str(port),
         "MLFLOW_WORKERS": "1",
     }
-    log = (tmp_path / "mlflow-server.log").open("w")
-    server = subprocess.Popen(
-        ["bash", str(REPO / "mlflow" / "server.sh")], env=env, stdout=log, stderr=subprocess.STDOUT
-    )
     url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 120
-    while True:
-        assert server.poll() is None, (tmp_path / "mlflow-server.log").read_text()[-2000:]
-        try:
-            with urllib.request.urlopen(f"{url}/health", timeout=2):
-                break
-        except OSError:
-            assert time.monotonic() < deadline, "mlflow server did not come up"
-            time.sleep(0.5)
-    try:
+    command = ["bash", str(REPO / "mlflow" / "server.sh")]
+    with local_server(command, f"{url}/health", tmp_path / "mlflow-server.log", env):
         yield url
-    finally:
-        server.terminate()
-        try:
-            server.wait(timeout=20)
-        except subprocess.TimeoutExpired:
-            server.kill()
 
 
 def test_pipeline_on_an_mlflow_server_resumes_a_killed_training(

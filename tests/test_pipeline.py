@@ -39,6 +39,9 @@ def test_pipeline_ends_with_a_champion_and_reuses_current_steps(pipeline, tmp_pa
     assert Path(first["reports"]["champion_grid"]).is_file()
     assert {row["variant"] for row in first["leaderboard"]} >= {"mlp_gan", "toy_gan_1d", "real data (floor)"}
     assert (project / "data.dvc").is_file()
+    page = first["experiment_page"]  # the runs table in the MLflow UI, best FID first
+    assert page.startswith("http://127.0.0.1:5000/#/experiments/")
+    assert page.endswith("/runs?viewStateShareKey=leaderboard&workflowType=machine_learning")
 
     # The champion loads and generates in a process of its own, from the project's MLflow store.
     sampled = run_cli(project, "sample", "--n", "4", "--out", str(tmp_path / "four.npy"))

@@ -316,9 +316,11 @@ def pipeline(
     )
     typer.echo(f"leaderboard:   {result['reports']['leaderboard']}")
     typer.echo(f"champion grid: {result['reports']['champion_grid']}")
-    uri = redact(result["tracking_uri"])
-    ui = uri if uri.startswith(("http://", "https://")) else f"mlflow ui --backend-store-uri {uri}"
-    typer.echo(f"MLflow UI:     {ui}")
+    uri, page = redact(result["tracking_uri"]), redact(result["experiment_page"])
+    if uri.startswith(("http://", "https://")):
+        typer.echo(f"MLflow UI:     {page}")
+    else:
+        typer.echo(f"MLflow UI:     mlflow ui --backend-store-uri {uri}  (then {page})")
     typer.echo("Prefect UI:    make prefect-server  (then http://127.0.0.1:4200)")
 
 

@@ -6,6 +6,7 @@ under `mlflow/artifacts`. `MLFLOW_TRACKING_URI` points everything at a server in
 
 from __future__ import annotations
 
+import json
 import os
 import subprocess
 from pathlib import Path
@@ -18,6 +19,25 @@ SQLITE_PREFIX = "sqlite:///"
 SERVER_PREFIXES = ("http://", "https://")
 DVC_EXPERIMENT_ENV = "DVC_EXP_NAME"  # set by `dvc exp run` for the stages of an experiment
 DVC_ROOT_ENV = "DVC_ROOT"  # the repository a (queued) experiment was started from
+# MLflow 3's UI opens an experiment on its GenAI view (traces, token usage) unless the link asks for the
+# "Model training" view; the experiment is also tagged as model training for the UIs that read the tag.
+EXPERIMENT_KIND_TAG = "mlflow.experimentKind"
+MODEL_TRAINING_KIND = "custom_model_development"
+DEFAULT_UI = "http://127.0.0.1:5000"  # where `mlflow ui` serves by default
+# A view of the runs table kept in the experiment (the UI's "shared view"), which the link opens: best FID
+# first, with the columns that decide beside the run names (`VARIANT · PROFILE · seed N`).
+VIEW_NAME = "leaderboard"
+VIEW_TAG = f"mlflow.sharedViewState.{VIEW_NAME}"
+VIEW_METRICS = ("eval/fid", "eval/recall", "eval/precision", "eval/inception_score", "eval/label_accuracy")
+VIEW_TAGS = ("stopped_by", "steps")
+LEADERBOARD_VIEW = json.dumps(
+    {
+        "orderByKey": "metrics.`eval/fid`",
+        "orderByAsc": True,
+        "selectedColumns": [f"metrics.`{m}`" for m in VIEW_METRICS] + [f"tags.`{t}`" for t in VIEW_TAGS],
+    }
+)
+EXPERIMENT_TAGS = {EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND, VIEW_TAG: LEADERBOARD_VIEW}
 HEALTH_TIMEOUT_SECONDS = 10  # one `/health` request to a tracking server before any work
 _HEALTHY_SERVERS: set[str] = set()  # servers this process has found up (asked once each)
 
@@ -114,6 +134,9 @@ def _experiment_id(project_dir: Path, uri: str, cfg: dict[str, Any], name: str) 
 
     experiment = mlflow.get_experiment_by_name(name)
     if experiment is not None:
+        for key, value in EXPERIMENT_TAGS.items():  # an experiment made before these tags, or this view
+            if experiment.tags.get(key) != value:
+                mlflow.MlflowClient().set_experiment_tag(experiment.experiment_id, key, value)
         return experiment.experiment_id
     # A server stores artifacts where it was told to (--artifacts-destination); the embedded store keeps
     # them beside its database rather than in ./mlruns of the working directory.
@@ -122,15 +145,26 @@ def _experiment_id(project_dir: Path, uri: str, cfg: dict[str, Any], name: str) 
         if uri.startswith(SERVER_PREFIXES)
         else (store_root(project_dir) / cfg["artifact_location"]).resolve().as_uri()
     )
-    return mlflow.create_experiment(name, artifact_location=location)
+    return mlflow.create_experiment(name, artifact_location=location, tags=EXPERIMENT_TAGS)
 
 
-def check_store(project_dir: Path, cfg: dict[str, Any]) -> str:
-    """Fail fast, naming the fix, when the MLflow store cannot be used: before anything is trained."""
+def experiment_page(uri: str, experiment_id: str) -> str:
+    """The address of an experiment's runs table in the MLflow UI, in the "Model training" view and the
+    leaderboard view (best FID first, the deciding metrics as columns): on the server itself, or on
+    `mlflow ui` (default address) for the embedded store."""
+    base = uri.rstrip("/") if uri.startswith(SERVER_PREFIXES) else DEFAULT_UI
+    return (
+        f"{base}/#/experiments/{experiment_id}/runs?viewStateShareKey={VIEW_NAME}"
+        "&workflowType=machine_learning"
+    )
+
+
+def check_store(project_dir: Path, cfg: dict[str, Any]) -> tuple[str, str]:
+    """Fail fast, naming the fix, when the MLflow store cannot be used: before anything is trained.
+    Returns (the store's URI, the id of the experiment this process logs to)."""
     uri = tracking_uri(project_dir, cfg)
     _HEALTHY_SERVERS.discard(uri)  # asked again: the pipeline retries this check
-    use_experiment(project_dir, cfg)
-    return uri
+    return uri, use_experiment(project_dir, cfg)
 
 
 def store_failed(project_dir: Path, cfg: dict[str, Any], err: Exception) -> TrackingError:
