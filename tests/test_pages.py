@@ -172,3 +172,25 @@ def test_the_registered_model_shows_the_champion_on_its_version(
     assert "champion" in row.text, f"no champion alias on version {version}: {row.text!r}; see {path}"
     assert re.search(rf"variant\s*:\s*{variant}", row.text), f"{row.text!r}; see {path}"
     assert re.search(r"decision\s*:\s*first registration", row.text), f"{row.text!r}; see {path}"
+
+
+def test_two_variants_open_side_by_side_in_the_compare_view(
+    browser, pipeline_run: Path, mlflow_ui: str
+) -> None:
+    runs = [
+        json.loads((pipeline_run / "runs" / variant / "run.json").read_text())["run_id"]
+        for variant in ("mlp_gan", "cgan")
+    ]
+    experiment = _experiment_id(pipeline_run)
+    browser.get(f"{mlflow_ui}/#/compare-runs?runs={json.dumps(runs)}&experiments={json.dumps([experiment])}")
+    wait_for(browser, lambda: "Comparing 2 Runs" in browser.page_source, "mlflow-compare", "the compare view")
+    wait_for(
+        browser,
+        lambda: browser.find_elements("css selector", ".js-plotly-plot"),
+        "mlflow-compare",
+        "the metric charts",
+    )
+    path = shot(browser, "mlflow-compare")
+    text = browser.find_element("tag name", "body").text
+    for variant in ("mlp_gan", "cgan"):
+        assert f"{variant} · smoke · seed 42" in text, f"{variant}'s run is not shown; see {path}"
