@@ -3,24 +3,31 @@ PYTHON ?= python3.11
 VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-from-lock
+DOCS_ASSETS := datadocs/node_modules/.installed-from-lock
 
 .PHONY: pipeline test test-fast lint lock setup repro deploy prefect-server mlflow-server
 
-pipeline: $(STAMP)  ## the main job: data -> classifier -> every variant -> evaluation -> registry (cpu profile)
+pipeline: $(STAMP) $(DOCS_ASSETS)  ## the main job: data -> classifier -> every variant -> evaluation -> registry (cpu profile)
 	$(BIN)/mnistgen pipeline
 
-test: $(STAMP)  ## every test, the slow end-to-end ones included (what CI runs)
-	$(BIN)/python -m pytest
+# One test worker per core (at most 4): much of a test's time is a child process importing TensorFlow on
+# one core. A test file stays on one worker, so its module-scoped fixtures are built once (`loadfile`:
+# xdist's `loadgroup` does not group under pytest 9.2, pytest-xdist#1386). TEST_WORKERS=0: no workers.
+TEST_WORKERS ?= auto
+PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --maxprocesses 4 --dist loadfile
+
+test: $(STAMP) $(DOCS_ASSETS)  ## every test, the slow end-to-end ones included (what CI runs)
+	$(PYTEST)
 
 test-fast: $(STAMP)  ## the quick inner loop
-	$(BIN)/python -m pytest -m "not slow"
+	$(PYTEST) -m "not slow"
 
 lint: $(STAMP)
 	$(BIN)/ruff check src flows tests benchmarks
 
-setup: $(STAMP)
+setup: $(STAMP) $(DOCS_ASSETS)
 
-repro: $(STAMP)  ## rebuild with DVC (`profile:` in params.yaml picks the profile); stages call `mnistgen`
+repro: $(STAMP) $(DOCS_ASSETS)  ## rebuild with DVC (`profile:` in params.yaml picks the profile); stages call `mnistgen`
 	PATH="$(CURDIR)/$(BIN):$$PATH" $(BIN)/dvc repro
 
 prefect-server: $(STAMP)  ## a Prefect server and UI on http://127.0.0.1:4200
@@ -41,6 +48,13 @@ $(STAMP): requirements.lock pyproject.toml
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
 	touch $@
+
+# The scripts, styles and fonts of the Data Docs, pinned in datadocs/package-lock.json, so the pages work
+# offline (src/mnistgen/data/docs_assets.py); without npm they load them from CDNs.
+$(DOCS_ASSETS): datadocs/package-lock.json
+	@if command -v npm >/dev/null; then \
+		npm ci --prefix datadocs --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@; \
+	else echo "note: no npm here: the Data Docs will load their scripts and styles from CDNs (apt-get install npm)"; fi
 
 lock:  ## re-resolve requirements.lock after changing dependencies in pyproject.toml
 	$(BIN)/python -m pip install --quiet uv

@@ -36,8 +36,8 @@ COLUMNS = ("fid", "recall", "precision", "label_accuracy", "mode_entropy")
 TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     "cgan-cpu": ("cgan", {}),
     "cgan-no-ema": ("cgan", {"ema_decay": "null"}),
-    "cgan-lr2x": ("cgan", {"optimizer.lr": 0.0004}),
-    "cgan-lr4x": ("cgan", {"optimizer.lr": 0.0008}),
+    "cgan-lr2x": ("cgan", {"generator.optimizer.lr": 0.0004, "discriminator.optimizer.lr": 0.0004}),
+    "cgan-lr4x": ("cgan", {"generator.optimizer.lr": 0.0008, "discriminator.optimizer.lr": 0.0008}),
     "cgan-reference-bn": ("cgan", {"reference_batch": 2048}),
     "conv_gan-cpu": ("conv_gan", {}),
     "conv_gan-no-ema": ("conv_gan", {"ema_decay": "null"}),

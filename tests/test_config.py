@@ -42,6 +42,16 @@ def test_overrides_refuse_unknown_keys_and_malformed_settings(override: str, mes
         apply_overrides(PARAMS, [override])
 
 
+def test_every_gan_has_one_section_per_network_each_with_its_optimizer() -> None:
+    variants = load_params(REPO)["variants"]
+    gans = [name for name in variants if "gan" in name]
+    assert gans == ["mlp_gan", "dcgan", "conv_gan", "wgan", "wgan_gp", "toy_gan_1d", "cgan"]
+    for name in gans:
+        sections = {key for key, value in variants[name].items() if isinstance(value, dict)}
+        assert sections in ({"generator", "discriminator"}, {"generator", "critic"}), f"{name}: {sections}"
+        assert all("optimizer" in variants[name][section] for section in sections), name
+
+
 @pytest.mark.parametrize("profile", ["smoke", "cpu", "faithful", "gpu"])
 def test_every_profile_is_in_range(profile: str) -> None:
     validate(with_profile(load_params(REPO), profile))
@@ -51,8 +61,8 @@ def test_every_profile_is_in_range(profile: str) -> None:
     ("override", "message"),
     [
         (
-            "variants.mlp_gan.optimizer.lr=-0.1",
-            "variants.mlp_gan.optimizer.lr is -0.1; it must be a number above 0",
+            "variants.mlp_gan.generator.optimizer.lr=-0.1",
+            "variants.mlp_gan.generator.optimizer.lr is -0.1; it must be a number above 0",
         ),
         (
             "variants.mlp_gan.batch_size=abc",
@@ -83,8 +93,8 @@ def test_every_profile_is_in_range(profile: str) -> None:
             "variants.vae.optimizer.momentum is missing; the sgd optimizer needs lr, momentum",
         ),
         (
-            "variants.cgan.d_optimizer={name: adam, lr: 0.001}",
-            "variants.cgan.d_optimizer.beta_1 is missing; the adam optimizer needs lr, beta_1",
+            "variants.cgan.discriminator.optimizer={name: adam, lr: 0.001}",
+            "variants.cgan.discriminator.optimizer.beta_1 is missing; the adam optimizer needs lr, beta_1",
         ),
     ],
 )
@@ -95,10 +105,10 @@ def test_settings_out_of_range_are_refused_by_name(override: str, message: str) 
 
 
 def test_every_problem_is_named_at_once() -> None:
-    bad = ["variants.dcgan.epochs=0", "variants.cgan.optimizer.lr=0"]
+    bad = ["variants.dcgan.epochs=0", "variants.cgan.generator.optimizer.lr=0"]
     with pytest.raises(ConfigError) as refused:
         validate(apply_overrides(with_profile(load_params(REPO), "smoke"), bad))
-    assert "variants.dcgan.epochs" in str(refused.value) and "variants.cgan.optimizer.lr" in str(
+    assert "variants.dcgan.epochs" in str(refused.value) and "variants.cgan.generator.optimizer.lr" in str(
         refused.value
     )
 

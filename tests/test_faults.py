@@ -97,7 +97,10 @@ def no_finished_run_without_a_model(project: Path) -> None:
     [
         (["--set", "variants.mlp_gan.batch_size=abc"], "variants.mlp_gan.batch_size is 'abc'"),
         (["--set", "variants.mlp_gan.batch_size=0"], "it must be a whole number of at least 1"),
-        (["--set", "variants.mlp_gan.optimizer.lr=-0.1"], "variants.mlp_gan.optimizer.lr is -0.1"),
+        (
+            ["--set", "variants.mlp_gan.generator.optimizer.lr=-0.1"],
+            "variants.mlp_gan.generator.optimizer.lr is -0.1",
+        ),
         (["--set", "variants.mlp_gan.ema_decay=2"], "variants.mlp_gan.ema_decay is 2"),
         (["--set", "variants.mlp_gan.noise=cauchy"], "variants.mlp_gan.noise is 'cauchy'"),
         (["--set", "variants.mlp_gan.epochs=0"], "variants.mlp_gan.epochs is 0"),

@@ -1,5 +1,6 @@
 """The pages a person looks at, opened in headless Chromium (Debian's `chromium` and `chromium-driver`,
-driven by Selenium; nothing is downloaded): the leaderboard page and the MLflow UI after a smoke pipeline.
+driven by Selenium; nothing is downloaded): the leaderboard page and the MLflow UI after a smoke pipeline,
+the Data Docs after `mnistgen data`.
 Each test saves a screenshot under `reports/screenshots/` (git-ignored), named in any failure message."""
 
 from __future__ import annotations
@@ -14,7 +15,17 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, cli_env, free_port, local_server, make_training_project, run_cli
+from conftest import (
+    REPO,
+    cli_env,
+    free_port,
+    init_dvc_repo,
+    local_server,
+    make_training_project,
+    project_params,
+    run_cli,
+    write_project,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -194,3 +205,65 @@ def test_two_variants_open_side_by_side_in_the_compare_view(
     text = browser.find_element("tag name", "body").text
     for variant in ("mlp_gan", "cgan"):
         assert f"{variant} · smoke · seed 42" in text, f"{variant}'s run is not shown; see {path}"
+
+
+def test_the_data_docs_show_the_passed_validation_with_the_internet_cut_off(
+    browser, tmp_path, mirror
+) -> None:
+    """Every script and style the Data Docs need is in the site (from the pinned npm packages), so with
+    every http(s) request blocked the index still lists the validation runs, named by data version, and a
+    run's page lists its expectations as passed."""
+    from selenium.webdriver.common.by import By
+
+    from mnistgen.data.prepare import DataSettings
+
+    params = project_params(mirror.files)
+    params["data"]["docs_assets"] = str(REPO / "datadocs" / "node_modules")
+    project = write_project(tmp_path / "project", params)
+    init_dvc_repo(project, tmp_path / "dvc-remote")
+    done = run_cli(project, "data", "--mirror", str(mirror.folder))
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "load their scripts and styles from CDNs" not in done.stderr, done.stderr[-3000:]
+    version = DataSettings.from_params(project, params).data_version
+
+    browser.execute_cdp_cmd("Network.enable", {})
+    browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["http://*", "https://*"]})
+    try:
+        browser.get((project / "reports" / "data_docs" / "index.html").as_uri())
+        rows = lambda: browser.find_elements(By.CSS_SELECTOR, "#Validation-Results tr.clickable-row")  # noqa: E731
+        wait_for(browser, lambda: len(rows()) == 2, "data-docs-index", "the two validation runs")
+        path = shot(browser, "data-docs-index")
+        unloaded = browser.execute_script(
+            "return [...document.querySelectorAll('link[rel=stylesheet]')].filter(l => !l.sheet)"
+            ".map(l => l.href)"
+        )
+        assert not unloaded, f"stylesheets that did not load: {unloaded}; see {path}"
+        scripts = browser.execute_script("return [typeof vegaEmbed, typeof jQuery.fn.bootstrapTable]")
+        assert scripts == ["function", "function"], f"scripts that did not load: {scripts}; see {path}"
+        icons = browser.execute_async_script(  # the status column's icons: Font Awesome's solid face
+            "const done = arguments[0];"
+            "document.fonts.load('900 16px \"Font Awesome 6 Free\"').then(f => done(f.length), () => done(0))"
+        )
+        assert icons, f"the status icons' font did not load; see {path}"
+        assert all(version in row.text for row in rows()), f"runs not named {version}; see {path}"
+        assert "__none__" not in browser.page_source, path
+
+        browser.get(_row_page(browser, rows()[0]))
+        wait_for(browser, lambda: "Status:" in browser.page_source, "data-docs-run", "the validation run")
+        path = shot(browser, "data-docs-run")
+        text = " ".join(browser.find_element(By.TAG_NAME, "body").text.split())
+        assert "Status: Succeeded" in text and "Unsuccessful Expectations 0" in text, f"see {path}"
+        assert f"Validations / mnist_images / {version} /" in text, (
+            f"the run is not named {version}; see {path}"
+        )
+        assert re.search(r"Must have exactly (100|50) rows", text), f"no row-count expectation; see {path}"
+        for column in ("label_share", "pixel_max", "mean_intensity"):
+            assert f"{column} Status Expectation" in text, f"no expectations on {column}; see {path}"
+    finally:
+        browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
+
+
+def _row_page(browser, row) -> str:
+    """The page a row of the index links to (the row is clickable; its link is relative to the index)."""
+    link = row.get_attribute("data-href")
+    return browser.execute_script("return new URL(arguments[0], document.baseURI).href", link)

@@ -154,3 +154,24 @@ def test_the_champion_generates_in_a_fresh_process(store) -> None:
     assert done.stdout.strip().splitlines()[-1] == "(3, 28, 28) float32 True True True", (
         "same seed, same image"
     )
+
+
+def test_a_registration_that_failed_after_registering_takes_its_version_over(store, monkeypatch) -> None:
+    """A retry (Prefect's, or the user's) after the store failed between `register_model` and the alias
+    neither registers the run twice nor leaves it without its alias."""
+    tmp_path, params, experiment_id, client = store
+    run_id = evaluated_run(tmp_path, experiment_id, "mlp_gan", fid=30.0)
+    set_alias = client.set_registered_model_alias
+
+    def store_down(*args, **kwargs):
+        raise mlflow.exceptions.MlflowException("the store went away")
+
+    monkeypatch.setattr(client, "set_registered_model_alias", store_down)
+    with pytest.raises(mlflow.exceptions.MlflowException):
+        register(client, experiment_id, params)
+    monkeypatch.setattr(client, "set_registered_model_alias", set_alias)
+    decision = register(client, experiment_id, params)
+    name = params["registry"]["model_name"]
+    (version,) = client.search_model_versions(f"name = '{name}'")
+    assert decision.version == version.version and decision.alias == "champion"
+    assert champion_run(client, params) == run_id and version.tags["decision"] == decision.reason

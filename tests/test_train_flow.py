@@ -25,7 +25,10 @@ def test_train_variant_flow(train_flow, tmp_path: Path) -> None:
 
 
 def test_train_all_runs_every_variant_and_reports_failures(train_flow, tmp_path: Path) -> None:
-    exploding = {"profiles": {"smoke": {"variants": {"mlp_gan": {"optimizer": {"lr": 1.0e30}}}}}}
+    explode = {"optimizer": {"lr": 1.0e30}}
+    exploding = {
+        "profiles": {"smoke": {"variants": {"mlp_gan": {"generator": explode, "discriminator": explode}}}}
+    }
     project = make_training_project(tmp_path / "project", exploding)
     state = train_flow.train_all(
         variants=["mlp_gan", "toy_gan_1d"], profile="smoke", project_dir=str(project), return_state=True

@@ -69,6 +69,45 @@ def test_smoke_training_is_tracked_in_mlflow(variant: str, smoke_run) -> None:
     assert positions, "a seed's image does not depend on where it stands in a request"
 
 
+IN_MEMORY = """
+import json, sys
+from pathlib import Path
+from mnistgen.training.plan import TrainRequest
+from mnistgen.training.run import train_variant
+from mnistgen.training.tracker import MemoryTracker
+tracker = MemoryTracker()
+result = train_variant(TrainRequest(Path(sys.argv[1]), "cgan", "smoke", progress=False), tracker=tracker)
+files = {folder: sorted(path.name for path in paths) for folder, paths in tracker.files.items()}
+print(json.dumps({
+    "same_run": result.run_id == tracker.run_id, "status": tracker.status, "name": tracker.name,
+    "tags": tracker.tags, "params": sorted(tracker.params), "metrics": sorted(tracker.metrics),
+    "steps": [step for step, _ in tracker.metrics["g_loss"]], "files": files,
+}))
+"""
+
+
+def test_a_run_reports_to_any_tracker_and_needs_no_tracking_store(tmp_path: Path) -> None:
+    """The loop talks to a tracker: given an in-memory one, a run gets everything an MLflow run would get
+    and no store is created or asked."""
+    project = make_training_project(tmp_path / "project")
+    env = {**cli_env(), "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}  # were it asked, it would fail
+    done = subprocess.run(
+        [sys.executable, "-c", IN_MEMORY, str(project)], capture_output=True, text=True, env=env, cwd=project
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
+    seen = json.loads(done.stdout.splitlines()[-1])
+    assert seen["same_run"] and seen["status"] == "FINISHED" and seen["name"] == "cgan · smoke · seed 42"
+    assert seen["tags"]["stopped_by"] == "completed" and seen["tags"]["steps"] == "40/40"
+    assert "variant.generator.optimizer.lr" in seen["params"] and "total_steps" in seen["params"]
+    assert seen["steps"] == [5, 10, 15, 20, 25, 30, 35, 40]
+    assert {"epoch/g_loss", "final/g_loss", "time/step_seconds"} <= set(seen["metrics"])
+    assert seen["files"]["samples"] == ["samples_epoch_001.png", "samples_epoch_002.png", "samples_final.png"]
+    assert {"generator.keras", "discriminator.keras", "model_info.json"} == set(seen["files"]["model"])
+    assert seen["files"][""] == ["history.csv"] and "loss_curves.png" in seen["files"]["figures"]
+    assert not (project / "mlflow").exists()
+    assert json.loads((project / "runs" / "cgan" / "run.json").read_text())["stopped_by"] == "completed"
+
+
 def _final_weights(project: Path) -> list:
     import keras
 
@@ -177,7 +216,10 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
 
 
 def test_nan_loss_stops_the_run_and_saves_no_model(tmp_path: Path) -> None:
-    exploding = {"profiles": {"smoke": {"variants": {"mlp_gan": {"optimizer": {"lr": 1.0e30}}}}}}
+    explode = {"optimizer": {"lr": 1.0e30}}
+    exploding = {
+        "profiles": {"smoke": {"variants": {"mlp_gan": {"generator": explode, "discriminator": explode}}}}
+    }
     project = make_training_project(tmp_path / "project", exploding)
     done = run_cli(project, "train", "mlp_gan", "--profile", "smoke")
     assert done.returncode == 1

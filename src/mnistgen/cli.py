@@ -19,6 +19,7 @@ import typer
 
 from mnistgen.config import load_project, project_root, resolve_mirrors
 from mnistgen.errors import MnistgenError, free_space, redact
+from mnistgen.tracking import SERVER_PREFIXES
 
 app = typer.Typer(
     help="Generative models of handwritten digits: data, training, evaluation, registry.",
@@ -317,7 +318,7 @@ def pipeline(
     typer.echo(f"leaderboard:   {result['reports']['leaderboard']}")
     typer.echo(f"champion grid: {result['reports']['champion_grid']}")
     uri, page = redact(result["tracking_uri"]), redact(result["experiment_page"])
-    if uri.startswith(("http://", "https://")):
+    if uri.startswith(SERVER_PREFIXES):
         typer.echo(f"MLflow UI:     {page}")
     else:
         typer.echo(f"MLflow UI:     mlflow ui --backend-store-uri {uri}  (then {page})")

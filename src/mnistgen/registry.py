@@ -164,19 +164,26 @@ def register_best(client: Any, runs: list[Any], cfg: dict[str, Any], extractor: 
     if champion is not None and champion.run_id == best.run_id:
         return Decision(best, None, CHAMPION, f"{best.variant} run {best.run_id} is already the champion")
     alias, reason = decide(best, champion, cfg)
-    info, digest = log_generator(best.run_id)
-    version = mlflow.register_model(
-        info.model_uri,
-        name,
-        tags={
-            "variant": best.variant,
-            "extractor_version": extractor,
-            "metric": cfg["primary_metric"],
-            "score": str(best.score),
-            "decision": reason,
-            DIGEST_TAG: digest,
-        },
-    )
+    # A version of this run already registered by an attempt that failed after `register_model` (the
+    # task's retry, or a second `mnistgen register`) is taken over, not registered twice.
+    earlier = client.search_model_versions(f"name = '{name}' and run_id = '{best.run_id}'")
+    if earlier:
+        version = max(earlier, key=lambda v: int(v.version))
+        client.set_model_version_tag(name, version.version, "decision", reason)
+    else:
+        info, digest = log_generator(best.run_id)
+        version = mlflow.register_model(
+            info.model_uri,
+            name,
+            tags={
+                "variant": best.variant,
+                "extractor_version": extractor,
+                "metric": cfg["primary_metric"],
+                "score": str(best.score),
+                "decision": reason,
+                DIGEST_TAG: digest,
+            },
+        )
     try:
         check_generates(f"models:/{name}/{version.version}")
     except Exception as err:

@@ -6,6 +6,7 @@ The CLI runs them in a row (`prepare_mnist`); the Prefect flow runs each as a ta
 
 from __future__ import annotations
 
+import hashlib
 import logging
 from dataclasses import dataclass
 from pathlib import Path
@@ -32,6 +33,7 @@ class DataSettings:
     retry: download.RetryPolicy
     rules: dict[str, Any]
     push: bool
+    docs_assets: Path | None  # a node_modules folder with the Data Docs' scripts and styles (offline pages)
 
     @classmethod
     def from_params(cls, project_dir: Path, params: dict[str, Any]) -> DataSettings:
@@ -46,6 +48,7 @@ class DataSettings:
             retry=download.retry_policy(data["download"]),
             rules=data["validation"],
             push=bool(data["dvc"]["push"]),
+            docs_assets=project_dir / data["docs_assets"] if data["docs_assets"] else None,
         )
 
     @classmethod
@@ -53,6 +56,13 @@ class DataSettings:
         """Settings of the project at `project_dir`, or of the nearest one above the working directory."""
         root = project_root(project_dir)
         return cls.from_params(root, load_params(root))
+
+    @property
+    def data_version(self) -> str:
+        """What names the data's validation runs: a digest of the four files' checksums, which the files
+        have passed by the time they are validated (`sha256-` and 12 hex digits)."""
+        checksums = "".join(self.files[key].sha256 for key in sorted(self.files))
+        return f"sha256-{hashlib.sha256(checksums.encode()).hexdigest()[:12]}"
 
     @property
     def dvc_target(self) -> str:
@@ -75,7 +85,13 @@ def stage(settings: DataSettings, mirrors: list[str], progress: bool = True) -> 
 
 def validate(settings: DataSettings, verified: dict[str, Path]) -> validation.ValidationReport:
     """Parse and validate the verified files; raises, listing every failed expectation, on bad data."""
-    report = validation.validate_mnist(idx.read_mnist(verified), settings.rules, settings.reports_dir)
+    report = validation.validate_mnist(
+        idx.read_mnist(verified),
+        settings.rules,
+        settings.reports_dir,
+        settings.data_version,
+        settings.docs_assets,
+    )
     validation.raise_for_failures(report)
     return report
 

@@ -18,6 +18,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from mnistgen.data import docs_assets
 from mnistgen.data.idx import Split
 from mnistgen.errors import MnistgenError
 
@@ -82,14 +83,23 @@ def build_suite(rules: dict[str, Any]) -> Any:
     return suite
 
 
-def validate_mnist(splits: dict[str, Split], rules: dict[str, Any], reports_dir: Path) -> ValidationReport:
+def validate_mnist(
+    splits: dict[str, Split],
+    rules: dict[str, Any],
+    reports_dir: Path,
+    data_version: str,
+    assets: Path | None = None,
+) -> ValidationReport:
     """Validate every split, write the result and the Data Docs under `reports_dir`, and report.
 
+    The validation runs are named by `data_version` (the Data Docs list them under it); `assets`, a
+    `node_modules` folder with the pinned scripts and styles (`datadocs/`), makes the pages work offline.
     Does not raise on failed expectations: `raise_for_failures` does, so callers can still show the report.
     """
     os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
     import great_expectations as gx
     from great_expectations.checkpoint import UpdateDataDocsAction
+    from great_expectations.core.run_identifier import RunIdentifier
     from great_expectations.data_context.types.base import ProgressBarsConfig
 
     reports_dir.mkdir(parents=True, exist_ok=True)
@@ -130,6 +140,7 @@ def validate_mnist(splits: dict[str, Split], rules: dict[str, Any], reports_dir:
         result = checkpoint.run(
             batch_parameters={"dataframe": table},
             expectation_parameters={"expected_rows": int(rules["rows"][name])},
+            run_id=RunIdentifier(run_name=data_version),
         )
         failures = [
             f"{name}: {_describe(outcome)}"
@@ -146,10 +157,28 @@ def validate_mnist(splits: dict[str, Split], rules: dict[str, Any], reports_dir:
             "mean_intensity": round(float(table["mean_intensity"].mean()), 3) if len(table) else None,
             "class_counts": np.bincount(split.labels, minlength=10).tolist(),
         }
+    _offline(docs_dir, assets)
     report.result_file = str(reports_dir / "data_validation.json")
     Path(report.result_file).write_text(json.dumps(report.__dict__, indent=2) + "\n")
     log.info("validation %s; Data Docs: %s", "passed" if report.success else "FAILED", report.data_docs)
     return report
+
+
+def _offline(docs_dir: Path, assets: Path | None) -> None:
+    """Point the Data Docs at the pinned copies of their scripts and styles, or say why they still load
+    them from the internet."""
+    lacking = docs_assets.missing(assets) if assets else ["(no data.docs_assets folder set)"]
+    if lacking:
+        log.warning(
+            "the Data Docs load their scripts and styles from CDNs (offline they show unstyled): %s lacks "
+            "%s. Fix: `make setup` installs them with npm (datadocs/package-lock.json).",
+            assets,
+            ", ".join(lacking[:3]) + (" ..." if len(lacking) > 3 else ""),
+        )
+        return
+    remote = docs_assets.make_offline(docs_dir, assets)
+    if remote:
+        log.warning("the Data Docs still load %s from the internet (a GX upgrade?)", ", ".join(remote))
 
 
 def raise_for_failures(report: ValidationReport) -> None:

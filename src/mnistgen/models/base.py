@@ -37,7 +37,8 @@ class AdversarialSpec:
     d_steps: int = 1  # discriminator updates per generator update
     clip: float | None = None  # WGAN weight clipping of the critic
     gp_weight: float = 0.0  # WGAN-GP gradient penalty
-    sort_batches: bool = False  # toy GAN: sort real data and noise to align the two manifolds
+    # Hooks for what one variant does beyond the common loop (the toy GAN's tricks live in its module):
+    align_real: Callable[[Any], Any] | None = None  # applied to each real minibatch before D sees it
     pretrain: Callable[[int], None] | None = None  # run once, with a seed, before the first step
     # > 0: batch norm samples with statistics re-estimated on a fixed batch of this many noise vectors
     # (the DCGAN seed samples on batch statistics); 0: with the moving averages kept during training.

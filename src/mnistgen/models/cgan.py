@@ -7,7 +7,7 @@ psi(phi(x)) + <embed(y), phi(x)>. Why projection rather than label channels stac
 log density ratio that the optimal discriminator estimates splits exactly into a class-independent term
 and an inner product with a class embedding, so the label costs one embedding table instead of ten extra
 input channels, and it conditions much more strongly (the papers' class-accuracy gains), which is what
-label accuracy measures. Non-saturating loss, Adam (`d_optimizer` may give D its own learning rate);
+label accuracy measures. Non-saturating loss, Adam (each network has its own optimizer settings);
 fake images in the discriminator step carry the real batch's labels (so both sides see the same class
 mix), the generator step draws labels uniformly. Batch norm (momentum 0.9, so its moving statistics
 settle within a short CPU run) samples in inference mode, on those moving statistics unless
@@ -24,9 +24,9 @@ from mnistgen.models.base import CLASSES, OUTPUT_DTYPE, AdversarialSpec, activat
 
 
 def build(cfg: dict[str, Any]) -> AdversarialSpec:
-    z_dim, embedding = cfg["z_dim"], cfg["label_embedding"]
-    g_wide, g_narrow = cfg["g_filters"]
-    d_narrow, d_wide = cfg["d_filters"]
+    z_dim, embedding = cfg["z_dim"], cfg["generator"]["label_embedding"]
+    g_wide, g_narrow = cfg["generator"]["filters"]
+    d_narrow, d_wide = cfg["discriminator"]["filters"]
 
     z, label = keras.Input((z_dim,), name="z"), keras.Input((1,), dtype="int32", name="label")
     wanted = keras.layers.Flatten()(keras.layers.Embedding(CLASSES, embedding)(label))
@@ -55,8 +55,8 @@ def build(cfg: dict[str, Any]) -> AdversarialSpec:
     return AdversarialSpec(
         generator=generator,
         discriminator=discriminator,
-        g_optimizer=optimizer(cfg["optimizer"]),
-        d_optimizer=optimizer(cfg["d_optimizer"] or cfg["optimizer"]),
+        g_optimizer=optimizer(cfg["generator"]["optimizer"]),
+        d_optimizer=optimizer(cfg["discriminator"]["optimizer"]),
         loss="bce",
         z_dim=z_dim,
         noise=cfg["noise"],

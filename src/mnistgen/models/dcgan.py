@@ -21,8 +21,8 @@ from mnistgen.models.base import OUTPUT_DTYPE, AdversarialSpec, activation, opti
 
 def build(cfg: dict[str, Any]) -> AdversarialSpec:
     z_dim = cfg["z_dim"]
-    g_wide, g_narrow = cfg["g_filters"]
-    d_narrow, d_wide = cfg["d_filters"]
+    g_wide, g_narrow = cfg["generator"]["filters"]
+    d_narrow, d_wide = cfg["discriminator"]["filters"]
     generator = keras.Sequential(
         [
             keras.Input((z_dim,)),
@@ -55,8 +55,8 @@ def build(cfg: dict[str, Any]) -> AdversarialSpec:
     return AdversarialSpec(
         generator=generator,
         discriminator=discriminator,
-        g_optimizer=optimizer(cfg["optimizer"]),
-        d_optimizer=optimizer(cfg["optimizer"]),
+        g_optimizer=optimizer(cfg["generator"]["optimizer"]),
+        d_optimizer=optimizer(cfg["discriminator"]["optimizer"]),
         loss="bce",
         z_dim=z_dim,
         noise=cfg["noise"],

@@ -17,12 +17,12 @@ IMAGE_PIXELS = 28 * 28
 
 
 def build(cfg: dict[str, Any]) -> AdversarialSpec:
-    hidden, z_dim, init = cfg["hidden"], cfg["z_dim"], cfg["init"]
+    z_dim, g, d = cfg["z_dim"], cfg["generator"], cfg["discriminator"]
     generator = keras.Sequential(
         [
             keras.Input((z_dim,)),
-            keras.layers.Dense(hidden, activation="relu", kernel_initializer=init),
-            keras.layers.Dense(IMAGE_PIXELS, kernel_initializer=init, dtype=OUTPUT_DTYPE),
+            keras.layers.Dense(g["hidden"], activation="relu", kernel_initializer=g["init"]),
+            keras.layers.Dense(IMAGE_PIXELS, kernel_initializer=g["init"], dtype=OUTPUT_DTYPE),
             keras.layers.Activation("sigmoid", dtype=OUTPUT_DTYPE),
             keras.layers.Reshape((28, 28, 1), dtype=OUTPUT_DTYPE),
         ],
@@ -32,16 +32,16 @@ def build(cfg: dict[str, Any]) -> AdversarialSpec:
         [
             keras.Input((28, 28, 1)),
             keras.layers.Flatten(),
-            keras.layers.Dense(hidden, activation="relu", kernel_initializer=init),
-            keras.layers.Dense(1, kernel_initializer=init, dtype=OUTPUT_DTYPE),  # a logit
+            keras.layers.Dense(d["hidden"], activation="relu", kernel_initializer=d["init"]),
+            keras.layers.Dense(1, kernel_initializer=d["init"], dtype=OUTPUT_DTYPE),  # a logit
         ],
         name="discriminator",
     )
     return AdversarialSpec(
         generator=generator,
         discriminator=discriminator,
-        g_optimizer=optimizer(cfg["optimizer"]),
-        d_optimizer=optimizer(cfg["optimizer"]),
+        g_optimizer=optimizer(g["optimizer"]),
+        d_optimizer=optimizer(d["optimizer"]),
         loss="bce",
         z_dim=z_dim,
         noise=cfg["noise"],

@@ -4,7 +4,8 @@ G and D are three-layer tanh perceptrons with 11 hidden units each (6 + 5); the 
 saturating and bigger nets failing to converge. Plain gradient descent. Two of its tricks are options:
 - manifold alignment (`noise: stratified`, `sort_batches`): noise on an evenly spaced, jittered grid over
   [-5, 5] and real samples sorted, so neighbouring z map to neighbouring x and the map stays smooth;
-- pre-training D (`pretrain_steps`) by least squares against the data density before the game starts.
+- pre-training D (`discriminator.pretrain_steps`) by least squares against the data density before the
+  game starts.
 """
 
 from __future__ import annotations
@@ -37,10 +38,16 @@ def data_density(x: tf.Tensor) -> tf.Tensor:
     return tf.exp(-0.5 * ((x - DATA_MEAN) / DATA_STD) ** 2) / (DATA_STD * math.sqrt(2 * math.pi))
 
 
+def sort_batch(real: tf.Tensor) -> tf.Tensor:
+    """Manifold alignment: real samples in ascending order, as the stratified noise is."""
+    return tf.sort(real, axis=0)
+
+
 def pretrain_discriminator(discriminator: keras.Model, cfg: dict[str, Any], seed: int) -> None:
-    """Fit sigmoid(D(x)) to p_data(x) at uniform points of the domain, by mean squared error."""
+    """Fit sigmoid(D(x)) to p_data(x) at uniform points of the domain, by mean squared error, with an
+    optimizer of D's settings (its own: the game's starts fresh)."""
     rng = tf.random.Generator.from_seed(seed)
-    opt = optimizer(cfg["optimizer"])
+    opt = optimizer(cfg["discriminator"]["optimizer"])
 
     @tf.function
     def step() -> tf.Tensor:
@@ -51,23 +58,24 @@ def pretrain_discriminator(discriminator: keras.Model, cfg: dict[str, Any], seed
         opt.apply_gradients(zip(grads, discriminator.trainable_variables, strict=True))
         return loss
 
-    for _ in range(cfg["pretrain_steps"]):
+    for _ in range(cfg["discriminator"]["pretrain_steps"]):
         step()
 
 
 def build(cfg: dict[str, Any]) -> AdversarialSpec:
-    discriminator = mlp("discriminator", cfg["hidden"])
+    g, d = cfg["generator"], cfg["discriminator"]
+    discriminator = mlp("discriminator", d["hidden"])
     return AdversarialSpec(
-        generator=mlp("generator", cfg["hidden"]),
+        generator=mlp("generator", g["hidden"]),
         discriminator=discriminator,
-        g_optimizer=optimizer(cfg["optimizer"]),
-        d_optimizer=optimizer(cfg["optimizer"]),
+        g_optimizer=optimizer(g["optimizer"]),
+        d_optimizer=optimizer(d["optimizer"]),
         loss="bce",
         z_dim=1,
         noise=cfg["noise"],
-        sort_batches=cfg["sort_batches"],
+        align_real=sort_batch if cfg["sort_batches"] else None,
         pretrain=(lambda seed: pretrain_discriminator(discriminator, cfg, seed))
-        if cfg["pretrain_steps"]
+        if d["pretrain_steps"]
         else None,
         kind="toy",
     )

@@ -1,7 +1,7 @@
 """One training engine for every variant: the algorithm lives in `train_step`, the losses are plugged in.
 
 `AdversarialModel` covers the GANs (non-saturating and Wasserstein losses, critic steps, clipping,
-gradient penalty, the toy GAN's sorted batches); `ReconstructionModel` covers the autoencoder and VAE.
+gradient penalty, a variant's own hooks); `ReconstructionModel` covers the autoencoder and VAE.
 Both own a `tf.random.Generator`, so noise is a function of the seed and checkpoints restore it.
 A class-conditional spec (`classes > 0`) gets batches of (images, labels) and networks that take
 [input, label]; everything else is the same loop. With `ema_decay`, a GAN also keeps an exponential moving
@@ -74,16 +74,23 @@ class AdversarialModel(keras.Model):
     def noise(self, n: int | tf.Tensor) -> tf.Tensor:
         return sample_noise(self.rng, self.spec.noise, n, self.spec.z_dim)
 
+    def compile(
+        self, g_optimizer: keras.optimizers.Optimizer, d_optimizer: keras.optimizers.Optimizer
+    ) -> None:
+        """One optimizer per network (as keras-io's GAN examples do): the model owns and tracks both."""
+        super().compile()
+        self.g_optimizer, self.d_optimizer = g_optimizer, d_optimizer
+
     def checkpointed(self) -> dict[str, object]:
         """What a checkpoint holds besides the step and the noise generator. The optimizers' slots are
         built first: a Keras 3 optimizer restores only into slots that exist."""
-        self.spec.g_optimizer.build(self.generator.trainable_variables)
-        self.spec.d_optimizer.build(self.discriminator.trainable_variables)
+        self.g_optimizer.build(self.generator.trainable_variables)
+        self.d_optimizer.build(self.discriminator.trainable_variables)
         return {
             "generator": self.generator,
             "discriminator": self.discriminator,
-            "g_optimizer": self.spec.g_optimizer,
-            "d_optimizer": self.spec.d_optimizer,
+            "g_optimizer": self.g_optimizer,
+            "d_optimizer": self.d_optimizer,
             **({"ema_generator": self.ema_generator} if self.ema_generator is not None else {}),
         }
 
@@ -108,8 +115,8 @@ class AdversarialModel(keras.Model):
         chunks = tf.split(real, spec.d_steps)
         label_chunks = tf.split(labels, spec.d_steps) if spec.classes else [None] * spec.d_steps
         for chunk, chunk_labels in zip(chunks, label_chunks, strict=True):
-            if spec.sort_batches:
-                chunk = tf.sort(chunk, axis=0)
+            if spec.align_real:
+                chunk = spec.align_real(chunk)
             self._discriminator_step(chunk, chunk_labels)
         self._generator_step(tf.shape(real)[0] // spec.d_steps)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
@@ -128,7 +135,7 @@ class AdversarialModel(keras.Model):
                 d_loss += spec.gp_weight * gp
                 self.trackers["gp"].update_state(gp)
         weights = self.discriminator.trainable_variables
-        spec.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, weights), weights, strict=True))
+        self.d_optimizer.apply_gradients(zip(tape.gradient(d_loss, weights), weights, strict=True))
         if spec.clip:
             for weight in weights:
                 weight.assign(tf.clip_by_value(weight, -spec.clip, spec.clip))
@@ -143,13 +150,13 @@ class AdversarialModel(keras.Model):
             fake_out = self.discriminate(self.generate(self.noise(n), labels, training=True), labels)
             g_loss = self.g_loss_fn(fake_out)
         weights = self.generator.trainable_variables
-        self.spec.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, weights), weights, strict=True))
+        self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, weights), weights, strict=True))
         self.trackers["g_loss"].update_state(g_loss)
         if self.ema_generator is not None:
             self._update_average()
 
     def _update_average(self) -> None:
-        updates = tf.cast(self.spec.g_optimizer.iterations, tf.float32)
+        updates = tf.cast(self.g_optimizer.iterations, tf.float32)
         decay = tf.minimum(self.ema_decay, (1.0 + updates) / (10.0 + updates))
         for average, weight in zip(self.ema_generator.weights, self.generator.weights, strict=True):
             if tf.as_dtype(average.dtype).is_floating:
@@ -174,8 +181,8 @@ class ReconstructionModel(keras.Model):
 
     def checkpointed(self) -> dict[str, object]:
         """What a checkpoint holds besides the step and the noise generator (slots built, as above)."""
-        self.spec.optimizer.build(self.encoder.trainable_variables + self.decoder.trainable_variables)
-        return {"encoder": self.encoder, "decoder": self.decoder, "optimizer": self.spec.optimizer}
+        self.optimizer.build(self.encoder.trainable_variables + self.decoder.trainable_variables)
+        return {"encoder": self.encoder, "decoder": self.decoder, "optimizer": self.optimizer}
 
     def encode(
         self, images: tf.Tensor, labels: tf.Tensor | None = None, training: bool = False
@@ -200,7 +207,7 @@ class ReconstructionModel(keras.Model):
             reconstruction = self.decode(z, labels, training=True)
             r_loss = tf.reduce_mean(tf.square(images - reconstruction), axis=[1, 2, 3])
             loss = tf.reduce_mean(self.spec.r_loss_factor * r_loss + kl)
-        self.spec.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights, strict=True))
+        self.optimizer.apply_gradients(zip(tape.gradient(loss, weights), weights, strict=True))
         self.trackers["loss"].update_state(loss)
         self.trackers["reconstruction"].update_state(tf.reduce_mean(r_loss))
         if self.spec.variational:
@@ -241,6 +248,11 @@ def reference_statistics(network: keras.Model, inputs: tf.Tensor | list[tf.Tenso
 def build_model(
     spec: AdversarialSpec | ReconstructionSpec, rng: tf.random.Generator, ema_decay: float | None = None
 ) -> keras.Model:
+    """The trainable model of a spec, compiled with the spec's optimizers (the model owns them from here)."""
     if isinstance(spec, AdversarialSpec):
-        return AdversarialModel(spec, rng, ema_decay)
-    return ReconstructionModel(spec, rng)
+        adversarial = AdversarialModel(spec, rng, ema_decay)
+        adversarial.compile(g_optimizer=spec.g_optimizer, d_optimizer=spec.d_optimizer)
+        return adversarial
+    reconstruction = ReconstructionModel(spec, rng)
+    reconstruction.compile(optimizer=spec.optimizer)
+    return reconstruction

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from mnistgen import runtime, tracking
 from mnistgen.training import hardware
@@ -28,12 +28,18 @@ from mnistgen.training.plan import (
     tensorflow_message,
 )
 
+if TYPE_CHECKING:
+    from mnistgen.training.tracker import Tracker
+
 log = logging.getLogger(__name__)
 
 
-def train_variant(request: TrainRequest, start_clock: StartClock | None = None) -> TrainResult:
-    """Train one variant as `params.yaml` describes it; resumable, tracked in MLflow. `start_clock`, if
-    given, measures sample quality while it trains (the time-to-quality curve)."""
+def train_variant(
+    request: TrainRequest, start_clock: StartClock | None = None, tracker: Tracker | None = None
+) -> TrainResult:
+    """Train one variant as `params.yaml` describes it; resumable, tracked in the project's MLflow store
+    unless another `tracker` is given (`tracker.MemoryTracker` needs no store). `start_clock`, if given,
+    measures sample quality while it trains (the time-to-quality curve)."""
     plan = plan_run(request)
     with exclusive(plan):
         record = _resume_point(plan) if request.resume else None
@@ -43,7 +49,8 @@ def train_variant(request: TrainRequest, start_clock: StartClock | None = None) 
         module = VARIANTS[plan.variant]
         needs_mnist = getattr(module, "NEEDS_MNIST", True)
         splits = load_mnist(DataSettings.from_params(plan.project_dir, plan.params)) if needs_mnist else None
-        tracking.use_experiment(plan.project_dir, plan.params["mlflow"])
+        if tracker is None:
+            tracking.use_experiment(plan.project_dir, plan.params["mlflow"])
 
         device = hardware.device()
         precision = hardware.choose_precision(plan.train["precision"], plan.cfg["bf16"], device)
@@ -52,6 +59,7 @@ def train_variant(request: TrainRequest, start_clock: StartClock | None = None) 
 
         from mnistgen.training.engine import build_model
         from mnistgen.training.session import Session
+        from mnistgen.training.tracker import MlflowTracker
 
         spec = module.build(plan.cfg)
         model = build_model(spec, tf.random.Generator.from_seed(plan.seed), plan.cfg.get("ema_decay"))
@@ -59,7 +67,9 @@ def train_variant(request: TrainRequest, start_clock: StartClock | None = None) 
             shutil.rmtree(plan.staging_dir, ignore_errors=True)  # an abandoned attempt, never the last run
         from mlflow.exceptions import MlflowException  # late, like TensorFlow: the CLI starts fast
 
-        session = Session(plan, spec, model, splits, precision, device, request, start_clock)
+        session = Session(
+            plan, spec, model, splits, precision, device, request, tracker or MlflowTracker(), start_clock
+        )
         try:
             result = session.run(record)
         except MlflowException as err:  # the store failed mid-way; the run says so where it still can

@@ -1,5 +1,5 @@
-"""The training loop of one run, with its checkpoints and MLflow run (see `run.py`); what the run shows
-and saves besides its losses is its reporter's (`reporters.py`).
+"""The training loop of one run, with its checkpoints and its tracked run (MLflow, through `tracker.py`;
+see `run.py`); what the run shows and saves besides its losses is its reporter's (`reporters.py`).
 
 The loop is written out rather than handed to `fit()` because runs resume at the exact step they
 stopped: a checkpoint holds the step, the networks, the optimisers and the noise generator, and the data
@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import mlflow
 import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
@@ -48,6 +47,7 @@ from mnistgen.training.plan import (
     write_record,
 )
 from mnistgen.training.reporters import QUALITY_SEED, reporter_for
+from mnistgen.training.tracker import Tracker
 
 log = logging.getLogger(__name__)
 
@@ -62,9 +62,11 @@ class Session:
         precision: str,
         device: str,
         request: TrainRequest,
+        tracker: Tracker,
         start_clock: StartClock | None = None,
     ) -> None:
         self.plan, self.spec, self.model, self.splits = plan, spec, model, splits
+        self.tracker = tracker
         self.start_clock = start_clock
         self.folder = plan.staging_dir  # the run is built here, and moved to runs/ when it ends
         self.precision, self.device, self.request = precision, device, request
@@ -110,12 +112,12 @@ class Session:
                     "first_step_seconds": round(self.first_step_seconds, 3),
                 },
             )
-            mlflow.end_run(status="FINISHED")
+            self.tracker.end("FINISHED")
         except KeyboardInterrupt:
-            if mlflow.active_run():
+            if self.tracker.active:
                 self._checkpoint()
-                mlflow.set_tag("stopped_by", "interrupted")
-                mlflow.end_run(status="KILLED")
+                self.tracker.set_tags({"stopped_by": "interrupted"})
+                self.tracker.end("KILLED")
             log.warning(
                 "%s: interrupted at step %d; `--resume` continues from here",
                 self.plan.variant,
@@ -141,7 +143,7 @@ class Session:
         """A run that failed after it started leaves no model to pick up, and its record and MLflow run
         say why, as far as the disk and the store still allow (a full disk may be what failed). One that
         could not start (the store refused it) leaves what was on disk as it was: resumable as before."""
-        if not mlflow.active_run():
+        if not self.tracker.active:
             return
         export.discard(self.folder / MODEL_DIR)
         try:
@@ -149,10 +151,16 @@ class Session:
         except OSError as err:
             log.warning("%s: could not write the failed run's record: %s", self.plan.variant, err)
         try:
-            mlflow.set_tag("failure", failure)
-            mlflow.end_run(status="FAILED")
+            self.tracker.set_tags({"failure": failure})
+            self.tracker.end("FAILED")
         except Exception as err:  # noqa: BLE001 - the store itself may be what failed
-            log.warning("%s: could not mark MLflow run %s FAILED: %s", self.plan.variant, self.run_id, err)
+            log.warning(
+                "%s: could not mark %s run %s FAILED: %s",
+                self.plan.variant,
+                self.tracker.label,
+                self.run_id,
+                err,
+            )
 
     def _record_base(self) -> dict[str, Any]:
         return {
@@ -168,11 +176,11 @@ class Session:
         if self.adversarial and self.spec.pretrain and not resumed_from:
             self.spec.pretrain(plan.seed)
         experiment = tracking.dvc_experiment()
-        run = mlflow.start_run(
-            run_name=" · ".join(
+        self.run_id = self.tracker.start(
+            " · ".join(
                 [plan.variant, plan.profile, f"seed {plan.seed}", *([experiment] if experiment else [])]
             ),
-            tags={
+            {
                 "variant": plan.variant,
                 "profile": plan.profile,
                 "seed": str(plan.seed),
@@ -187,28 +195,35 @@ class Session:
                 **({"dvc_experiment": experiment} if experiment else {}),
             },
         )
-        self.run_id = run.info.run_id
         if not resumed_from:
-            mlflow.log_params(flatten({"variant": plan.cfg, "train": plan.train, "seed": plan.seed}))
-            mlflow.log_params(
+            self.tracker.log_params(flatten({"variant": plan.cfg, "train": plan.train, "seed": plan.seed}))
+            self.tracker.log_params(
                 {"steps_per_epoch": self.budget.steps_per_epoch, "total_steps": self.budget.total_steps}
             )
         write_record(self.folder, self._record_base())
-        log.info("%s: MLflow run %s on %s in %s", plan.variant, self.run_id, self.device, self.precision)
+        log.info(
+            "%s: %s run %s on %s in %s",
+            plan.variant,
+            self.tracker.label,
+            self.run_id,
+            self.device,
+            self.precision,
+        )
 
     def _resume(self, record: dict[str, Any]) -> None:
         restored = self._restore()
         self.step_seconds = record.get("step_seconds", 0.0)
         self.history = read_history(self.folder / HISTORY_FILE, int(self.step))
-        try:
-            mlflow.start_run(run_id=record["run_id"])
+        missing = self.tracker.resume(record["run_id"])
+        if missing is None:
             self.run_id = record["run_id"]
-        except mlflow.exceptions.MlflowException as err:
+        else:
             log.warning(
-                "%s: MLflow run %s is not in the store any more (%s); continuing in a new MLflow run",
+                "%s: %s run %s is not in the store any more (%s); continuing in a new run",
                 self.plan.variant,
+                self.tracker.label,
                 record["run_id"],
-                str(err).splitlines()[0],
+                missing,
             )
             self._start_new_run(resumed_from=record["run_id"])
         log.info(
@@ -308,7 +323,7 @@ class Session:
 
     def _record(self, step: int, epoch: int, values: dict[str, float]) -> None:
         self.history.append({"step": step, "epoch": epoch + 1, **values})
-        mlflow.log_metrics(values, step=step)
+        self.tracker.log_metrics(values, step=step)
 
     def _checkpoint(self) -> None:
         self.manager.save(checkpoint_number=int(self.step))
@@ -317,7 +332,7 @@ class Session:
 
     def _end_epoch(self, epoch: int, values: dict[str, float], images_per_second: float) -> None:
         number = epoch + 1
-        mlflow.log_metrics(
+        self.tracker.log_metrics(
             {**{f"epoch/{k}": v for k, v in values.items()}, "epoch/images_per_second": images_per_second},
             step=number,
         )
@@ -362,7 +377,7 @@ class Session:
 
     def _sample_figure(self, name: str, title: str) -> None:
         path = self.reporter.figure(self.folder / "samples", name, title)
-        mlflow.log_artifact(str(path), artifact_path="samples")
+        self.tracker.log_file(path, "samples")
 
     # ------------------------------------------------------------------ the end of a run
 
@@ -397,11 +412,11 @@ class Session:
         )
         metrics = {k: float(v) for k, v in metrics.items() if k not in ("step", "epoch")}
         export.write_json(self.folder / METRICS_FILE, metrics)
-        mlflow.log_metrics(
+        self.tracker.log_metrics(
             {f"final/{k}": v for k, v in metrics.items()} | {"time/step_seconds": self.step_seconds}
         )
-        mlflow.set_tags({"stopped_by": status, "steps": f"{int(self.step)}/{self.budget.total_steps}"})
-        mlflow.log_artifacts(str(figure_dir), artifact_path="figures")
-        mlflow.log_artifacts(str(model_dir), artifact_path=MODEL_DIR)
-        mlflow.log_artifact(str(self.folder / HISTORY_FILE))
+        self.tracker.set_tags({"stopped_by": status, "steps": f"{int(self.step)}/{self.budget.total_steps}"})
+        self.tracker.log_folder(figure_dir, "figures")
+        self.tracker.log_folder(model_dir, MODEL_DIR)
+        self.tracker.log_file(self.folder / HISTORY_FILE)
         return metrics
