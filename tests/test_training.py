@@ -117,9 +117,26 @@ def _final_weights(project: Path) -> list:
     return [w.copy() for w in generator.get_weights()]
 
 
+@pytest.fixture(scope="module")
+def uninterrupted(tmp_path_factory: pytest.TempPathFactory):
+    """`uninterrupted(*SETTINGS)`: a project where mlp_gan's smoke run went straight through with those
+    settings, trained once per module (the plain one serves both cases below)."""
+    trained: dict[tuple[str, ...], Path] = {}
+
+    def run(*settings: str) -> Path:
+        if settings not in trained:
+            project = make_training_project(tmp_path_factory.mktemp("straight") / "project")
+            done = run_cli(project, "train", "mlp_gan", "--profile", "smoke", *settings)
+            assert done.returncode == 0, done.stderr[-3000:]
+            trained[settings] = project
+        return trained[settings]
+
+    return run
+
+
 @pytest.mark.parametrize("settings", [[], ["--set", "variants.mlp_gan.ema_decay=0.9"]], ids=["plain", "ema"])
 def test_resume_continues_the_same_run_and_matches_an_uninterrupted_one(
-    settings: list[str], tmp_path: Path
+    settings: list[str], tmp_path: Path, uninterrupted
 ) -> None:
     """With a generator average, the average is checkpointed too, and it is what the run saves."""
     import numpy as np
@@ -139,16 +156,13 @@ def test_resume_continues_the_same_run_and_matches_an_uninterrupted_one(
     steps = [m.step for m in client.get_metric_history(run_id, "g_loss")]
     assert steps == sorted(set(steps)) and steps[-1] == 40 and 15 in steps and 10 in steps
 
-    straight = make_training_project(tmp_path / "straight")
-    assert run_cli(straight, "train", "mlp_gan", "--profile", "smoke", *settings).returncode == 0
-    for resumed, uninterrupted in zip(_final_weights(interrupted), _final_weights(straight), strict=True):
-        np.testing.assert_array_equal(resumed, uninterrupted)  # bit for bit
+    straight = uninterrupted(*settings)
+    for resumed, whole in zip(_final_weights(interrupted), _final_weights(straight), strict=True):
+        np.testing.assert_array_equal(resumed, whole)  # bit for bit
     if settings:
         run = client.get_run(run_id)
         assert run.data.params["variant.ema_decay"] == "0.9" and run.data.tags["overrides"] == settings[1]
-        plain = make_training_project(tmp_path / "plain")
-        assert run_cli(plain, "train", "mlp_gan", "--profile", "smoke").returncode == 0
-        saved_average, raw_generator = _final_weights(straight), _final_weights(plain)
+        saved_average, raw_generator = _final_weights(straight), _final_weights(uninterrupted())
         assert any(not np.allclose(a, b) for a, b in zip(saved_average, raw_generator, strict=True))
 
 
