@@ -52,6 +52,7 @@ ASSETS: dict[str, str] = {
     f"{_JSDELIVR}/vega-embed@6": "vega-embed/build/vega-embed.min.js",
 }
 EXTRA_FOLDERS = ("@fortawesome/fontawesome-free/webfonts",)
+SHIPPED = (*ASSETS.values(), *EXTRA_FOLDERS)  # everything copied into the site
 # GX's logo comes from S3 with the site's id in the query string; the site ships the same image.
 REMOTE_LOGO = re.compile(r"https://great-expectations-web-assets\.s3\.[^\"']*/logo-long\.png[^\"']*")
 LOCAL_LOGO = "static/images/logo-long.png"
@@ -60,14 +61,14 @@ _LINK = re.compile(r"""(src|href)=(["'])(https?://[^"']+)\2""")
 
 def missing(modules: Path) -> list[str]:
     """The pinned files that `modules` (a `node_modules` folder) lacks: empty when it serves them all."""
-    return [path for path in [*ASSETS.values(), *EXTRA_FOLDERS] if not (modules / path).exists()]
+    return [path for path in SHIPPED if not (modules / path).exists()]
 
 
 def make_offline(docs_dir: Path, modules: Path) -> list[str]:
     """Copy the assets from `modules` into `docs_dir/static/vendor` and point every page of the site at
     them; returns the remote scripts and stylesheets a page still names (GX added one: none expected)."""
     vendor = docs_dir / VENDOR
-    for path in [*ASSETS.values(), *EXTRA_FOLDERS]:
+    for path in SHIPPED:
         source, target = modules / path, vendor / path
         target.parent.mkdir(parents=True, exist_ok=True)
         if source.is_dir():

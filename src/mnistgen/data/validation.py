@@ -166,8 +166,10 @@ def validate_mnist(
 
 def _offline(docs_dir: Path, assets: Path | None) -> None:
     """Point the Data Docs at the pinned copies of their scripts and styles, or say why they still load
-    them from the internet."""
-    lacking = docs_assets.missing(assets) if assets else ["(no data.docs_assets folder set)"]
+    them from the internet (`data.docs_assets: null` asks for that)."""
+    if assets is None:
+        return
+    lacking = docs_assets.missing(assets)
     if lacking:
         log.warning(
             "the Data Docs load their scripts and styles from CDNs (offline they show unstyled): %s lacks "
