@@ -155,7 +155,7 @@ def test_the_mlflow_experiment_opens_on_its_runs_ranked_by_fid(
         f"the runs {names}",
     )
     path = shot(browser, "mlflow-experiment")
-    headers = {cell.text for cell in browser.find_elements("css selector", "[role=columnheader]")}
+    headers = set(_texts(browser, "[role=columnheader]"))
     assert set(VIEW_METRICS) <= headers, f"columns {sorted(headers)}; see {path}"
     text = browser.find_element("tag name", "body").text
     assert "Token usage" not in text and "Sort: eval/fid" in text, f"not the runs view; see {path}"
@@ -170,19 +170,17 @@ def test_the_mlflow_experiment_opens_on_its_runs_ranked_by_fid(
 def test_the_registered_model_shows_the_champion_on_its_version(
     browser, pipeline_run: Path, mlflow_ui: str
 ) -> None:
-    from selenium.webdriver.common.by import By
-
     registration = json.loads((pipeline_run / "reports" / "registration.json").read_text())
     version, variant = registration["version"], registration["variant"]
     browser.get(f"{mlflow_ui}/#/models/{registration['model']}")
     wait_for(browser, lambda: f"Version {version}" in browser.page_source, "mlflow-model", "the versions")
     path = shot(browser, "mlflow-model")
-    row = browser.find_element(
-        By.XPATH, f"//a[normalize-space()='Version {version}']/ancestor::*[@role='row'][1]"
-    )
-    assert "champion" in row.text, f"no champion alias on version {version}: {row.text!r}; see {path}"
-    assert re.search(rf"variant\s*:\s*{variant}", row.text), f"{row.text!r}; see {path}"
-    assert re.search(r"decision\s*:\s*first registration", row.text), f"{row.text!r}; see {path}"
+    rows = [text for text in _texts(browser, "[role=row]") if re.search(rf"\bVersion {version}\b", text)]
+    assert len(rows) == 1, f"rows naming version {version}: {rows}; see {path}"
+    row = rows[0]
+    assert "champion" in row, f"no champion alias on version {version}: {row!r}; see {path}"
+    assert re.search(rf"variant\s*:\s*{variant}", row), f"{row!r}; see {path}"
+    assert re.search(r"decision\s*:\s*first registration", row), f"{row!r}; see {path}"
 
 
 def test_two_variants_open_side_by_side_in_the_compare_view(
@@ -230,7 +228,7 @@ def test_the_data_docs_show_the_passed_validation_with_the_internet_cut_off(
     browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["http://*", "https://*"]})
     try:
         browser.get((project / "reports" / "data_docs" / "index.html").as_uri())
-        rows = lambda: browser.find_elements(By.CSS_SELECTOR, "#Validation-Results tr.clickable-row")  # noqa: E731
+        rows = lambda: _index_rows(browser)  # noqa: E731
         wait_for(browser, lambda: len(rows()) == 2, "data-docs-index", "the two validation runs")
         path = shot(browser, "data-docs-index")
         unloaded = browser.execute_script(
@@ -245,10 +243,11 @@ def test_the_data_docs_show_the_passed_validation_with_the_internet_cut_off(
             "document.fonts.load('900 16px \"Font Awesome 6 Free\"').then(f => done(f.length), () => done(0))"
         )
         assert icons, f"the status icons' font did not load; see {path}"
-        assert all(version in row.text for row in rows()), f"runs not named {version}; see {path}"
+        runs = rows()
+        assert all(version in text for text, _ in runs), f"runs not named {version}: {runs}; see {path}"
         assert "__none__" not in browser.page_source, path
 
-        browser.get(_row_page(browser, rows()[0]))
+        browser.get(runs[0][1])
         wait_for(browser, lambda: "Status:" in browser.page_source, "data-docs-run", "the validation run")
         path = shot(browser, "data-docs-run")
         text = " ".join(browser.find_element(By.TAG_NAME, "body").text.split())
@@ -263,7 +262,20 @@ def test_the_data_docs_show_the_passed_validation_with_the_internet_cut_off(
         browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
 
 
-def _row_page(browser, row) -> str:
-    """The page a row of the index links to (the row is clickable; its link is relative to the index)."""
-    link = row.get_attribute("data-href")
-    return browser.execute_script("return new URL(arguments[0], document.baseURI).href", link)
+def _texts(browser, selector: str) -> list[str]:
+    """The visible text of every element matching `selector`, read in one script: the apps render with
+    React or bootstrap-table and may render again at any time, so kept element handles go stale."""
+    return browser.execute_script(
+        "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText)", selector
+    )
+
+
+def _index_rows(browser) -> list[tuple[str, str]]:
+    """The index's validation runs as (text, absolute link), read in one script (see `_texts`)."""
+    return [
+        tuple(row)
+        for row in browser.execute_script(
+            "return [...document.querySelectorAll('#Validation-Results tr.clickable-row')]"
+            ".map(r => [r.innerText, new URL(r.dataset.href, document.baseURI).href])"
+        )
+    ]
