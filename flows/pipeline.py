@@ -11,6 +11,8 @@ classifier (same settings, same data), and each finished training (same settings
 from __future__ import annotations
 
 import base64
+import contextlib
+import re
 import time
 from collections.abc import Callable
 from pathlib import Path
@@ -18,7 +20,7 @@ from typing import Any, TypeVar
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
-from prefect.runtime import deployment
+from prefect.runtime import deployment, flow_run
 
 from flows.data_flow import data_flow
 from flows.evaluate_flow import ensure_classifier, evaluate_runs, register
@@ -28,6 +30,7 @@ from mnistgen import lineage, tracking
 from mnistgen.config import ConfigError, load_params, load_project
 from mnistgen.data.versioning import VersioningError
 from mnistgen.errors import redact
+from mnistgen.evaluation.evaluate import FLOOR
 from mnistgen.serving.generate import sample_to_file
 
 CHAMPION_GRID = "champion.png"
@@ -119,29 +122,52 @@ def retrain(
         raise ConfigError(f"unknown variants {unknown}; params.yaml defines: {', '.join(params['variants'])}")
     clock = StepClock()
     tracking_uri, experiment_page = clock.time("MLflow check", lambda: check_tracking(root, params))
-    clock.time("data", lambda: data_flow(str(root), mirrors))
-    extractor = clock.time("classifier", lambda: ensure_classifier(root, params, retrain=False))
-    use_workers = deployment.id is not None if on_workers is None else on_workers
-    if use_workers:
-        flow_runs = clock.time(
-            "trainings (on the workers)",
-            lambda: train_on_workers(names, profile, seed, force, TRAIN_DEPLOYMENT),
+    trained_with = params["train"]["seed"] if seed is None else seed
+    parent = tracking.start_pipeline_run(
+        root,
+        params["mlflow"],
+        tracking.run_name("pipeline", profile, f"seed {trained_with}"),
+        {"profile": profile, "seed": str(trained_with), "prefect_flow_run_id": str(flow_run.id)},
+    )
+    try:
+        clock.time("data", lambda: data_flow(str(root), mirrors))
+        extractor = clock.time("classifier", lambda: ensure_classifier(root, params, retrain=False))
+        use_workers = deployment.id is not None if on_workers is None else on_workers
+        if use_workers:
+            flow_runs = clock.time(
+                "trainings (on the workers)",
+                lambda: train_on_workers(names, profile, seed, force, TRAIN_DEPLOYMENT, **params["workers"]),
+            )
+            trainings = {name: f"flow run {run_id} on the workers" for name, run_id in flow_runs.items()}
+        else:
+            results = clock.time("trainings", lambda: train_all(names, profile, seed, force, str(root)))
+            trainings = {name: r["action"] for name, r in results.items()}
+            for name, r in results.items():
+                clock.trainings[f"{name} ({r['action']}, {r['step']:,} steps)"] = r["seconds"]
+        leaderboard = clock.time("evaluation", lambda: evaluate_runs(root, params, seed))
+        decision = clock.time("registration", lambda: register(profile, str(root), seed))
+        grid = clock.time("champion grid", lambda: publish_champion(root, params))
+        reports = root / params["evaluation"]["reports_dir"]
+        record_pipeline_run(
+            parent,
+            profile,
+            extractor,
+            leaderboard,
+            decision,
+            clock.seconds,
+            [reports / "leaderboard.md", reports / "leaderboard.html", grid],
         )
-        trainings = {name: f"flow run {run_id} on the workers" for name, run_id in flow_runs.items()}
-    else:
-        results = clock.time("trainings", lambda: train_all(names, profile, seed, force, str(root)))
-        trainings = {name: r["action"] for name, r in results.items()}
-        for name, r in results.items():
-            clock.trainings[f"{name} ({r['action']}, {r['step']:,} steps)"] = r["seconds"]
-    leaderboard = clock.time("evaluation", lambda: evaluate_runs(root, params, seed))
-    decision = clock.time("registration", lambda: register(profile, str(root), seed))
-    grid = clock.time("champion grid", lambda: publish_champion(root, params))
-    reports = root / params["evaluation"]["reports_dir"]
+    except BaseException:
+        with contextlib.suppress(Exception):  # the store may be what failed: the original error matters
+            tracking.end_pipeline_run(parent, "FAILED", {}, {}, [])
+        raise
     print((reports / "leaderboard.md").read_text())
     print(f"registry: {params['registry']['model_name']} @{decision['alias']}: {decision['reason']}")
     print(_dvc_record(root, params, profile, seed, names, use_workers))
     print(f"time per step:\n{clock.table()}")
     return {
+        "flow_run_id": str(flow_run.id),
+        "mlflow_run_id": parent,
         "profile": profile,
         "extractor": extractor,
         "trainings": trainings,
@@ -155,6 +181,39 @@ def retrain(
             "champion_grid": str(grid),
         },
     }
+
+
+@task
+def record_pipeline_run(
+    parent: str,
+    profile: str,
+    extractor: str,
+    leaderboard: list[dict[str, Any]],
+    decision: dict[str, Any],
+    seconds: dict[str, float],
+    files: list[Path],
+) -> None:
+    """The pipeline's MLflow run, one row that expands in the UI: the trainings it ran nested under it,
+    an evaluation run with the real-data floor (`floor/...`, so it does not rank among the generators'
+    `eval/...`), and the leaderboard, the champion's grid and the time per step on the run itself. Not
+    retried: a second try would log a second evaluation run."""
+    adopted = tracking.adopt_new_runs(parent, [row["run_id"] for row in leaderboard if row["run_id"]])
+    floor = next(row for row in leaderboard if row["variant"] == FLOOR)
+    numbers = {k: v for k, v in floor.items() if isinstance(v, int | float)}
+    tracking.log_child_run(
+        parent,
+        tracking.run_name("evaluation", profile, f"classifier {extractor}"),
+        {f"floor/{k}": v for k, v in numbers.items()},
+        {"extractor_version": extractor},
+        files[:1],
+    )
+    tracking.end_pipeline_run(
+        parent,
+        "FINISHED",
+        {f"time/{re.sub(r'[^A-Za-z0-9]+', '_', step).strip('_')}": took for step, took in seconds.items()},
+        {"decision": decision["reason"], "trainings_nested": str(len(adopted))},
+        files,
+    )
 
 
 def _dvc_record(

@@ -21,11 +21,6 @@ from mnistgen.config import load_project, project_root
 from mnistgen.training.isolated import TrainingFailed, train_unless_current
 
 TRAIN_DEPLOYMENT = "train-variant/train-variant"
-WORKER_POLL_SECONDS = 5
-# How long the pipeline waits for the workers' trainings before it gives up on them (a safety cap, like
-# `train.max_minutes`: it decides nothing about a result). Ten variants at the cpu budgets take about 25
-# minutes on one 2-core worker; a pool with no worker would otherwise be waited on forever.
-WORKER_TIMEOUT_SECONDS = 4 * 3600
 
 
 @task(task_run_name="train-{variant}")
@@ -98,10 +93,12 @@ def train_on_workers(
     seed: int | None,
     force: bool,
     deployment: str,
-    timeout_seconds: float = WORKER_TIMEOUT_SECONDS,
+    timeout_minutes: float,
+    poll_seconds: float,
 ) -> dict[str, str]:
     """Submit one `train-variant` flow run per variant to the deployment's work pool and wait for all, at
-    most `timeout_seconds` (then the ones still pending or running are named, and the task fails).
+    most `timeout_minutes` (params.yaml `workers:`; then the ones still pending or running are named, and
+    the task fails).
 
     Returns each variant's flow-run id; the runs land in the shared MLflow store, where evaluation finds them.
     """
@@ -115,17 +112,17 @@ def train_on_workers(
     }
     print(f"submitted {len(submitted)} trainings to {deployment}; waiting for the workers")
     finished: dict[str, Any] = {}
-    deadline = time.monotonic() + timeout_seconds
+    deadline = time.monotonic() + 60 * timeout_minutes
     with get_client(sync_client=True) as client:
         while len(finished) < len(submitted):
             if time.monotonic() > deadline:
                 waiting = ", ".join(sorted(set(submitted) - set(finished)))
                 raise TrainingFailed(
-                    f"trainings on {deployment} not finished after {timeout_seconds:.0f} s: "
+                    f"trainings on {deployment} not finished after {timeout_minutes:g} min: "
                     f"{waiting}. Fix: check that a worker serves the pool (`prefect worker start --pool "
                     "gpu`) and what those flow runs say in the Prefect UI."
                 )
-            time.sleep(WORKER_POLL_SECONDS)
+            time.sleep(poll_seconds)
             for name, run_id in submitted.items():
                 run = client.read_flow_run(run_id)
                 if name not in finished and run.state and run.state.is_final():

@@ -36,6 +36,29 @@ FILE_NAMES = {
 os.environ.setdefault("DVC_NO_ANALYTICS", "1")
 os.environ.setdefault("GX_ANALYTICS_ENABLED", "False")
 
+# The test files that take longest, longest first (`pytest --durations=0` summed per file). `--dist
+# loadfile` hands files to the workers in collection order, so the long ones start first and no worker
+# is left running one of them alone at the end.
+LONGEST_FIRST = (
+    "test_reproducibility.py",
+    "test_training.py",
+    "test_faults.py",
+    "test_dvc_pipeline.py",
+    "test_evaluation.py",
+    "test_pages.py",
+    "test_deployments.py",
+    "test_mlflow_server.py",
+    "test_conditional.py",
+    "test_pipeline.py",
+    "test_models.py",
+    "test_train_flow.py",
+)
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    rank = {name: place for place, name in enumerate(LONGEST_FIRST)}
+    items.sort(key=lambda item: rank.get(item.path.name, len(rank)))  # stable: the rest keep their order
+
 
 # ---------------------------------------------------------------- synthetic IDX data
 

@@ -88,6 +88,7 @@ def test_every_profile_is_in_range(profile: str) -> None:
             "train.precision is 'float16'; it must be one of auto, float32, bfloat16",
         ),
         ("train.max_minutes=-1", "train.max_minutes is -1"),
+        ("workers.timeout_minutes=0", "workers.timeout_minutes is 0; it must be a number of minutes above 0"),
         (
             "variants.vae.optimizer.name=sgd",
             "variants.vae.optimizer.momentum is missing; the sgd optimizer needs lr, momentum",

@@ -2,12 +2,14 @@
 
 The `retrain` deployment runs on the `cpu` worker and submits each variant's training to the `gpu` pool as a
 `train-variant` flow run; the trainings land in the project's MLflow store and a champion is registered.
+Then the Prefect UI is opened in headless Chromium on that run (tests/chromium.py).
 """
 
 from __future__ import annotations
 
 import json
 import os
+import re
 import shutil
 import subprocess
 import sys
@@ -15,6 +17,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chromium import chromium, shot, texts, wait_for
 from conftest import REPO, cli_env, free_port, local_server, pipeline_project, stop
 
 pytestmark = pytest.mark.slow
@@ -24,13 +27,15 @@ BIN = Path(sys.executable).parent
 # The pipeline's wait for the workers, with no worker left on the pool: it must end at its timeout.
 WAIT_WITHOUT_WORKERS = """
 from flows.train_flow import TRAIN_DEPLOYMENT, train_on_workers
-train_on_workers.fn(["mlp_gan"], "smoke", None, False, TRAIN_DEPLOYMENT, timeout_seconds=3)
+train_on_workers.fn(["mlp_gan"], "smoke", None, False, TRAIN_DEPLOYMENT, timeout_minutes=0.05, poll_seconds=1)
 """
 
 RUN_AND_REPORT = """
 import json, sys
 from prefect import get_client
-from prefect.client.schemas.filters import DeploymentFilter, DeploymentFilterName
+from prefect.client.schemas.filters import (
+    ArtifactFilter, ArtifactFilterFlowRunId, DeploymentFilter, DeploymentFilterName
+)
 from prefect.deployments import run_deployment
 
 run = run_deployment(sys.argv[1], parameters=json.loads(sys.argv[2]), timeout=900, poll_interval=2)
@@ -38,10 +43,15 @@ with get_client(sync_client=True) as client:
     trainings = client.read_flow_runs(
         deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["train-variant"]))
     )
+    artifacts = client.read_artifacts(
+        artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
+    )
 print(json.dumps({
+    "id": str(run.id),
     "state": run.state.type.value,
     "message": run.state.message,
     "trainings": [[r.parameters["variant"], r.state.type.value, r.work_pool_name] for r in trainings],
+    "artifacts": {a.key: str(a.id) for a in artifacts if a.key},
 }))
 """
 
@@ -54,6 +64,7 @@ def prefect_server(tmp_path: Path) -> Iterator[dict[str, str]]:
     env.update(
         PREFECT_HOME=str(tmp_path / "prefect-home"),
         PREFECT_API_URL=f"http://127.0.0.1:{port}/api",
+        PREFECT_UI_API_URL=f"http://127.0.0.1:{port}/api",  # the UI asks the API here (else :4200)
         PREFECT_SERVER_ANALYTICS_ENABLED="false",
         PREFECT_WORKER_QUERY_SECONDS="2",
         PATH=f"{BIN}{os.pathsep}{env['PATH']}",
@@ -147,4 +158,46 @@ def test_scheduled_pipeline_trains_on_the_gpu_pool(prefect_server: dict[str, str
         timeout=120,
     )
     assert late.returncode == 1, late.stderr[-2000:]
-    assert "not finished after 3 s: mlp_gan" in late.stderr and "prefect worker start --pool" in late.stderr
+    assert (
+        "not finished after 0.05 min: mlp_gan" in late.stderr and "prefect worker start --pool" in late.stderr
+    )
+
+    _the_prefect_ui_shows_the_run(env["PREFECT_API_URL"].removesuffix("/api"), report)
+
+
+def _the_prefect_ui_shows_the_run(ui: str, report: dict) -> None:
+    """What a person checks in the Prefect UI: the `retrain` run completed with its subflows and task runs,
+    and its leaderboard and champion artifacts rendered (the champion's image loads)."""
+    with chromium() as browser:
+        browser.get(f"{ui}/runs/flow-run/{report['id']}")
+
+        def tab_text(tab: str) -> str:
+            return "\n".join(texts(browser, f"#{tab}-content"))
+
+        subflows = lambda: texts(browser, "#subflow-runs-content .state-list-item")  # noqa: E731
+        shown = {}
+        for tab, ready in (
+            ("subflow-runs", lambda: {"mnist-data", "register"} <= {item.split()[0] for item in subflows()}),
+            ("task-runs", lambda: re.search(r"(\d+) Task runs\s*\(\1 Completed\)", tab_text("task-runs"))),
+        ):
+            button = f"li.p-tab#{tab}"
+            wait_for(
+                browser, lambda b=button: browser.find_elements("css selector", b), "prefect-run", "the tabs"
+            )
+            browser.find_element("css selector", button).click()
+            wait_for(browser, ready, f"prefect-{tab}", f"the {tab}, all completed")
+            shown[tab] = shot(browser, f"prefect-{tab}")
+        assert all("Completed" in item for item in subflows()), f"{subflows()}; see {shown['subflow-runs']}"
+
+        browser.get(f"{ui}/artifacts/artifact/{report['artifacts']['champion']}")
+        widths = "return [...document.images].filter(i => i.alt == 'champion').map(i => i.naturalWidth)"
+        wait_for(browser, lambda: browser.execute_script(widths), "prefect-champion", "the champion's image")
+        path = shot(browser, "prefect-champion")
+        assert browser.execute_script(widths)[0] > 0, f"the champion's image did not load; see {path}"
+
+        browser.get(f"{ui}/artifacts/artifact/{report['artifacts']['leaderboard']}")
+        rows = lambda: texts(browser, "table tr")  # noqa: E731
+        floor = lambda: any("real data (floor)" in row for row in rows())  # noqa: E731
+        wait_for(browser, floor, "prefect-leaderboard", "the leaderboard's table")
+        path = shot(browser, "prefect-leaderboard")
+        assert any("mlp_gan" in row for row in rows()), f"no mlp_gan row: {rows()}; see {path}"

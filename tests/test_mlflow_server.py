@@ -80,7 +80,7 @@ def test_pipeline_on_an_mlflow_server_resumes_a_killed_training(
     run = client.get_run(killed_run)
     assert run.info.status == "FINISHED" and run.info.artifact_uri.startswith("mlflow-artifacts:")
     assert any((tmp_path / "server-artifacts").rglob("generator.keras")), "artifacts went to the server"
-    steps = [m.step for m in client.get_metric_history(killed_run, "g_loss")]
+    steps = [m.step for m in client.get_metric_history(killed_run, "train/g_loss")]
     assert max(steps) == 800 and min(steps) < 40
     assert client.get_model_version_by_alias("mnist-generator", "champion").run_id == killed_run
     assert not (project / "mlflow" / "mlflow.db").exists(), "nothing went to the embedded store"

@@ -1,27 +1,24 @@
-"""The pages a person looks at, opened in headless Chromium (Debian's `chromium` and `chromium-driver`,
-driven by Selenium; nothing is downloaded): the leaderboard page and the MLflow UI after a smoke pipeline,
-the Data Docs after `mnistgen data`.
+"""The pages a person looks at, opened in headless Chromium (tests/chromium.py): the leaderboard page and
+the MLflow UI after a smoke pipeline, the Data Docs after `mnistgen data` (the Prefect UI: test_deployments).
 Each test saves a screenshot under `reports/screenshots/` (git-ignored), named in any failure message."""
 
 from __future__ import annotations
 
 import json
 import re
-import shutil
 import sys
-import tempfile
-import time
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
+from chromium import chromium, shot, texts, wait_for
 from conftest import (
     REPO,
     cli_env,
     free_port,
     init_dvc_repo,
     local_server,
-    make_training_project,
+    pipeline_project,
     project_params,
     run_cli,
     write_project,
@@ -29,67 +26,31 @@ from conftest import (
 
 pytestmark = pytest.mark.slow
 
-SCREENSHOTS = REPO / "reports" / "screenshots"
-CHROMIUM, CHROMEDRIVER = "/usr/bin/chromium", "/usr/bin/chromedriver"
 VARIANTS = ("mlp_gan", "cgan", "toy_gan_1d")
-WAIT_SECONDS = 60
 
 
 @pytest.fixture(scope="module")
 def browser() -> Iterator:
-    if not (Path(CHROMIUM).is_file() and Path(CHROMEDRIVER).is_file()):
-        pytest.fail("no Chromium: `apt-get install chromium chromium-driver` (.ci/run does it)")
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    options = webdriver.ChromeOptions()
-    options.binary_location = CHROMIUM
-    profile = tempfile.mkdtemp(prefix="chromium-profile-")
-    for flag in (
-        "--headless=new",
-        "--no-sandbox",  # CI runs as root
-        "--disable-gpu",
-        "--disable-dev-shm-usage",
-        "--disable-background-networking",  # else it calls Google's hosts at every start
-        "--no-first-run",
-        "--window-size=1600,1000",
-        f"--user-data-dir={profile}",
-    ):
-        options.add_argument(flag)
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=options)
-    try:
+    with chromium() as driver:
         yield driver
-    finally:
-        driver.quit()
-        shutil.rmtree(profile, ignore_errors=True)
 
 
 @pytest.fixture(scope="module")
 def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A smoke project after classifier, three trainings (a GAN, a conditional GAN, the toy GAN; with the
-    time-to-quality clock on), evaluation and registration."""
+    """A smoke project after `mnistgen pipeline` on three variants (a GAN, a conditional GAN, the toy GAN;
+    with the time-to-quality clock on), as a user runs it: data, classifier, trainings, evaluation,
+    registration, under Prefect's temporary server."""
+    root = tmp_path_factory.mktemp("pages")
     overrides = {"profiles": {"smoke": {"train": {"quality_every_seconds": 1}}}}
-    project = make_training_project(tmp_path_factory.mktemp("pages") / "project", overrides)
-    for command in (("classifier",), *(("train", v) for v in VARIANTS), ("evaluate",), ("register",)):
-        done = run_cli(project, *command, "--profile", "smoke")
-        assert done.returncode == 0, f"{command}: {done.stderr[-3000:]}"
+    project, mirror = pipeline_project(root, overrides)
+    done = run_cli(
+        project,
+        *("pipeline", "--profile", "smoke", "--variants", ",".join(VARIANTS), "--mirror", str(mirror.folder)),
+        timeout=900,
+        env={"PREFECT_HOME": str(root / "prefect-home")},
+    )
+    assert done.returncode == 0, done.stderr[-3000:]
     return project
-
-
-def shot(driver, name: str) -> Path:
-    SCREENSHOTS.mkdir(parents=True, exist_ok=True)
-    path = SCREENSHOTS / f"{name}.png"
-    driver.save_screenshot(str(path))
-    return path
-
-
-def wait_for(driver, condition: Callable[[], bool], name: str, what: str) -> None:
-    """Wait until `condition()` holds (the app has rendered); else fail naming the screenshot."""
-    deadline = time.monotonic() + WAIT_SECONDS
-    while not condition():
-        if time.monotonic() > deadline:
-            pytest.fail(f"{what} did not appear within {WAIT_SECONDS} s; see {shot(driver, name)}")
-        time.sleep(0.5)
 
 
 def test_the_leaderboard_page_shows_every_variant_and_every_image_loads(browser, pipeline_run: Path) -> None:
@@ -155,7 +116,7 @@ def test_the_mlflow_experiment_opens_on_its_runs_ranked_by_fid(
         f"the runs {names}",
     )
     path = shot(browser, "mlflow-experiment")
-    headers = set(_texts(browser, "[role=columnheader]"))
+    headers = set(texts(browser, "[role=columnheader]"))
     assert set(VIEW_METRICS) <= headers, f"columns {sorted(headers)}; see {path}"
     text = browser.find_element("tag name", "body").text
     assert "Token usage" not in text and "Sort: eval/fid" in text, f"not the runs view; see {path}"
@@ -167,6 +128,35 @@ def test_the_mlflow_experiment_opens_on_its_runs_ranked_by_fid(
     assert shown == sorted(fid, key=fid.get), f"rows {shown}, FID {fid}; see {path}"
 
 
+def test_a_pipeline_run_is_one_row_that_expands_to_its_trainings(
+    browser, pipeline_run: Path, mlflow_ui: str
+) -> None:
+    """In the runs table (newest first), the pipeline's run is one row; expanded, it lists the trainings
+    it ran and its evaluation."""
+    # As a new user opens it: the UI keeps the last sort (the leaderboard view's, which lists runs flat)
+    # in the browser's storage, and a new `#` route alone does not restart the app.
+    browser.get(mlflow_ui)
+    browser.execute_script("window.localStorage.clear()")
+    browser.get("about:blank")
+    browser.get(
+        f"{mlflow_ui}/#/experiments/{_experiment_id(pipeline_run)}/runs?workflowType=machine_learning"
+    )
+    parent = "pipeline · smoke · seed 42"
+    children = [f"{variant} · smoke · seed 42" for variant in VARIANTS] + ["evaluation · smoke · classifier"]
+    shown = lambda: "\n".join(texts(browser, "[role=row]"))  # noqa: E731
+    wait_for(browser, lambda: parent in shown(), "mlflow-pipeline-run", "the pipeline's run")
+    path = shot(browser, "mlflow-pipeline-run")
+    assert not any(child in shown() for child in children), f"runs outside their pipeline run; see {path}"
+    browser.execute_script(
+        "[...document.querySelectorAll('[role=row]')].find(r => r.innerText.includes(arguments[0]))"
+        ".querySelector('button[data-component-id*=runnamecellrenderer]').click()",
+        parent,
+    )
+    expanded = lambda: all(child in shown() for child in children)  # noqa: E731
+    wait_for(browser, expanded, "mlflow-pipeline-run-expanded", f"the runs {children} under it")
+    shot(browser, "mlflow-pipeline-run-expanded")
+
+
 def test_the_registered_model_shows_the_champion_on_its_version(
     browser, pipeline_run: Path, mlflow_ui: str
 ) -> None:
@@ -175,12 +165,34 @@ def test_the_registered_model_shows_the_champion_on_its_version(
     browser.get(f"{mlflow_ui}/#/models/{registration['model']}")
     wait_for(browser, lambda: f"Version {version}" in browser.page_source, "mlflow-model", "the versions")
     path = shot(browser, "mlflow-model")
-    rows = [text for text in _texts(browser, "[role=row]") if re.search(rf"\bVersion {version}\b", text)]
+    rows = [text for text in texts(browser, "[role=row]") if re.search(rf"\bVersion {version}\b", text)]
     assert len(rows) == 1, f"rows naming version {version}: {rows}; see {path}"
     row = rows[0]
     assert "champion" in row, f"no champion alias on version {version}: {row!r}; see {path}"
     assert re.search(rf"variant\s*:\s*{variant}", row), f"{row!r}; see {path}"
     assert re.search(r"decision\s*:\s*first registration", row), f"{row!r}; see {path}"
+
+    # Its logged model carries the training's last sample grid, which the artifact browser previews.
+    import mlflow
+
+    store = f"sqlite:///{pipeline_run / 'mlflow' / 'mlflow.db'}"
+    source = (
+        mlflow.MlflowClient(tracking_uri=store, registry_uri=store)
+        .get_model_version(registration["model"], version)
+        .source
+    )
+    model_id = source.rsplit("/", 1)[-1]
+    browser.get(f"{mlflow_ui}/#/experiments/{_experiment_id(pipeline_run)}/models/{model_id}/artifacts")
+    for entry in ("artifacts", "samples_final.png"):  # the folder, then the file in it
+        wait_for(browser, lambda e=entry: _click_text(browser, e), "mlflow-model-grid", f"the entry {entry}")
+    grid = (
+        "return [...document.images].filter(i => i.alt == 'artifacts/samples_final.png')"
+        ".map(i => i.naturalWidth)"
+    )
+    wait_for(
+        browser, lambda: any(browser.execute_script(grid)), "mlflow-model-grid", "the sample grid's preview"
+    )
+    shot(browser, "mlflow-model-grid")
 
 
 def test_two_variants_open_side_by_side_in_the_compare_view(
@@ -262,16 +274,18 @@ def test_the_data_docs_show_the_passed_validation_with_the_internet_cut_off(
         browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})
 
 
-def _texts(browser, selector: str) -> list[str]:
-    """The visible text of every element matching `selector`, read in one script: the apps render with
-    React or bootstrap-table and may render again at any time, so kept element handles go stale."""
+def _click_text(browser, text: str) -> bool:
+    """Click the innermost element whose whole text is `text` (an entry of MLflow's artifact tree)."""
     return browser.execute_script(
-        "return [...document.querySelectorAll(arguments[0])].map(e => e.innerText)", selector
+        "const found = [...document.querySelectorAll('div')]"
+        ".filter(e => e.children.length <= 1 && e.innerText && e.innerText.trim() == arguments[0]).pop();"
+        "if (found) found.click(); return Boolean(found);",
+        text,
     )
 
 
 def _index_rows(browser) -> list[tuple[str, str]]:
-    """The index's validation runs as (text, absolute link), read in one script (see `_texts`)."""
+    """The index's validation runs as (text, absolute link), read in one script (see `chromium.texts`)."""
     return [
         tuple(row)
         for row in browser.execute_script(

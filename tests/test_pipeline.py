@@ -42,6 +42,10 @@ def test_pipeline_ends_with_a_champion_and_reuses_current_steps(pipeline, tmp_pa
     page = first["experiment_page"]  # the runs table in the MLflow UI, best FID first
     assert page.startswith("http://127.0.0.1:5000/#/experiments/")
     assert page.endswith("/runs?viewStateShareKey=leaderboard&workflowType=machine_learning")
+    from prefect import get_client
+
+    with get_client(sync_client=True) as client:  # the run `mnistgen pipeline` links to in the Prefect UI
+        assert client.read_flow_run(first["flow_run_id"]).state.is_completed()
 
     # The champion loads and generates in a process of its own, from the project's MLflow store.
     sampled = run_cli(project, "sample", "--n", "4", "--out", str(tmp_path / "four.npy"))
@@ -53,6 +57,32 @@ def test_pipeline_ends_with_a_champion_and_reuses_current_steps(pipeline, tmp_pa
         "the classifier is reused while its inputs are unchanged"
     )
     assert "already the champion" in second["registration"]["reason"]
+
+    # One MLflow run per pipeline run, the trainings it ran and its evaluation nested under it; a reused
+    # training stays under the pipeline run that trained it.
+    import mlflow
+
+    store = f"sqlite:///{project}/mlflow/mlflow.db"
+    client = mlflow.MlflowClient(tracking_uri=store)
+    parents = [client.get_run(result["mlflow_run_id"]) for result in (first, second)]
+    assert [p.info.run_name for p in parents] == ["pipeline · smoke · seed 42"] * 2
+    assert all(p.info.status == "FINISHED" and "time/evaluation" in p.data.metrics for p in parents)
+    logged = {a.path for a in client.list_artifacts(first["mlflow_run_id"])}
+    assert logged == {"leaderboard.md", "leaderboard.html", "champion.png"}, logged
+
+    def children(parent: str) -> list[str]:
+        runs = client.search_runs([parents[0].info.experiment_id], f"tags.`mlflow.parentRunId` = '{parent}'")
+        return sorted(run.info.run_name for run in runs)
+
+    evaluation = f"evaluation · smoke · classifier {first['extractor']}"
+    assert children(first["mlflow_run_id"]) == sorted(
+        [evaluation, "mlp_gan · smoke · seed 42", "toy_gan_1d · smoke · seed 42"]
+    )
+    assert children(second["mlflow_run_id"]) == [evaluation]
+    floor = client.search_runs([parents[0].info.experiment_id], f"attributes.run_name = '{evaluation}'")[0]
+    assert 0 <= floor.data.metrics["floor/fid"] < 50 and not any(
+        k.startswith("eval/") for k in floor.data.metrics
+    )
 
 
 def test_an_unreachable_mlflow_server_stops_the_pipeline_before_any_work(

@@ -9,14 +9,16 @@ from pathlib import Path
 
 import keras
 import mlflow
+import numpy as np
 import pytest
 import yaml
 from conftest import REPO
 
-from mnistgen import registry, tracking
+from mnistgen import figures, registry, tracking
 from mnistgen.config import with_profile
 from mnistgen.models import VARIANTS
 from mnistgen.models.base import sampling_info
+from mnistgen.training.plan import FINAL_GRID, SAMPLES_DIR, grid_file
 
 pytestmark = pytest.mark.slow
 EXTRACTOR = "abc123def456"
@@ -39,7 +41,8 @@ def evaluated_run(
     stopped_by: str = "completed",
     **extra: float,
 ) -> str:
-    """A run holding an (untrained) generator and evaluation figures, as `mnistgen evaluate` leaves it."""
+    """A run holding an (untrained) generator, its last sample grid and evaluation figures, as
+    `mnistgen evaluate` leaves it."""
     keras.backend.clear_session()
     keras.mixed_precision.set_dtype_policy("float32")
     cfg = with_profile(yaml.safe_load((REPO / "params.yaml").read_text()), "smoke")["variants"][variant]
@@ -49,6 +52,9 @@ def evaluated_run(
     spec.generator.save(model_dir / "generator.keras")
     info = {"variant": variant, **sampling_info(spec)}
     (model_dir / "model_info.json").write_text(json.dumps(info))
+    grid = model_dir.parent / f"samples-{variant}-{fid}" / grid_file(FINAL_GRID)
+    grid.parent.mkdir()
+    figures.image_grid(np.zeros((4, 28, 28)), grid)
     with mlflow.start_run(
         experiment_id=experiment_id,
         tags={
@@ -60,6 +66,7 @@ def evaluated_run(
         },
     ) as run:
         mlflow.log_artifacts(str(model_dir), artifact_path="model")
+        mlflow.log_artifact(str(grid), SAMPLES_DIR)
         mlflow.log_metrics(
             {
                 "eval/fid": fid,
@@ -97,6 +104,13 @@ def test_champion_moves_only_for_a_better_generator(store) -> None:
     assert champion_run(client, params) == better
     version = client.get_model_version(params["registry"]["model_name"], decision.version)
     assert version.tags["score"] == "30.0" and "beats" in version.description
+    model = Path(
+        mlflow.artifacts.download_artifacts(
+            f"models:/{version.name}/{version.version}", dst_path=tmp_path / "registered"
+        )
+    )
+    grids = [path.relative_to(model).as_posix() for path in model.rglob(grid_file(FINAL_GRID))]
+    assert grids == [f"artifacts/{grid_file(FINAL_GRID)}"], f"the version's sample grid: {grids}"
 
 
 def test_a_worse_best_becomes_the_challenger(store) -> None:
@@ -170,8 +184,10 @@ def test_a_registration_that_failed_after_registering_takes_its_version_over(sto
     with pytest.raises(mlflow.exceptions.MlflowException):
         register(client, experiment_id, params)
     monkeypatch.setattr(client, "set_registered_model_alias", set_alias)
+    client.log_metric(run_id, "eval/fid", 25.0)  # evaluated again before the retry: the version says so
     decision = register(client, experiment_id, params)
     name = params["registry"]["model_name"]
     (version,) = client.search_model_versions(f"name = '{name}'")
     assert decision.version == version.version and decision.alias == "champion"
     assert champion_run(client, params) == run_id and version.tags["decision"] == decision.reason
+    assert version.tags["score"] == "25.0" and version.tags["extractor_version"] == EXTRACTOR

@@ -49,7 +49,7 @@ def test_smoke_training_is_tracked_in_mlflow(variant: str, smoke_run) -> None:
     assert run.data.tags["seed"] == "42" and run.data.tags["git_commit"]
     assert run.data.params["train.seed"] == "42" and "variant.batch_size" in run.data.params
     first_loss = "loss" if variant in ("autoencoder", "vae", "cvae") else "g_loss"
-    history = client.get_metric_history(run.info.run_id, first_loss)
+    history = client.get_metric_history(run.info.run_id, f"train/{first_loss}")
     assert len(history) >= 2 and all(point.value == point.value for point in history)
     assert [m.step for m in client.get_metric_history(run.info.run_id, f"epoch/{first_loss}")] == [1, 2]
 
@@ -81,7 +81,7 @@ files = {folder: sorted(path.name for path in paths) for folder, paths in tracke
 print(json.dumps({
     "same_run": result.run_id == tracker.run_id, "status": tracker.status, "name": tracker.name,
     "tags": tracker.tags, "params": sorted(tracker.params), "metrics": sorted(tracker.metrics),
-    "steps": [step for step, _ in tracker.metrics["g_loss"]], "files": files,
+    "steps": [step for step, _ in tracker.metrics["train/g_loss"]], "files": files,
 }))
 """
 
@@ -153,7 +153,7 @@ def test_resume_continues_the_same_run_and_matches_an_uninterrupted_one(
     assert run_record(interrupted, "mlp_gan")["run_id"] == run_id
     client = mlflow_client(interrupted)
     assert client.get_run(run_id).info.status == "FINISHED"
-    steps = [m.step for m in client.get_metric_history(run_id, "g_loss")]
+    steps = [m.step for m in client.get_metric_history(run_id, "train/g_loss")]
     assert steps == sorted(set(steps)) and steps[-1] == 40 and 15 in steps and 10 in steps
 
     straight = uninterrupted(*settings)

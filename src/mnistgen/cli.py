@@ -322,7 +322,13 @@ def pipeline(
         typer.echo(f"MLflow UI:     {page}")
     else:
         typer.echo(f"MLflow UI:     mlflow ui --backend-store-uri {uri}  (then {page})")
-    typer.echo("Prefect UI:    make prefect-server  (then http://127.0.0.1:4200)")
+    from prefect.settings import get_current_settings
+
+    run_page = f"/runs/flow-run/{result['flow_run_id']}"
+    if ui := get_current_settings().ui_url:  # a Prefect server (PREFECT_API_URL)
+        typer.echo(f"Prefect UI:    {ui}{run_page}")
+    else:  # Prefect's temporary server kept the run in its database, which `prefect server start` opens
+        typer.echo(f"Prefect UI:    make prefect-server  (then http://127.0.0.1:4200{run_page})")
 
 
 @app.command()

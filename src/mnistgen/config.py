@@ -43,7 +43,17 @@ def load_project(project_dir: str | Path | None, profile: str | None = None) -> 
     return root, validate(with_profile(load_params(root), profile))
 
 
-SECTIONS = ("data", "train", "mlflow", "classifier", "evaluation", "registry", "variants", "profiles")
+SECTIONS = (
+    "data",
+    "train",
+    "mlflow",
+    "classifier",
+    "evaluation",
+    "workers",
+    "registry",
+    "variants",
+    "profiles",
+)
 TOP_LEVEL_KEYS = ("profile", *SECTIONS)
 VARIANT_MAY_OVERRIDE = ("samples_every_epochs",)  # `train` settings a variant's section may set for itself
 
@@ -262,9 +272,11 @@ OPTION_RULES: dict[str, Rule] = {
 }
 # What each optimizer needs, besides its `name` (an optimizer's section, wherever it appears).
 OPTIMIZER_SETTINGS = {"adam": ("lr", "beta_1"), "rmsprop": ("lr",), "sgd": ("lr", "momentum")}
-# Rules that tie a setting to its variant's algorithm.
+# Rules for one setting by its path, where the key alone does not say (a variant's algorithm, the workers).
 PATH_RULES: dict[str, Rule] = {
     "train.seed": OPTION_RULES["seed"],
+    "workers.timeout_minutes": ("a number of minutes above 0", _number(0, low_open=True)),
+    "workers.poll_seconds": ("a number of seconds above 0", _number(0, low_open=True)),
     "variants.wgan_gp.critic.batch_norm_momentum": (
         "null: a gradient-penalty critic must not use batch norm (it couples the per-image gradients)",
         lambda value: value is None,
@@ -273,10 +285,10 @@ PATH_RULES: dict[str, Rule] = {
 
 
 def validate(params: dict[str, Any]) -> dict[str, Any]:
-    """`params` if every setting under `train` and `variants` is in range, else one error naming them all
-    (`variants.mlp_gan.optimizer.lr is -0.1; it must be a number above 0`)."""
+    """`params` if every setting under `train`, `variants` and `workers` is in range, else one error naming
+    them all (`variants.mlp_gan.optimizer.lr is -0.1; it must be a number above 0`)."""
     problems = []
-    for section in ("train", "variants"):
+    for section in ("train", "variants", "workers"):
         settings = flatten(params.get(section, {}), f"{section}.")
         for path, value in settings.items():
             key = path.rsplit(".", 1)[-1]

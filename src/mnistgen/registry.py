@@ -18,7 +18,7 @@ from typing import Any
 
 from mnistgen.errors import MnistgenError
 from mnistgen.serving.sampler import DIGEST_TAG, INFO_FILE, generator_digest
-from mnistgen.training.plan import COMPLETED
+from mnistgen.training.plan import COMPLETED, FINAL_GRID, SAMPLES_DIR, grid_file
 
 log = logging.getLogger(__name__)
 
@@ -166,24 +166,21 @@ def register_best(client: Any, runs: list[Any], cfg: dict[str, Any], extractor: 
     alias, reason = decide(best, champion, cfg)
     # A version of this run already registered by an attempt that failed after `register_model` (the
     # task's retry, or a second `mnistgen register`) is taken over, not registered twice.
+    tags = {
+        "variant": best.variant,
+        "extractor_version": extractor,
+        "metric": cfg["primary_metric"],
+        "score": str(best.score),
+        "decision": reason,
+    }
     earlier = client.search_model_versions(f"name = '{name}' and run_id = '{best.run_id}'")
     if earlier:
         version = max(earlier, key=lambda v: int(v.version))
-        client.set_model_version_tag(name, version.version, "decision", reason)
+        for key, value in tags.items():  # as of now: the run may have been evaluated again since
+            client.set_model_version_tag(name, version.version, key, value)
     else:
         info, digest = log_generator(best.run_id)
-        version = mlflow.register_model(
-            info.model_uri,
-            name,
-            tags={
-                "variant": best.variant,
-                "extractor_version": extractor,
-                "metric": cfg["primary_metric"],
-                "score": str(best.score),
-                "decision": reason,
-                DIGEST_TAG: digest,
-            },
-        )
+        version = mlflow.register_model(info.model_uri, name, tags={**tags, DIGEST_TAG: digest})
     try:
         check_generates(f"models:/{name}/{version.version}")
     except Exception as err:
@@ -196,8 +193,9 @@ def register_best(client: Any, runs: list[Any], cfg: dict[str, Any], extractor: 
 
 
 def log_generator(run_id: str) -> tuple[Any, str]:
-    """Log the run's trained networks as a generating pyfunc into that run; returns it and the networks'
-    digest (`generator_digest`), which the registered version records."""
+    """Log the run's trained networks as a generating pyfunc into that run, with the training's last sample
+    grid beside them (so the registered model shows what it draws); returns it and the networks' digest
+    (`generator_digest`), which the registered version records."""
     import keras
     import mlflow
     import numpy as np
@@ -211,6 +209,9 @@ def log_generator(run_id: str) -> tuple[Any, str]:
             run_id=run_id, artifact_path="model", dst_path=scratch
         )
         info = json.loads((Path(model_dir) / INFO_FILE).read_text())
+        grid = mlflow.artifacts.download_artifacts(
+            run_id=run_id, artifact_path=f"{SAMPLES_DIR}/{grid_file(FINAL_GRID)}", dst_path=scratch
+        )
         signature = ModelSignature(
             inputs=Schema([ColSpec("long", "seed"), ColSpec("long", "label", required=False)]),
             outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 28, 28))]),
@@ -218,7 +219,7 @@ def log_generator(run_id: str) -> tuple[Any, str]:
         logged = mlflow.pyfunc.log_model(
             name="generator",
             python_model=str(PYFUNC_FILE),
-            artifacts={"generator": model_dir},
+            artifacts={"generator": model_dir, "samples": grid},
             code_paths=[str(PACKAGE_DIR)],
             signature=signature,
             input_example=pd.DataFrame({"seed": [0, 1, 2, 3], "label": [0, 1, 2, 3]}),

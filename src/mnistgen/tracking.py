@@ -38,6 +38,8 @@ LEADERBOARD_VIEW = json.dumps(
     }
 )
 EXPERIMENT_TAGS = {EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND, VIEW_TAG: LEADERBOARD_VIEW}
+PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: the UI shows a run nested under the run this names
+PIPELINE_TAG = "pipeline"  # on the parent run of a `mnistgen pipeline` / `retrain` flow run
 HEALTH_TIMEOUT_SECONDS = 10  # one `/health` request to a tracking server before any work
 _HEALTHY_SERVERS: set[str] = set()  # servers this process has found up (asked once each)
 
@@ -200,3 +202,76 @@ def data_version(project_dir: Path) -> str:
     """The md5 `data.dvc` records, or "untracked"."""
     recorded = read_version(project_dir / "data.dvc")
     return recorded[0] if recorded else "untracked"
+
+
+def run_name(*parts: str) -> str:
+    """A run's name in the MLflow UI: `cgan · cpu · seed 42`, `pipeline · cpu · seed 42`."""
+    return " · ".join(parts)
+
+
+# ---------------------------------------------------------------- one parent run per pipeline run
+
+
+def start_pipeline_run(project_dir: Path, cfg: dict[str, Any], name: str, tags: dict[str, str]) -> str:
+    """Open the parent run of one pipeline run in the project's experiment (the flow nests what it starts
+    under it, see `adopt_new_runs`); returns its id. Made with the client, not `mlflow.start_run`, so it is
+    never the process's active run that evaluation and registration log into."""
+    import mlflow
+
+    experiment_id = use_experiment(project_dir, cfg)
+    tags = {
+        **tags,
+        PIPELINE_TAG: "true",
+        "git_commit": git_commit(project_dir),
+        "data_version": data_version(project_dir),
+    }
+    return mlflow.MlflowClient().create_run(experiment_id, tags=tags, run_name=name).info.run_id
+
+
+def adopt_new_runs(parent_id: str, run_ids: list[str]) -> list[str]:
+    """Nest under the pipeline run those of `run_ids` that started after it did (the trainings it ran);
+    a run it reused stays under the pipeline run that started it. Returns the ids it nested."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    began = client.get_run(parent_id).info.start_time
+    adopted = [run_id for run_id in run_ids if client.get_run(run_id).info.start_time >= began]
+    for run_id in adopted:
+        client.set_tag(run_id, PARENT_TAG, parent_id)
+    return adopted
+
+
+def log_child_run(
+    parent_id: str, name: str, metrics: dict[str, float], tags: dict[str, str], files: list[Path]
+) -> str:
+    """A finished run nested under the pipeline run (its evaluation: the real-data floor and the
+    leaderboard); returns its id."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    parent = client.get_run(parent_id)
+    run = client.create_run(parent.info.experiment_id, tags={**tags, PARENT_TAG: parent_id}, run_name=name)
+    run_id = run.info.run_id
+    for key, value in metrics.items():
+        client.log_metric(run_id, key, value)
+    for path in files:
+        client.log_artifact(run_id, str(path))
+    client.set_terminated(run_id, "FINISHED")
+    return run_id
+
+
+def end_pipeline_run(
+    parent_id: str, status: str, metrics: dict[str, float], tags: dict[str, str], files: list[Path]
+) -> None:
+    """Close the pipeline run: FINISHED with the leaderboard and the champion's grid beside its figures,
+    or FAILED (a failed pipeline is never recorded as a success)."""
+    import mlflow
+
+    client = mlflow.MlflowClient()
+    for key, value in metrics.items():
+        client.log_metric(parent_id, key, value)
+    for key, value in tags.items():
+        client.set_tag(parent_id, key, value)
+    for path in files:
+        client.log_artifact(parent_id, str(path))
+    client.set_terminated(parent_id, status)

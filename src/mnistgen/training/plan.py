@@ -41,8 +41,16 @@ METRICS_FILE = "metrics.json"  # its final losses, written when it ends
 HISTORY_FILE = "history.csv"
 CHECKPOINT_DIR = "checkpoints"
 MODEL_DIR = "model"
+SAMPLES_DIR = "samples"  # the sample grids from fixed noise, in a run folder and among its MLflow artifacts
+FINAL_GRID = "final"  # the name of the last of them (`samples_final.png`), which the registered model carries
 STAGING_DIR = ".mnistgen/runs"  # runs in progress; moved into `train.runs_dir` when they end
 LOCK_DIR = ".mnistgen/locks"
+
+
+def grid_file(name: str) -> str:
+    """The file of one sample grid (`samples_epoch_003.png`, `samples_final.png`) under SAMPLES_DIR."""
+    return f"samples_{name}.png"
+
 
 COMPLETED = "completed"  # the run reached its step budget
 STEP_LIMIT = "step limit"  # `--max-steps` stopped it first

@@ -27,6 +27,7 @@ from mnistgen.models.toy_gan_1d import DOMAIN, data_density
 from mnistgen.serving.sampler import from_standard_normal
 from mnistgen.training import export
 from mnistgen.training.engine import reference_statistics, sample_noise
+from mnistgen.training.plan import grid_file
 
 TOY_SAMPLES = 10_000
 FIT_IMAGES = 10_000  # training images whose codes a fitted latent prior is estimated from
@@ -97,7 +98,7 @@ class Reporter:
 
     def figure(self, folder: Path, name: str, title: str) -> Path:
         """The seeds' periodic look at the generator."""
-        return figures.image_grid(self.sample(self.grid_noise), folder / f"samples_{name}.png", title)
+        return figures.image_grid(self.sample(self.grid_noise), folder / grid_file(name), title)
 
     def final(self, figure_dir: Path) -> dict[str, float]:
         """The run's last figures, and any metrics of its own beside the losses."""

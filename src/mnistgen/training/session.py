@@ -29,9 +29,11 @@ from mnistgen.training import batches, export
 from mnistgen.training.plan import (
     CHECKPOINT_DIR,
     COMPLETED,
+    FINAL_GRID,
     HISTORY_FILE,
     METRICS_FILE,
     MODEL_DIR,
+    SAMPLES_DIR,
     STEP_LIMIT,
     TIME_CAP,
     QualityClock,
@@ -177,8 +179,8 @@ class Session:
             self.spec.pretrain(plan.seed)
         experiment = tracking.dvc_experiment()
         self.run_id = self.tracker.start(
-            " · ".join(
-                [plan.variant, plan.profile, f"seed {plan.seed}", *([experiment] if experiment else [])]
+            tracking.run_name(
+                plan.variant, plan.profile, f"seed {plan.seed}", *([experiment] if experiment else [])
             ),
             {
                 "variant": plan.variant,
@@ -323,7 +325,8 @@ class Session:
 
     def _record(self, step: int, epoch: int, values: dict[str, float]) -> None:
         self.history.append({"step": step, "epoch": epoch + 1, **values})
-        self.tracker.log_metrics(values, step=step)
+        # Under `train/` in MLflow, as the evaluation's are under `eval/`: the compare view groups them.
+        self.tracker.log_metrics({f"train/{k}": v for k, v in values.items()}, step=step)
 
     def _checkpoint(self) -> None:
         self.manager.save(checkpoint_number=int(self.step))
@@ -376,8 +379,8 @@ class Session:
         )
 
     def _sample_figure(self, name: str, title: str) -> None:
-        path = self.reporter.figure(self.folder / "samples", name, title)
-        self.tracker.log_file(path, "samples")
+        path = self.reporter.figure(self.folder / SAMPLES_DIR, name, title)
+        self.tracker.log_file(path, SAMPLES_DIR)
 
     # ------------------------------------------------------------------ the end of a run
 
@@ -397,7 +400,7 @@ class Session:
             f"{self.plan.variant} ({self.plan.profile}, seed {self.plan.seed}, {self.precision})",
         )
         metrics = dict(self.history[-1]) if self.history else {}
-        self._sample_figure("final", f"{self.plan.variant} after {int(self.step)} steps ({status})")
+        self._sample_figure(FINAL_GRID, f"{self.plan.variant} after {int(self.step)} steps ({status})")
         metrics.update(self.reporter.final(figure_dir))
         self.reporter.export(
             model_dir,
