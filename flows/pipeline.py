@@ -13,10 +13,8 @@ from __future__ import annotations
 import base64
 import contextlib
 import re
-import time
-from collections.abc import Callable
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 from prefect import flow, task
 from prefect.artifacts import create_markdown_artifact
@@ -24,6 +22,7 @@ from prefect.runtime import deployment, flow_run
 
 from flows.data_flow import data_flow
 from flows.evaluate_flow import ensure_classifier, evaluate_runs, register
+from flows.progress import StepClock
 from flows.retries import store_or_network_failed
 from flows.train_flow import TRAIN_DEPLOYMENT, train_all, train_on_workers
 from mnistgen import lineage, tracking
@@ -34,39 +33,6 @@ from mnistgen.evaluation.evaluate import FLOOR
 from mnistgen.serving.generate import sample_to_file
 
 CHAMPION_GRID = "champion.png"
-T = TypeVar("T")
-
-
-class StepClock:
-    """Wall-clock seconds of each step, reported at the end (measured, never used to decide anything)."""
-
-    def __init__(self) -> None:
-        self.seconds: dict[str, float] = {}
-        self.trainings: dict[str, float] = {}  # the part of "trainings" each variant took
-
-    def time(self, name: str, call: Callable[[], T]) -> T:
-        began = time.monotonic()
-        try:
-            return call()
-        finally:
-            self.seconds[name] = time.monotonic() - began
-
-    def table(self) -> str:
-        total = sum(self.seconds.values())
-        rows = []
-        for name, seconds in self.seconds.items():
-            rows.append(f"| {name} | {_minutes(seconds)} |")
-            if name == "trainings":
-                rows += [
-                    f"| &nbsp;&nbsp;{part} | {_minutes(took)} |" for part, took in self.trainings.items()
-                ]
-        return "\n".join(
-            ["| step | time |", "| --- | --- |", *rows, f"| **total** | **{_minutes(total)}** |"]
-        )
-
-
-def _minutes(seconds: float) -> str:
-    return f"{int(seconds // 60)} min {seconds % 60:04.1f} s" if seconds >= 60 else f"{seconds:.1f} s"
 
 
 @task
@@ -120,7 +86,7 @@ def retrain(
     names = variants or params["train"]["variants"]
     if unknown := sorted(set(names) - set(params["variants"])):
         raise ConfigError(f"unknown variants {unknown}; params.yaml defines: {', '.join(params['variants'])}")
-    clock = StepClock()
+    clock = StepClock(steps=7)
     tracking_uri, experiment_page = clock.time("MLflow check", lambda: check_tracking(root, params))
     trained_with = params["train"]["seed"] if seed is None else seed
     parent = tracking.start_pipeline_run(

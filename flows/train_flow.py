@@ -17,8 +17,10 @@ from prefect.artifacts import create_table_artifact
 from prefect.deployments import run_deployment
 from prefect.task_runners import ThreadPoolTaskRunner
 
+from flows.progress import TrainingPace
 from mnistgen.config import load_project, project_root
 from mnistgen.training.isolated import TrainingFailed, train_unless_current
+from mnistgen.training.plan import TrainRequest, plan_run, previous_run
 
 TRAIN_DEPLOYMENT = "train-variant/train-variant"
 
@@ -58,9 +60,12 @@ def train_all(
     """Train every variant listed in `train.variants` (or `variants`); one failure does not stop the rest."""
     root, params = load_project(project_dir, profile)
     names = variants or params["train"]["variants"]
+    current = {name for name in names if not force and is_current(root, name, profile, seed)}
+    pace = TrainingPace(names, [name for name in names if name not in current])
     futures = train_task.map(unmapped(root), names, unmapped(profile), unmapped(seed), unmapped(force))
-    for future in futures:
+    for name, future in zip(names, futures, strict=True):  # they run one after another, in this order
         future.wait()
+        print(pace.line(name, future.state.result() if future.state.is_completed() else None))
     states = dict(zip(names, (future.state for future in futures), strict=True))
     results = {name: state.result() for name, state in states.items() if state.is_completed()}
     failed = {name: str(state.message) for name, state in states.items() if not state.is_completed()}
@@ -84,6 +89,11 @@ def train_all(
     if failed:
         raise TrainingFailed(f"{len(failed)} of {len(names)} trainings failed: " + "; ".join(failed.values()))
     return results
+
+
+def is_current(root: Path, variant: str, profile: str | None, seed: int | None) -> bool:
+    """Whether `train_unless_current` will reuse the variant's run (for the estimate of what is left)."""
+    return previous_run(plan_run(TrainRequest(root, variant, profile, seed)))[0] == "finished"
 
 
 @task

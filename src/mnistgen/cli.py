@@ -9,6 +9,9 @@ from __future__ import annotations
 import errno
 import logging
 import os
+import re
+import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import replace
@@ -36,6 +39,14 @@ ProjectDir = Annotated[
 
 
 CLI_LOG_HANDLER = "mnistgen-cli"
+TENSORFLOW_VERBS = ("train", "classifier", "evaluate", "register", "sample", "pipeline")
+# What importing TensorFlow writes to the process's stderr before any log level applies (absl's notice,
+# oneDNN's, the CPU-feature one); `--verbose` shows them.
+TENSORFLOW_NOTICE = re.compile(
+    r"WARNING: All log messages before absl::InitializeLog\(\) is called"
+    r"|I\d{4} [\d:.]+\s+\d+ (port|cpu_feature_guard)\.cc:\d+\]"
+    r"|To enable the following instructions: .* rebuild TensorFlow"
+)
 
 
 class _RedactingFormatter(logging.Formatter):
@@ -48,7 +59,9 @@ class _RedactingFormatter(logging.Formatter):
 @app.callback()
 def main(
     ctx: typer.Context,
-    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Debug logging.")] = False,
+    verbose: Annotated[
+        bool, typer.Option("--verbose", "-v", help="Debug logging, and TensorFlow's start-up notices.")
+    ] = False,
 ) -> None:
     os.environ.setdefault("TF_CPP_MIN_LOG_LEVEL", "2")  # TensorFlow's C++ start-up chatter
     os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # one bar per artifact download
@@ -58,6 +71,8 @@ def main(
         logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     for earlier in [h for h in project_log.handlers if h.get_name() == CLI_LOG_HANDLER]:
         project_log.removeHandler(earlier)  # one per process, whatever ran before in it (tests, notebooks)
+    if ctx.invoked_subcommand in TENSORFLOW_VERBS and not verbose:
+        _import_tensorflow_quietly()
     if ctx.invoked_subcommand != "pipeline":  # in the pipeline, Prefect's console handler shows these
         handler = logging.StreamHandler()
         handler.set_name(CLI_LOG_HANDLER)
@@ -65,6 +80,24 @@ def main(
             _RedactingFormatter("%(asctime)s %(levelname)s %(name)s: %(message)s", "%H:%M:%S")
         )
         project_log.addHandler(handler)
+
+
+def _import_tensorflow_quietly() -> None:
+    """Import TensorFlow (the verb needs it; it takes seconds either way) with file descriptor 2 sent to a
+    temporary file, then pass on whatever it wrote except its start-up notices: they go straight to the
+    descriptor, where no log level reaches them. Bounded to the import, so no error message can be lost."""
+    sys.stderr.flush()
+    saved = os.dup(2)
+    with tempfile.TemporaryFile() as caught:
+        os.dup2(caught.fileno(), 2)
+        try:
+            import tensorflow  # noqa: F401
+        finally:
+            os.dup2(saved, 2)
+            os.close(saved)
+            caught.seek(0)
+            written = caught.read().decode(errors="replace").splitlines(keepends=True)
+            sys.stderr.write("".join(line for line in written if not TENSORFLOW_NOTICE.match(line)))
 
 
 @app.command()
