@@ -114,15 +114,7 @@ def retrain(
         decision = clock.time("registration", lambda: register(profile, str(root), seed))
         grid = clock.time("champion grid", lambda: publish_champion(root, params))
         reports = root / params["evaluation"]["reports_dir"]
-        record_pipeline_run(
-            parent,
-            profile,
-            extractor,
-            leaderboard,
-            decision,
-            clock.seconds,
-            [reports / "leaderboard.md", reports / "leaderboard.html", grid],
-        )
+        record_pipeline_run(parent, profile, extractor, leaderboard, decision, clock.seconds, reports, grid)
     except BaseException:
         with contextlib.suppress(Exception):  # the store may be what failed: the original error matters
             tracking.end_pipeline_run(parent, "FAILED", {}, {}, [])
@@ -157,7 +149,8 @@ def record_pipeline_run(
     leaderboard: list[dict[str, Any]],
     decision: dict[str, Any],
     seconds: dict[str, float],
-    files: list[Path],
+    reports: Path,
+    grid: Path,
 ) -> None:
     """The pipeline's MLflow run, one row that expands in the UI: the trainings it ran nested under it,
     an evaluation run with the real-data floor (`floor/...`, so it does not rank among the generators'
@@ -171,14 +164,14 @@ def record_pipeline_run(
         tracking.run_name("evaluation", profile, f"classifier {extractor}"),
         {f"floor/{k}": v for k, v in numbers.items()},
         {"extractor_version": extractor},
-        files[:1],
+        [reports / "leaderboard.md"],
     )
     tracking.end_pipeline_run(
         parent,
         "FINISHED",
         {f"time/{re.sub(r'[^A-Za-z0-9]+', '_', step).strip('_')}": took for step, took in seconds.items()},
         {"decision": decision["reason"], "trainings_nested": str(len(adopted))},
-        files,
+        [reports / "leaderboard.md", reports / "leaderboard.html", grid],
     )
 
 

@@ -19,6 +19,7 @@ from prefect.task_runners import ThreadPoolTaskRunner
 
 from flows.progress import TrainingPace
 from mnistgen.config import load_project, project_root
+from mnistgen.errors import MnistgenError
 from mnistgen.training.isolated import TrainingFailed, train_unless_current
 from mnistgen.training.plan import TrainRequest, plan_run, previous_run
 
@@ -92,8 +93,12 @@ def train_all(
 
 
 def is_current(root: Path, variant: str, profile: str | None, seed: int | None) -> bool:
-    """Whether `train_unless_current` will reuse the variant's run (for the estimate of what is left)."""
-    return previous_run(plan_run(TrainRequest(root, variant, profile, seed)))[0] == "finished"
+    """Whether `train_unless_current` will reuse the variant's run (for the estimate of what is left); a
+    variant that cannot even be planned is left to its task, which reports why."""
+    try:
+        return previous_run(plan_run(TrainRequest(root, variant, profile, seed)))[0] == "finished"
+    except MnistgenError:
+        return False
 
 
 @task
