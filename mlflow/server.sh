@@ -2,13 +2,13 @@
 # A shared MLflow tracking server for mnistgen: runs, registry and proxied artifacts in one place.
 #
 #   mlflow/server.sh                      # SQLite + local artifacts under mlflow/server/, on 127.0.0.1:5000
-#   MLFLOW_BACKEND_STORE_URI=postgresql://mlflow:secret@db:5432/mlflow \
+#   MLFLOW_BACKEND_STORE_URI=postgresql+psycopg2://mlflow:secret@db:5432/mlflow \
 #   MLFLOW_ARTIFACTS_DESTINATION=s3://my-bucket/mlflow \
 #   MLFLOW_HOST=0.0.0.0 MLFLOW_ALLOWED_HOSTS=mlflow.example.org mlflow/server.sh
 #
 # Then point the project at it:  export MLFLOW_TRACKING_URI=http://HOST:PORT
 # (S3-compatible stores also need AWS_ACCESS_KEY_ID, AWS_SECRET_ACCESS_KEY and, for MinIO and the like,
-# MLFLOW_S3_ENDPOINT_URL in the server's environment; PostgreSQL needs `pip install psycopg2-binary`.)
+# MLFLOW_S3_ENDPOINT_URL in the server's environment; psycopg2-binary and boto3 are in the lock file.)
 set -euo pipefail
 here="$(cd "$(dirname "$0")" && pwd)"
 mlflow_bin="${MLFLOW_BIN:-$(dirname "$here")/.venv/bin/mlflow}"

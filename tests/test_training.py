@@ -11,7 +11,14 @@ import time
 from pathlib import Path
 
 import pytest
-from conftest import SMOKE_KINDS, cli_env, make_training_project, run_cli, same_image_per_seed
+from conftest import (
+    SMOKE_KINDS,
+    cli_env,
+    make_training_project,
+    run_cli,
+    same_image_per_seed,
+    snapshot,
+)
 
 pytestmark = pytest.mark.slow
 
@@ -166,16 +173,22 @@ def test_resume_continues_the_same_run_and_matches_an_uninterrupted_one(
         assert any(not np.allclose(a, b) for a, b in zip(saved_average, raw_generator, strict=True))
 
 
-def test_a_fitted_prior_samples_where_the_autoencoder_codes_are(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def fitted_autoencoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """A project where the autoencoder trained with a prior fitted to its codes."""
+    project = make_training_project(tmp_path_factory.mktemp("fitted") / "project")
+    fitted = "variants.autoencoder.latent_prior=fitted"
+    done = run_cli(project, "train", "autoencoder", "--profile", "smoke", "--set", fitted)
+    assert done.returncode == 0, done.stderr[-3000:]
+    return project
+
+
+def test_a_fitted_prior_samples_where_the_autoencoder_codes_are(fitted_autoencoder: Path) -> None:
     import numpy as np
 
     from mnistgen.serving.sampler import Sampler
 
-    project = make_training_project(tmp_path / "project")
-    fitted = "variants.autoencoder.latent_prior=fitted"
-    done = run_cli(project, "train", "autoencoder", "--profile", "smoke", "--set", fitted)
-    assert done.returncode == 0, done.stderr[-3000:]
-    sampler = Sampler(project / "runs" / "autoencoder" / "model")
+    sampler = Sampler(fitted_autoencoder / "runs" / "autoencoder" / "model")
     fit = sampler.info["latent_fit"]
     z = sampler.noise(np.arange(4000))
     spread = np.sqrt(np.diag(fit["cov"]))
@@ -184,17 +197,13 @@ def test_a_fitted_prior_samples_where_the_autoencoder_codes_are(tmp_path: Path) 
     assert sampler.sample(8).shape == (8, 28, 28)
 
 
-def test_resume_refuses_changed_settings(tmp_path: Path) -> None:
-    project = make_training_project(tmp_path / "project")
-    assert run_cli(project, "train", "mlp_gan", "--profile", "smoke", "--max-steps", "5").returncode == 0
-    done = run_cli(project, "train", "mlp_gan", "--profile", "smoke", "--seed", "7", "--resume")
-    assert done.returncode == 1
-    assert "different settings, code or data (seed changed)" in done.stderr
-
-
-def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
+@pytest.fixture(scope="module")
+def killed_then_resumed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
+    """A long mlp_gan run killed (SIGKILL) after its 40th-step checkpoint, then resumed up to step 100 of
+    800: the project and the resuming command's stdout and stderr. The run stays unfinished."""
     project = make_training_project(
-        tmp_path / "project", {"profiles": {"smoke": {"variants": {"mlp_gan": {"epochs": 40}}}}}
+        tmp_path_factory.mktemp("killed") / "project",
+        {"profiles": {"smoke": {"variants": {"mlp_gan": {"epochs": 40}}}}},
     )
     checkpoints = project / ".mnistgen" / "runs" / "mlp_gan" / "checkpoints"  # the run in progress
     process = subprocess.Popen(
@@ -224,9 +233,23 @@ def test_a_killed_run_resumes_from_its_last_checkpoint(tmp_path: Path) -> None:
         process.wait()
     done = run_cli(project, "train", "mlp_gan", "--profile", "smoke", "--resume", "--max-steps", "100")
     assert done.returncode == 0, done.stderr[-3000:]
-    assert "step limit at step 100/800" in done.stdout
-    resumed_at = int(re.search(r"resuming run \w+ at step (\d+)", done.stderr).group(1))
+    return project, done.stdout, done.stderr
+
+
+def test_a_killed_run_resumes_from_its_last_checkpoint(killed_then_resumed: tuple[Path, str, str]) -> None:
+    _, stdout, stderr = killed_then_resumed
+    assert "step limit at step 100/800" in stdout
+    resumed_at = int(re.search(r"resuming run \w+ at step (\d+)", stderr).group(1))
     assert resumed_at >= 40 and resumed_at % 10 == 0, "resumes from a checkpoint, losing at most 10 steps"
+
+
+def test_resume_refuses_changed_settings(killed_then_resumed: tuple[Path, str, str]) -> None:
+    project, _, _ = killed_then_resumed
+    before = snapshot(project / "runs"), snapshot(project / ".mnistgen")
+    done = run_cli(project, "train", "mlp_gan", "--profile", "smoke", "--seed", "7", "--resume")
+    assert done.returncode == 1
+    assert "different settings, code or data (seed changed)" in done.stderr
+    assert (snapshot(project / "runs"), snapshot(project / ".mnistgen")) == before
 
 
 def test_nan_loss_stops_the_run_and_saves_no_model(tmp_path: Path) -> None:
@@ -258,9 +281,8 @@ def test_toy_gan_learns_the_target_mean(tmp_path: Path) -> None:
     assert abs(metrics["sample_mean"] - (-1.0)) < 0.3, metrics
 
 
-def test_a_bad_setting_is_refused_before_the_previous_run_is_touched(tmp_path: Path) -> None:
-    project = make_training_project(tmp_path / "project")
-    assert run_cli(project, "train", "autoencoder", "--profile", "smoke").returncode == 0
+def test_a_bad_setting_is_refused_before_the_previous_run_is_touched(fitted_autoencoder: Path) -> None:
+    project = fitted_autoencoder
     before = run_record(project, "autoencoder")
     bad = "variants.autoencoder.latent_prior=fited"
     done = run_cli(project, "train", "autoencoder", "--profile", "smoke", "--set", bad)

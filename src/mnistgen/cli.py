@@ -7,15 +7,19 @@ and `mnistgen --help` or a refused option should not wait for them.
 from __future__ import annotations
 
 import errno
+import importlib.abc
+import importlib.util
 import logging
 import os
 import re
 import sys
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import replace
+from importlib.machinery import ModuleSpec
 from pathlib import Path
+from types import ModuleType
 from typing import Annotated, NoReturn
 
 import typer
@@ -39,7 +43,6 @@ ProjectDir = Annotated[
 
 
 CLI_LOG_HANDLER = "mnistgen-cli"
-TENSORFLOW_VERBS = ("train", "classifier", "evaluate", "register", "sample", "pipeline")
 # What importing TensorFlow writes to the process's stderr before any log level applies (absl's notice,
 # oneDNN's, the CPU-feature one); `--verbose` shows them.
 TENSORFLOW_NOTICE = re.compile(
@@ -71,8 +74,8 @@ def main(
         logging.getLogger("mlflow.store.db.utils").setLevel(logging.CRITICAL)
     for earlier in [h for h in project_log.handlers if h.get_name() == CLI_LOG_HANDLER]:
         project_log.removeHandler(earlier)  # one per process, whatever ran before in it (tests, notebooks)
-    if ctx.invoked_subcommand in TENSORFLOW_VERBS and not verbose:
-        _import_tensorflow_quietly()
+    if not verbose and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
+        sys.meta_path.insert(0, _QuietTensorFlowImport())
     if ctx.invoked_subcommand != "pipeline":  # in the pipeline, Prefect's console handler shows these
         handler = logging.StreamHandler()
         handler.set_name(CLI_LOG_HANDLER)
@@ -82,22 +85,48 @@ def main(
         project_log.addHandler(handler)
 
 
-def _import_tensorflow_quietly() -> None:
-    """Import TensorFlow (the verb needs it; it takes seconds either way) with file descriptor 2 sent to a
-    temporary file, then pass on whatever it wrote except its start-up notices: they go straight to the
-    descriptor, where no log level reaches them. Bounded to the import, so no error message can be lost."""
-    sys.stderr.flush()
-    saved = os.dup(2)
-    with tempfile.TemporaryFile() as caught:
-        os.dup2(caught.fileno(), 2)
-        try:
-            import tensorflow  # noqa: F401
-        finally:
-            os.dup2(saved, 2)
-            os.close(saved)
-            caught.seek(0)
-            written = caught.read().decode(errors="replace").splitlines(keepends=True)
-            sys.stderr.write("".join(line for line in written if not TENSORFLOW_NOTICE.match(line)))
+class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
+    """Holds back TensorFlow's start-up notices: they go straight to file descriptor 2, where no log level
+    reaches them. The verbs import TensorFlow late, after their cheap checks (a bad option fails in a
+    fraction of a second, not after seconds of import), so this finder waits for that first import and
+    runs it with descriptor 2 sent to a temporary file, then passes on whatever was written except the
+    notices. Bounded to the import, so no error message can be lost."""
+
+    def find_spec(
+        self, name: str, path: Sequence[str] | None, target: ModuleType | None = None
+    ) -> ModuleSpec | None:
+        if name != "tensorflow":
+            return None
+        sys.meta_path.remove(self)  # once: the real finders locate it, this only wraps the loading
+        spec = importlib.util.find_spec(name)
+        if spec is not None and spec.loader is not None:
+            spec.loader = _NoticesHeldBack(spec.loader)
+        return spec
+
+
+class _NoticesHeldBack(importlib.abc.Loader):
+    """The loader of `tensorflow`, running the module's code with TensorFlow's notices held back."""
+
+    def __init__(self, loader: importlib.abc.Loader) -> None:
+        self.loader = loader
+
+    def create_module(self, spec: ModuleSpec) -> ModuleType | None:
+        return self.loader.create_module(spec)
+
+    def exec_module(self, module: ModuleType) -> None:
+        sys.stderr.flush()
+        saved = os.dup(2)
+        with tempfile.TemporaryFile() as caught:
+            os.dup2(caught.fileno(), 2)
+            try:
+                self.loader.exec_module(module)
+            finally:
+                os.dup2(saved, 2)
+                os.close(saved)
+                caught.seek(0)
+                written = caught.read().decode(errors="replace").splitlines(keepends=True)
+                sys.stderr.write("".join(line for line in written if not TENSORFLOW_NOTICE.match(line)))
+                module.__loader__ = module.__spec__.loader = self.loader  # as if never wrapped
 
 
 @app.command()
