@@ -111,20 +111,22 @@ def _start_postgres(state: Path, password: str) -> int:
         data.mkdir(parents=True, exist_ok=True)
         password_file = state / "postgres.pwfile"  # for initdb only: read by its user, removed after
         password_file.touch(mode=0o600)
-        password_file.write_text(password + "\n")
-        if os.geteuid() == 0:
-            shutil.chown(data, "postgres")
-            shutil.chown(password_file, "postgres")
-        if subprocess.run(_as_postgres(["test", "-w", str(data)]), capture_output=True).returncode != 0:
-            raise StackError(
-                f"the user postgres cannot write {data} (PostgreSQL refuses to run as root). Fix: pass "
-                "--state-dir in a folder every user can reach (e.g. under /tmp), or run as a normal user."
+        try:
+            password_file.write_text(password + "\n")
+            if os.geteuid() == 0:
+                shutil.chown(data, "postgres")
+                shutil.chown(password_file, "postgres")
+            if subprocess.run(_as_postgres(["test", "-w", str(data)]), capture_output=True).returncode:
+                raise StackError(
+                    f"the user postgres cannot write {data} (PostgreSQL refuses to run as root). Fix: pass "
+                    "--state-dir in a folder every user can reach (e.g. under /tmp), or run as a normal user."
+                )
+            init = ["initdb", "-D", str(data), "-U", DB_USER, "--auth=scram-sha-256"]
+            done = subprocess.run(
+                _as_postgres([*init, f"--pwfile={password_file}"]), capture_output=True, text=True
             )
-        init = _as_postgres(
-            ["initdb", "-D", str(data), "-U", DB_USER, "--auth=scram-sha-256", f"--pwfile={password_file}"]
-        )
-        done = subprocess.run(init, capture_output=True, text=True)
-        password_file.unlink()
+        finally:
+            password_file.unlink()
         if done.returncode != 0:
             raise StackError(f"initdb failed: {done.stderr.strip().splitlines()[-1]}")
     log = state / "logs" / "postgres.log"
@@ -160,14 +162,14 @@ def _stop_postgres(state: Path) -> None:
 # ---------------------------------------------------------------- the servers
 
 
-def _spawn(state: Path, name: str, command: list[str], env: dict[str, str]) -> int:
+def _spawn(state: Path, name: str, command: list[str], env: dict[str, str]) -> None:
+    """Start a server in a session of its own (so `down` stops it with its children); its pid to a file."""
     log = state / "logs" / f"{name}.log"
     with log.open("ab") as out:
         process = subprocess.Popen(
             command, stdout=out, stderr=subprocess.STDOUT, env=env, cwd=state, start_new_session=True
         )
     (state / "pids" / name).write_text(str(process.pid))
-    return process.pid
 
 
 def _stop(state: Path, name: str) -> None:

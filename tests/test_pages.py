@@ -36,10 +36,10 @@ def browser() -> Iterator:
 
 
 @pytest.fixture(scope="module")
-def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+def pipeline_cli(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     """A smoke project after `mnistgen pipeline` on three variants (a GAN, a conditional GAN, the toy GAN;
     with the time-to-quality clock on), as a user runs it: data, classifier, trainings, evaluation,
-    registration, under Prefect's temporary server."""
+    registration, under Prefect's temporary server; and what the command printed."""
     root = tmp_path_factory.mktemp("pages")
     overrides = {"profiles": {"smoke": {"train": {"quality_every_seconds": 1}}}}
     project, mirror = pipeline_project(root, overrides)
@@ -50,7 +50,20 @@ def pipeline_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
         env={"PREFECT_HOME": str(root / "prefect-home")},
     )
     assert done.returncode == 0, done.stderr[-3000:]
-    return project
+    return project, done.stdout + done.stderr
+
+
+@pytest.fixture(scope="module")
+def pipeline_run(pipeline_cli: tuple[Path, str]) -> Path:
+    return pipeline_cli[0]
+
+
+def test_the_pipeline_prints_its_steps_and_no_routine_noise(pipeline_cli: tuple[Path, str]) -> None:
+    _, printed = pipeline_cli
+    assert "[1/7]" in printed and "[7/7]" in printed and "Prefect UI:" in printed, printed[-3000:]
+    routine = ("Finished in state Completed()", "View at ", "Beginning subflow run", "absl::InitializeLog")
+    for noise in routine:
+        assert noise not in printed, f"{noise!r} in the pipeline's output:\n{printed[-3000:]}"
 
 
 def test_the_leaderboard_page_shows_every_variant_and_every_image_loads(browser, pipeline_run: Path) -> None:

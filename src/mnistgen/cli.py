@@ -52,6 +52,30 @@ TENSORFLOW_NOTICE = re.compile(
 )
 
 
+# Prefect's console lines that only say that all went well (a task or subflow completed, where its page
+# is, that a subflow began): the pipeline's numbered step lines say it once. `--verbose` shows them; a
+# failure's lines always show.
+ROUTINE_PREFECT_LINE = re.compile(r"Finished in state Completed\(|View at |Beginning subflow run")
+
+
+class _HideRoutinePrefectLines(logging.Filter):
+    def filter(self, record: logging.LogRecord) -> bool:
+        routine = record.name.startswith(("prefect.flow_runs", "prefect.task_runs"))
+        return not (routine and ROUTINE_PREFECT_LINE.match(record.getMessage()))
+
+
+def _quiet_prefect_console() -> None:
+    """Filter Prefect's console handler. Prefect sets up its logging when the first flow starts and only
+    adjusts levels after that, so it is set up here first and the filter stays on its handler."""
+    from prefect.logging.configuration import setup_logging  # the pipeline verb imports Prefect anyway
+    from prefect.logging.handlers import PrefectConsoleHandler
+
+    setup_logging()
+    for handler in logging.getLogger().handlers:
+        if isinstance(handler, PrefectConsoleHandler):
+            handler.addFilter(_HideRoutinePrefectLines())
+
+
 class _RedactingFormatter(logging.Formatter):
     """Log lines with the credentials of any URL in them replaced by `***`."""
 
@@ -76,6 +100,12 @@ def main(
         project_log.removeHandler(earlier)  # one per process, whatever ran before in it (tests, notebooks)
     if not verbose and not any(isinstance(f, _QuietTensorFlowImport) for f in sys.meta_path):
         sys.meta_path.insert(0, _QuietTensorFlowImport())
+    if ctx.invoked_subcommand == "pipeline":
+        # Before Prefect reads its settings: its temporary server would send usage telemetry, and its
+        # heartbeat trips over SQLite locks.
+        os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        if not verbose:
+            _quiet_prefect_console()
     if ctx.invoked_subcommand != "pipeline":  # in the pipeline, Prefect's console handler shows these
         handler = logging.StreamHandler()
         handler.set_name(CLI_LOG_HANDLER)
@@ -355,8 +385,6 @@ def pipeline(
     project_dir: ProjectDir = None,
 ) -> None:
     """The whole pipeline as the Prefect flow `retrain`: data, classifier, training, evaluation, registry."""
-    # Prefect's temporary server would send usage telemetry, and its heartbeat trips over SQLite locks.
-    os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
     # The flows are the outer, orchestrating layer: imported here, never by the computing modules.
     from flows.pipeline import retrain
 
