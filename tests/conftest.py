@@ -47,6 +47,7 @@ LONGEST_FIRST = (
     "test_evaluation.py",
     "test_pages.py",
     "test_deployments.py",
+    "test_team_stack.py",
     "test_mlflow_server.py",
     "test_conditional.py",
     "test_pipeline.py",
