@@ -228,6 +228,20 @@ def test_two_variants_open_side_by_side_in_the_compare_view(
     text = browser.find_element("tag name", "body").text
     for variant in ("mlp_gan", "cgan"):
         assert f"{variant} · smoke · seed 42" in text, f"{variant}'s run is not shown; see {path}"
+    # The chart draws an FID axis from both runs' values (a parallel-coordinates plot labels each axis
+    # with its name and the extremes of what it draws: here the two runs' values).
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{pipeline_run}/mlflow/mlflow.db")
+    metrics = [client.get_run(run).data.metrics for run in runs]
+    labels_js = "return [...document.querySelectorAll('.js-plotly-plot text')].map(e => e.textContent)"
+    labels = lambda: set(browser.execute_script(labels_js))  # noqa: E731 (SVG text: no innerText)
+    wait_for(browser, lambda: any("fid" in label for label in labels()), "mlflow-compare", "an FID axis")
+    words = labels()
+    drawn = sorted(name for name in words if "fid" in name and all(name in m for m in metrics))
+    assert drawn, f"no FID axis among the charts' labels {sorted(words)}; see {path}"
+    for run_metrics in metrics:
+        assert f"{run_metrics[drawn[0]]:.5f}" in words, f"{drawn[0]} of a run is not drawn; see {path}"
 
 
 def test_the_data_docs_show_the_passed_validation_with_the_internet_cut_off(
