@@ -12,8 +12,8 @@ pipeline: $(STAMP) $(DOCS_ASSETS)  ## the main job: data -> classifier -> every 
 
 # One test worker per core plus one (at most 4): much of a test's time is a child process importing
 # TensorFlow on one core, and much of the rest waiting on a server, a worker's poll or a child's start-up,
-# which the extra worker fills (two cores, the tests of the "house" issue: 9 min 30 s on three workers,
-# 10 min 21 s on two). A test file stays on one worker, so its module-scoped fixtures are built once
+# which the extra worker fills (README "Development" has the measured times). A test file stays on one
+# worker, so its module-scoped fixtures are built once
 # (`loadfile`: xdist's `loadgroup` does not group under pytest 9.2, pytest-xdist#1386). TEST_WORKERS=0: none.
 TEST_WORKERS ?= $(shell cores=$$(nproc 2>/dev/null || echo 1); echo $$(( cores < 4 ? cores + 1 : 4 )))
 PYTEST := $(BIN)/python -m pytest -n $(TEST_WORKERS) --dist loadfile
