@@ -279,7 +279,8 @@ def up(state: Path, env_file: Path) -> dict[str, str]:
         + "".join(f"{key}={value}\n" for key, value in environment.items())
     )
     env_file.chmod(0o600)
-    (state / "stack.json").write_text(json.dumps({"postgres_port": pg_port}))  # for `psql`-like clients
+    # Where the databases listen (the tests read it).
+    (state / "stack.json").write_text(json.dumps({"postgres_port": pg_port}))
     return environment
 
 
