@@ -109,7 +109,7 @@ def test_tensorflow_start_up_notices_are_held_back_unless_verbose(tmp_path: Path
 
 
 def test_a_bad_option_is_refused_before_tensorflow_is_imported(dvc_project: Path) -> None:
-    """The verbs import TensorFlow late, so a mistake costs a fraction of a second, not the import."""
+    """The verbs import TensorFlow late, so a mistake is refused before the seconds of that import."""
     import subprocess
     import sys
 

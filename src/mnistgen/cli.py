@@ -117,8 +117,8 @@ def main(
 
 class _QuietTensorFlowImport(importlib.abc.MetaPathFinder):
     """Holds back TensorFlow's start-up notices: they go straight to file descriptor 2, where no log level
-    reaches them. The verbs import TensorFlow late, after their cheap checks (a bad option fails in a
-    fraction of a second, not after seconds of import), so this finder waits for that first import and
+    reaches them. The verbs import TensorFlow late, after their cheap checks (a bad option fails
+    before seconds of import), so this finder waits for that first import and
     runs it with descriptor 2 sent to a temporary file, then passes on whatever was written except the
     notices. Bounded to the import, so no error message can be lost."""
 
