@@ -5,10 +5,11 @@
 
 Sends `--requests` POST /invocations, one after another, each asking for `--rows` images
 (`{"dataframe_records": [{"seed": s, "label": s % 10}, ...]}`), after a few warm-up requests it does not
-count. Checks every answer (shape, pixels in [0, 1], the same seeds give the same images) and what a bad
-request gets (a 4xx, and the server still serving after it). Prints p50, p90, p99 and the mean in
-milliseconds, then one JSON line with everything measured (the test suite reads it). The goal: 64 images in
-under 100 ms p50 on a 2-core CPU.
+count, once per pixel format (`float`: pixels in [0, 1], the default; `uint8`: 0-255, a quarter of the
+JSON). Checks every answer (shape, range, the same seeds give the same images, the two formats agree) and
+what a bad request gets (a 4xx with a message, and the server still serving after it). Prints p50, p90, p99
+and the mean in milliseconds per format, then one JSON line with everything measured (the test suite reads
+it). The goal: 64 images in under 100 ms p50 on a 2-core CPU.
 """
 
 from __future__ import annotations
@@ -22,17 +23,21 @@ import urllib.request
 import numpy as np
 
 WARM_UP_REQUESTS = 3
-BAD_REQUESTS = {  # what a client may get wrong -> the records it sends
-    "a string seed": [{"seed": "abc"}],
-    "a negative seed": [{"seed": -1}],
+PIXEL_FORMATS = {"float": 1.0, "uint8": 255.0}  # the pyfunc's `pixels` parameter -> its largest value
+BAD_REQUESTS = {  # what a client may get wrong -> the request it sends
+    "a string seed": {"dataframe_records": [{"seed": "abc"}]},
+    "a negative seed": {"dataframe_records": [{"seed": -1}]},
+    "label 12": {"dataframe_records": [{"seed": 0, "label": 12}]},
+    "10^7 rows": {"inputs": {"seed": range(10**7)}},
+    "an unknown pixel format": {"dataframe_records": [{"seed": 0}], "params": {"pixels": "gray"}},
 }
 
 
-def post(url: str, records: list[dict]) -> tuple[int, bytes, float]:
+def post(url: str, payload: dict) -> tuple[int, bytes, float]:
     """(HTTP status, body, seconds) of one POST /invocations."""
     request = urllib.request.Request(
         f"{url}/invocations",
-        data=json.dumps({"dataframe_records": records}).encode(),
+        data=json.dumps(payload, default=list).encode(),
         headers={"Content-Type": "application/json"},
     )
     began = time.perf_counter()
@@ -48,6 +53,22 @@ def images(body: bytes) -> np.ndarray:
     return np.asarray(json.loads(body)["predictions"], dtype=np.float32)
 
 
+def latencies(url: str, payload: dict, requests: int) -> tuple[np.ndarray, np.ndarray, bool]:
+    """(milliseconds per request, the first answer's images, whether every answer was that answer)."""
+    for _ in range(WARM_UP_REQUESTS):
+        status, body, _ = post(url, payload)
+        if status != 200:
+            raise SystemExit(f"error: the server answered {status}: {body[:500]!r}")
+    first, same, seconds = images(body), True, []
+    for _ in range(requests):
+        status, body, elapsed = post(url, payload)
+        if status != 200:
+            raise SystemExit(f"error: the server answered {status}: {body[:500]!r}")
+        seconds.append(elapsed)
+        same &= bool(np.array_equal(images(body), first))
+    return 1000 * np.asarray(seconds), first, same
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -58,41 +79,32 @@ def main() -> None:
     args = parser.parse_args()
     records = [{"seed": seed, "label": seed % 10} for seed in range(args.rows)]
 
-    for _ in range(WARM_UP_REQUESTS):
-        status, body, _ = post(args.url, records)
-        if status != 200:
-            raise SystemExit(f"error: the server answered {status}: {body[:500]!r}")
-    first = images(body)
-    seconds, same, in_range = [], True, True
-    for _ in range(args.requests):
-        status, body, elapsed = post(args.url, records)
-        if status != 200:
-            raise SystemExit(f"error: the server answered {status}: {body[:500]!r}")
-        answer = images(body)
-        seconds.append(elapsed)
-        same &= bool(np.array_equal(answer, first))
-        in_range &= bool(answer.min() >= 0.0 and answer.max() <= 1.0)
-    bad = {name: post(args.url, wrong)[0] for name, wrong in BAD_REQUESTS.items()}
-    still_serving = post(args.url, records[:1])[0] == 200
-
-    ms = 1000 * np.asarray(seconds)
-    print(
-        f"{args.requests} requests of {args.rows} images: p50 {np.percentile(ms, 50):.1f} ms, "
-        f"p90 {np.percentile(ms, 90):.1f} ms, p99 {np.percentile(ms, 99):.1f} ms, mean {ms.mean():.1f} ms"
-    )
-    for name, status in bad.items():
-        print(f"{name}: HTTP {status}")
-    summary = {
-        "requests": args.requests,
-        "rows": args.rows,
-        "shape": list(first.shape),
-        "in_range": in_range,
-        "same_seeds_same_images": same,
-        "p50_ms": round(float(np.percentile(ms, 50)), 1),
-        "p99_ms": round(float(np.percentile(ms, 99)), 1),
-        "bad_requests": bad,
-        "still_serving": still_serving,
-    }
+    summary: dict = {"requests": args.requests, "rows": args.rows, "formats": {}}
+    answers = {}
+    for pixels, largest in PIXEL_FORMATS.items():
+        payload = {"dataframe_records": records, "params": {"pixels": pixels}}
+        ms, answers[pixels], same = latencies(args.url, payload, args.requests)
+        p50, p90, p99 = np.percentile(ms, [50, 90, 99])
+        print(
+            f"{args.requests} requests of {args.rows} images, pixels={pixels}: p50 {p50:.1f} ms, "
+            f"p90 {p90:.1f} ms, p99 {p99:.1f} ms, mean {ms.mean():.1f} ms"
+        )
+        summary["formats"][pixels] = {
+            "shape": list(answers[pixels].shape),
+            "in_range": bool(answers[pixels].min() >= 0 and answers[pixels].max() <= largest),
+            "same_seeds_same_images": same,
+            "p50_ms": round(float(p50), 1),
+            "p99_ms": round(float(p99), 1),
+        }
+    summary["formats_agree"] = bool(np.array_equal(answers["uint8"], np.rint(answers["float"] * 255)))
+    summary["bad_requests"] = {}
+    for name, wrong in BAD_REQUESTS.items():
+        status, body, _ = post(args.url, wrong)
+        message = json.loads(body).get("message", "") if body.startswith(b"{") else body.decode()[:200]
+        last_line = (message.strip().splitlines() or [""])[-1]
+        summary["bad_requests"][name] = {"status": status, "message": last_line[-200:]}
+        print(f"{name}: HTTP {status}: {summary['bad_requests'][name]['message']}")
+    summary["still_serving"] = post(args.url, {"dataframe_records": records[:1]})[0] == 200
     print(json.dumps(summary))
 
 

@@ -20,8 +20,8 @@ from prefect.task_runners import ThreadPoolTaskRunner
 from flows.progress import TrainingPace
 from mnistgen.config import load_project, project_root
 from mnistgen.errors import MnistgenError
-from mnistgen.training.isolated import TrainingFailed, train_unless_current
-from mnistgen.training.plan import TrainRequest, plan_run, previous_run
+from mnistgen.training.isolated import TrainingFailed, next_action, train_unless_current
+from mnistgen.training.plan import TrainRequest
 
 TRAIN_DEPLOYMENT = "train-variant/train-variant"
 
@@ -96,7 +96,7 @@ def is_current(root: Path, variant: str, profile: str | None, seed: int | None) 
     """Whether `train_unless_current` will reuse the variant's run (for the estimate of what is left); a
     variant that cannot even be planned is left to its task, which reports why."""
     try:
-        return previous_run(plan_run(TrainRequest(root, variant, profile, seed)))[0] == "finished"
+        return next_action(TrainRequest(root, variant, profile, seed)) == "reused"
     except MnistgenError:
         return False
 

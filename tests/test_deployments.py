@@ -7,10 +7,8 @@ Then the Prefect UI is opened in headless Chromium on that run (tests/chromium.p
 
 from __future__ import annotations
 
-import json
 import os
 import re
-import shutil
 import subprocess
 import sys
 from collections.abc import Iterator
@@ -18,7 +16,7 @@ from pathlib import Path
 
 import pytest
 from chromium import chromium, shot, texts, wait_for
-from conftest import REPO, cli_env, free_port, local_server, pipeline_project, stop
+from conftest import cli_env, free_port, local_server, pipeline_project, retrain_on_workers
 
 pytestmark = pytest.mark.slow
 
@@ -28,31 +26,6 @@ BIN = Path(sys.executable).parent
 WAIT_WITHOUT_WORKERS = """
 from flows.train_flow import TRAIN_DEPLOYMENT, train_on_workers
 train_on_workers.fn(["mlp_gan"], "smoke", None, False, TRAIN_DEPLOYMENT, timeout_minutes=0.05, poll_seconds=1)
-"""
-
-RUN_AND_REPORT = """
-import json, sys
-from prefect import get_client
-from prefect.client.schemas.filters import (
-    ArtifactFilter, ArtifactFilterFlowRunId, DeploymentFilter, DeploymentFilterName
-)
-from prefect.deployments import run_deployment
-
-run = run_deployment(sys.argv[1], parameters=json.loads(sys.argv[2]), timeout=900, poll_interval=2)
-with get_client(sync_client=True) as client:
-    trainings = client.read_flow_runs(
-        deployment_filter=DeploymentFilter(name=DeploymentFilterName(any_=["train-variant"]))
-    )
-    artifacts = client.read_artifacts(
-        artifact_filter=ArtifactFilter(flow_run_id=ArtifactFilterFlowRunId(any_=[run.id]))
-    )
-print(json.dumps({
-    "id": str(run.id),
-    "state": run.state.type.value,
-    "message": run.state.message,
-    "trainings": [[r.parameters["variant"], r.state.type.value, r.work_pool_name] for r in trainings],
-    "artifacts": {a.key: str(a.id) for a in artifacts if a.key},
-}))
 """
 
 
@@ -77,60 +50,9 @@ def prefect_server(tmp_path: Path) -> Iterator[dict[str, str]]:
 
 def test_scheduled_pipeline_trains_on_the_gpu_pool(prefect_server: dict[str, str], tmp_path: Path) -> None:
     project, mirror = pipeline_project(tmp_path)
-    shutil.copy2(REPO / "prefect.yaml", project / "prefect.yaml")
-    shutil.copytree(REPO / "flows", project / "flows", ignore=shutil.ignore_patterns("__pycache__"))
     env = prefect_server
-
-    def prefect(*args: str) -> str:
-        done = subprocess.run(
-            [str(BIN / "prefect"), *args], cwd=project, env=env, capture_output=True, text=True, timeout=180
-        )
-        assert done.returncode == 0, f"prefect {' '.join(args)}:\n{done.stdout}\n{done.stderr}"
-        return done.stdout
-
-    # What `make deploy` does.
-    prefect("work-pool", "create", "gpu", "--type", "process")
-    prefect("work-pool", "set-concurrency-limit", "gpu", "1")
-    prefect("work-pool", "create", "cpu", "--type", "process")
-    prefect("--no-prompt", "deploy", "--all")
-    listed = prefect("deployment", "ls")
-    assert "retrain/retrain" in listed and "train-variant/train-variant" in listed
-    schedule = prefect("deployment", "inspect", "retrain/retrain")
-    assert "0 3 * * 1" in schedule
-
-    workers = []
-    for pool in ("cpu", "gpu"):
-        log = (tmp_path / f"worker-{pool}.log").open("w")
-        workers.append(
-            subprocess.Popen(
-                [str(BIN / "prefect"), "worker", "start", "--pool", pool, "--type", "process"],
-                cwd=project,
-                env=env,
-                stdout=log,
-                stderr=subprocess.STDOUT,
-            )
-        )
-    try:
-        parameters = {
-            "profile": "smoke",
-            "variants": ["mlp_gan", "toy_gan_1d"],
-            "mirrors": [str(mirror.folder)],
-        }
-        done = subprocess.run(
-            [sys.executable, "-c", RUN_AND_REPORT, "retrain/retrain", json.dumps(parameters)],
-            cwd=project,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=1200,
-        )
-    finally:
-        for worker in workers:
-            stop(worker)
-    logs = "\n".join(p.read_text()[-3000:] for p in sorted(tmp_path.glob("worker-*.log")))
-    assert done.returncode == 0, f"{done.stderr[-3000:]}\n{logs}"
-    report = json.loads(done.stdout.strip().splitlines()[-1])
-    assert report["state"] == "COMPLETED", f"{report}\n{logs}"
+    parameters = {"profile": "smoke", "variants": ["mlp_gan", "toy_gan_1d"], "mirrors": [str(mirror.folder)]}
+    report = retrain_on_workers(project, env, tmp_path, parameters, schedule="0 3 * * 1")
     assert sorted(report["trainings"]) == [
         ["mlp_gan", "COMPLETED", "gpu"],
         ["toy_gan_1d", "COMPLETED", "gpu"],

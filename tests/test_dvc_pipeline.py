@@ -10,7 +10,15 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, TRAINING_ROWS, cli_env, copy_repository, publish_synthetic_mnist, set_params
+from conftest import (
+    REPO,
+    TRAINING_ROWS,
+    cli_env,
+    copy_repository,
+    publish_synthetic_mnist,
+    set_params,
+    stages_run,
+)
 
 DVC_YAML = yaml.safe_load((REPO / "dvc.yaml").read_text())
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -57,10 +65,6 @@ def _run(repo: Path, *args: str, timeout: float = 900) -> subprocess.CompletedPr
     return done
 
 
-def _ran(output: str) -> set[str]:
-    return {line.split("'")[1] for line in output.splitlines() if line.startswith("Running stage '")}
-
-
 @pytest.mark.slow
 def test_dvc_repro_rebuilds_everything_then_only_what_changed(tmp_path: Path) -> None:
     repo = tmp_path / "clone"
@@ -77,10 +81,15 @@ def test_dvc_repro_rebuilds_everything_then_only_what_changed(tmp_path: Path) ->
     _run(repo, "git", "-c", "user.email=t@mnistgen.invalid", "-c", "user.name=t", "commit", "-qm", "clone")
 
     first = _run(repo, *dvc, "repro")
-    assert _ran(first.stdout) == {"classifier", "evaluate", "register", *(f"train@{v}" for v in variants)}
+    assert stages_run(first.stdout) == {
+        "classifier",
+        "evaluate",
+        "register",
+        *(f"train@{v}" for v in variants),
+    }
 
     second = _run(repo, *dvc, "repro")
-    assert _ran(second.stdout) == set(), second.stdout
+    assert stages_run(second.stdout) == set(), second.stdout
 
     metrics = json.loads(_run(repo, *dvc, "metrics", "show", "--json").stdout)
     workspace = metrics[""]["data"]  # "" is the workspace
@@ -107,7 +116,7 @@ def test_dvc_repro_rebuilds_everything_then_only_what_changed(tmp_path: Path) ->
     # A tuning trial, the DVC way: only its variant retrains, the others' figures are reused, nothing is
     # registered, and the trial is listed by `dvc exp show` and logged in the tuning experiment.
     trial = _run(repo, *dvc, "exp", "run", "-n", "mlp-s5", "-S", "++profiles.smoke.variants.mlp_gan.seed=5")
-    assert _ran(trial.stdout) == {"train@mlp_gan", "evaluate", "register"}, trial.stdout
+    assert stages_run(trial.stdout) == {"train@mlp_gan", "evaluate", "register"}, trial.stdout
     assert (
         "toy_gan_1d: measured before under the same evaluation; figures reused" in trial.stdout + trial.stderr
     )

@@ -150,6 +150,48 @@ def test_a_run_cut_short_is_never_registered_however_good(store) -> None:
         registry.register_best(client, runs, params["registry"], EXTRACTOR)
 
 
+@pytest.mark.parametrize("while_a", ["checks its version", "writes the alias"])
+def test_two_registrations_at_once_leave_the_champion_on_the_better(store, monkeypatch, while_a) -> None:
+    """Two pipelines register on one store at the same time: B (the better generator) registers from
+    start to end while A (the worse) is between two steps, after registering its version (before checking
+    it), or just before writing the alias (A decided against the store as it was before B, and writes
+    last). The champion ends on B, A is the challenger and says why, and no version is lost."""
+    tmp_path, params, experiment_id, client = store
+    cfg, name = params["registry"], params["registry"]["model_name"]
+    worse = evaluated_run(tmp_path, experiment_id, "mlp_gan", fid=30.0)
+    better = evaluated_run(tmp_path, experiment_id, "dcgan", fid=20.0)
+    runs = {run.info.run_id: run for run in client.search_runs([experiment_id])}
+    b_started, b_decisions = [], []
+
+    def b_registers() -> None:
+        if not b_started:
+            b_started.append(True)
+            b_decisions.append(registry.register_best(client, [runs[better]], cfg, EXTRACTOR))
+
+    if while_a == "checks its version":
+        check = registry.check_generates
+        monkeypatch.setattr(registry, "check_generates", lambda uri: (b_registers(), check(uri)))
+    else:
+        set_alias = client.set_registered_model_alias
+
+        def b_first(model: str, alias: str, version: str) -> None:
+            b_registers()
+            set_alias(model, alias, version)
+
+        monkeypatch.setattr(client, "set_registered_model_alias", b_first)
+    a = registry.register_best(client, [runs[worse]], cfg, EXTRACTOR)
+    (b,) = b_decisions
+    assert b.alias == "champion" and champion_run(client, params) == better
+    assert (
+        a.alias == "challenger"
+        and "which claimed it too (registered at the same time), is better" in a.reason
+    )
+    assert client.get_model_version_by_alias(name, "challenger").run_id == worse
+    assert client.get_model_version(name, a.version).description == a.reason
+    versions = client.search_model_versions(f"name = '{name}'")
+    assert sorted(v.run_id for v in versions) == sorted([worse, better]), "no version lost, none twice"
+
+
 def test_the_champion_generates_in_a_fresh_process(store) -> None:
     tmp_path, params, experiment_id, client = store
     evaluated_run(tmp_path, experiment_id, "dcgan", fid=10.0)
@@ -162,12 +204,27 @@ def test_the_champion_generates_in_a_fresh_process(store) -> None:
         "again = model.predict(pd.DataFrame({'seed': [1]}))\n"
         "print(images.shape, images.dtype, float(images.min()) >= 0, float(images.max()) <= 1,\n"
         "      np.array_equal(again[0], images[0]))\n"
+        "small = model.predict(pd.DataFrame({'seed': [1, 2, 3]}), params={'pixels': 'uint8'})\n"
+        "print(small.dtype, np.array_equal(small, np.rint(images * 255)))\n"
+        "bad = {'label': pd.DataFrame({'seed': [0, 1], 'label': [3, 12]}),\n"
+        "       'seed': pd.DataFrame({'seed': [5, -1]}), 'rows': pd.DataFrame({'seed': range(1001)})}\n"
+        "for name, frame in [*bad.items(), ('pixels', pd.DataFrame({'seed': [0]}))]:\n"
+        "    try:\n"
+        "        model.predict(frame, params={'pixels': 'gray'} if name == 'pixels' else None)\n"
+        "    except mlflow.exceptions.MlflowException as err:\n"
+        "        print(name, err.error_code, err.message)\n"
     )
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
-    assert done.stdout.strip().splitlines()[-1] == "(3, 28, 28) float32 True True True", (
-        "same seed, same image"
-    )
+    printed = done.stdout.strip().splitlines()
+    assert printed[-6] == "(3, 28, 28) float32 True True True", "same seed, same image"
+    assert printed[-5] == "uint8 True", "pixels='uint8': the same images in 0..255"
+    refusals = {line.split()[0]: line for line in printed[-4:]}
+    assert "`label` 12 in row 1: it must be 0..9" in refusals["label"], printed
+    assert "`seed` -1 in row 1: it must be an integer of at least 0" in refusals["seed"], printed
+    assert "1001 rows in one request; at most 1000" in refusals["rows"], printed
+    assert "pixels='gray' is not a pixel format; use one of float, uint8" in refusals["pixels"], printed
+    assert all(" INVALID_PARAMETER_VALUE " in line for line in refusals.values()), printed
 
 
 def test_a_registration_that_failed_after_registering_takes_its_version_over(store, monkeypatch) -> None:

@@ -8,20 +8,38 @@ from __future__ import annotations
 import json
 import os
 import shutil
+import signal
 import stat
 import subprocess
 import sys
 import tempfile
-from collections.abc import Iterator
+import time
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
-from conftest import REPO, cli_env, free_port, git, local_server, pipeline_project, snapshot
+from conftest import (
+    REPO,
+    TRAINING_ROWS,
+    cli_env,
+    copy_repository,
+    free_port,
+    git,
+    local_server,
+    pipeline_project,
+    publish_synthetic_mnist,
+    retrain_on_workers,
+    set_params,
+    snapshot,
+    stages_run,
+)
 
 pytestmark = pytest.mark.slow
 
 STACK = [sys.executable, str(REPO / "team" / "stack.py")]
 DVC = [sys.executable, "-m", "dvc"]
+MNISTGEN = [sys.executable, "-m", "mnistgen"]
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -170,8 +188,9 @@ def test_a_process_that_knows_only_the_tracking_uri_samples_the_champion(team_pi
 
 def test_the_champion_served_over_http(team_pipeline, tmp_path: Path) -> None:
     """`mlflow models serve` of the registered champion on 127.0.0.1, asked by a second process
-    (benchmarks/serving_latency.py): images of the right shape and range, the same for the same seeds, a
-    4xx for a bad request, still serving after it; the latency is measured and printed, not judged."""
+    (benchmarks/serving_latency.py): images of the right shape and range in both pixel formats, the same
+    for the same seeds, a 400 naming the problem for each bad request (label 12, 10^7 rows, ...), still
+    serving after them; the latency is measured and printed, not judged."""
     _, environment = team_pipeline
     port = free_port()
     env = _only_the_tracking_uri(environment)
@@ -190,7 +209,162 @@ def test_the_champion_served_over_http(team_pipeline, tmp_path: Path) -> None:
         done = subprocess.run([*benchmark, "--requests", "100"], capture_output=True, text=True, timeout=600)
     assert done.returncode == 0, done.stdout[-2000:] + done.stderr[-2000:]
     measured = json.loads(done.stdout.strip().splitlines()[-1])
-    assert measured["shape"] == [64, 28, 28] and measured["in_range"] and measured["same_seeds_same_images"]
-    assert all(400 <= status < 500 for status in measured["bad_requests"].values()), measured
-    assert measured["still_serving"] and measured["p50_ms"] > 0 and measured["p99_ms"] >= measured["p50_ms"]
+    for pixels, answers in measured["formats"].items():
+        assert answers["shape"] == [64, 28, 28] and answers["in_range"], (pixels, answers)
+        assert answers["same_seeds_same_images"] and 0 < answers["p50_ms"] <= answers["p99_ms"], (
+            pixels,
+            answers,
+        )
+    assert set(measured["formats"]) == {"float", "uint8"} and measured["formats_agree"], measured
+    refused = measured["bad_requests"]
+    assert all(answer["status"] == 400 for answer in refused.values()), refused
+    assert "`label` 12 in row 0: it must be 0..9" in refused["label 12"]["message"], refused
+    assert "10000000 rows in one request; at most 1000" in refused["10^7 rows"]["message"], refused
+    assert measured["still_serving"], measured
     print(done.stdout)  # the latency, for the log
+
+
+def _run(command: list[str], cwd: Path, env: dict[str, str]) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(command, cwd=cwd, capture_output=True, text=True, env=env, timeout=900)
+    assert done.returncode == 0, f"{command}:\n{done.stdout[-2000:]}\n{done.stderr[-3000:]}"
+    return done
+
+
+def test_a_second_clone_pulls_the_results_and_dvc_repro_runs_no_stage(team, tmp_path: Path) -> None:
+    """The team shares results instead of retraining: one clone runs `dvc repro` against the stack (smoke,
+    one variant) and pushes the data and every stage's outputs to the S3 remote; in a fresh second clone,
+    `dvc pull` brings them, and then `dvc repro` runs no stage and `dvc status` has nothing to say."""
+    environment, _ = team
+    project = tmp_path / "first"
+    copy_repository(project)
+    files = publish_synthetic_mnist(project / "data" / "mnist", TRAINING_ROWS)
+    set_params(project, {"profile": "smoke", "data": {"files": files}, "train": {"variants": ["mlp_gan"]}})
+    env = {**cli_env(), **environment}
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # `mnistgen` in the stages
+    git(project, "init", "-q")
+    remote = ["remote", "add", "--local", "-d", "team", environment["MNISTGEN_DVC_REMOTE"]]
+    _run([*DVC, *remote], project, env)
+    _run([*DVC, "add", "-q", "data"], project, env)
+    first = _run([*DVC, "repro"], project, env)
+    assert stages_run(first.stdout) == {"classifier", "train@mlp_gan", "evaluate", "register"}, first.stdout
+    _run([*DVC, "push"], project, env)
+    git(project, "add", "-A")
+    git(project, "commit", "-qm", "results")
+
+    second = tmp_path / "second"
+    git(tmp_path, "clone", "-q", str(project), str(second))
+    _run([*DVC, *remote], second, env)
+    _run([*DVC, "pull"], second, env)
+    again = _run([*DVC, "repro"], second, env)
+    assert stages_run(again.stdout) == set(), again.stdout
+    assert json.loads(_run([*DVC, "status", "--json"], second, env).stdout) == {}
+    for shared in ("reports/registration.json", "reports/leaderboard.md"):
+        assert (second / shared).read_bytes() == (project / shared).read_bytes(), shared
+    assert snapshot(second / "runs/mlp_gan/model") == snapshot(project / "runs/mlp_gan/model") != {}
+
+
+def test_a_training_carries_on_across_a_postgres_restart(team, team_pipeline, tmp_path: Path) -> None:
+    """PostgreSQL (MLflow's database) restarts in the middle of a training: MLflow's client retries, the
+    run's metrics carry on after it is back, and the run ends FINISHED at its full step budget."""
+    environment, env_file = team
+    project, _ = team_pipeline
+    stack_state = env_file.parent / "stack"
+    epochs = 60  # 1,200 steps of mlp_gan, about 40 s: long enough to restart in the middle
+    command = [*MNISTGEN, "train", "mlp_gan", "--profile", "smoke", "--no-progress", "--project-dir"]
+    command += [str(project), "--set", f"variants.mlp_gan.epochs={epochs}"]
+    training = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, env={**cli_env(), **environment}
+    )
+    try:
+        record = project / ".mnistgen" / "runs" / "mlp_gan" / "run.json"  # the run being built
+        run_id = _poll(lambda: json.loads(record.read_text())["run_id"] if record.is_file() else None)
+        logged = (
+            f"SELECT count(*), max(step) FROM metrics WHERE run_uuid = '{run_id}' AND key = 'train/d_loss'"
+        )
+        _poll(lambda: _query(stack_state, logged)[0][0] or None)
+        port = json.loads((stack_state / "stack.json").read_text())["postgres_port"]
+        restart = ["pg_ctl", "-D", str(stack_state / "postgres"), "-m", "fast", "-w", "restart"]
+        restart += ["-o", f"-h 127.0.0.1 -p {port} -k ''", "-l", str(stack_state / "logs" / "postgres.log")]
+        if os.geteuid() == 0:
+            restart = ["runuser", "-u", "postgres", "--", *restart]
+        (before, _), restarted_at = _query(stack_state, logged)[0], time.time()
+        subprocess.run(restart, check=True, capture_output=True, timeout=120)
+        output, _ = training.communicate(timeout=900)
+    finally:
+        training.kill()
+    assert training.returncode == 0, output[-3000:]
+    ((count, last_step),) = _query(stack_state, logged)
+    since = (
+        f"SELECT count(*) FROM metrics WHERE run_uuid = '{run_id}' AND timestamp > {1000 * restarted_at:.0f}"
+    )
+    ((after,),) = _query(stack_state, since)
+    steps = epochs * 20  # the smoke profile's 20 steps an epoch
+    assert last_step == steps and count > before and after > 0, (before, count, after, last_step)
+    assert _query(stack_state, f"SELECT status FROM runs WHERE run_uuid = '{run_id}'") == [("FINISHED",)]
+
+
+def test_the_deployments_train_on_the_gpu_pool_of_the_team_stack(team, tmp_path: Path) -> None:
+    """`make deploy` against Prefect on PostgreSQL, a `cpu` and a `gpu` process worker, `retrain/retrain`
+    (smoke): the training runs as a `train-variant` flow run on the `gpu` pool, its run lands in MLflow on
+    PostgreSQL, and the retrain's registration is a version of the shared registry."""
+    environment, env_file = team
+    project, mirror = pipeline_project(tmp_path / "deployed")
+    env = {**cli_env(), **environment, "PREFECT_HOME": str(tmp_path / "prefect-home")}
+    env["PREFECT_WORKER_QUERY_SECONDS"] = "2"
+    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
+    parameters = {"profile": "smoke", "variants": ["mlp_gan"], "mirrors": [str(mirror.folder)]}
+    report = retrain_on_workers(project, env, tmp_path, parameters, schedule="0 3 * * 1")
+    assert report["trainings"] == [["mlp_gan", "COMPLETED", "gpu"]], report
+    assert not (project / "mlflow" / "mlflow.db").exists(), "nothing went to the embedded store"
+    stack_state = env_file.parent / "stack"
+    with _postgres(stack_state, "prefect") as connection, connection.cursor() as cursor:
+        cursor.execute(
+            "SELECT state_type FROM flow_run JOIN deployment ON flow_run.deployment_id = deployment.id "
+            "WHERE deployment.name = 'train-variant'"
+        )
+        assert cursor.fetchall() == [("COMPLETED",)]
+    registered = json.loads((project / "reports" / "registration.json").read_text())
+    versions = dict(_query(stack_state, "SELECT version, run_id FROM model_versions"))
+    assert versions[int(registered["version"])] == registered["run_id"], (versions, registered)
+
+
+def test_with_the_s3_store_down_registering_fails_clearly_and_registers_nothing(team, team_pipeline) -> None:
+    """The last test of the module: it stops the stack's S3 store. `mnistgen register` must log the champion
+    anew (the registered model was deleted), cannot, and says so in one `error:` line that names the
+    artifact store, in about a minute and a half (not MLflow's default retries of over 15 minutes); no
+    version is left registered."""
+    environment, env_file = team
+    project, _ = team_pipeline
+    import mlflow
+
+    client = mlflow.MlflowClient(environment["MLFLOW_TRACKING_URI"])
+    client.delete_registered_model("mnist-generator")
+    s3_pid = int((env_file.parent / "stack" / "pids" / "s3").read_text())
+    os.killpg(s3_pid, signal.SIGKILL)
+    done = subprocess.run(
+        [*MNISTGEN, "register", "--profile", "smoke", "--project-dir", str(project)],
+        capture_output=True,
+        text=True,
+        env={**cli_env(), **environment},
+        timeout=900,
+    )
+    errors = [line for line in done.stderr.splitlines() if line.startswith("error:")]
+    assert done.returncode == 1 and len(errors) == 1, done.stderr[-3000:]
+    assert "the MLflow store at http://127.0.0.1:" in errors[0] and "Traceback" not in done.stderr
+    assert "its artifact store" in done.stderr, done.stderr[-2000:]
+    assert client.search_model_versions("name = 'mnist-generator'") == []
+
+
+def _poll(value: Callable[[], Any], timeout: float = 300) -> Any:
+    """`value()` once it is truthy (polled every 0.2 s for at most `timeout` seconds)."""
+    deadline = time.monotonic() + timeout
+    while not (found := value()):
+        assert time.monotonic() < deadline, "gave up waiting"
+        time.sleep(0.2)
+    return found
+
+
+def _query(stack_state: Path, sql: str) -> list[tuple]:
+    with _postgres(stack_state, "mlflow") as connection, connection.cursor() as cursor:
+        cursor.execute(sql)
+        return cursor.fetchall()

@@ -104,6 +104,9 @@ def main(
         # Before Prefect reads its settings: its temporary server would send usage telemetry, and its
         # heartbeat trips over SQLite locks.
         os.environ.setdefault("PREFECT_SERVER_ANALYTICS_ENABLED", "false")
+        # Its temporary server gets 20 s to start by default: on a busy machine (CI running tests beside
+        # it) that is not enough, and the pipeline would fail before its first step.
+        os.environ.setdefault("PREFECT_SERVER_EPHEMERAL_STARTUP_TIMEOUT_SECONDS", "120")
         if not verbose:
             _quiet_prefect_console()
     if ctx.invoked_subcommand != "pipeline":  # in the pipeline, Prefect's console handler shows these

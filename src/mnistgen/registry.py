@@ -3,7 +3,8 @@
 The best evaluated run (by `registry.primary_metric`, among runs that pass the guards) becomes a new
 version of `mnist-generator`. It takes the alias `champion` only if it beats the current champion measured
 with the same feature-extractor version; otherwise it becomes the `challenger` and the champion stays.
-Every decision is written on the model version (tags and description).
+Every decision is written on the model version (tags and description). Registrations that run at the same
+time on one store (two pipelines) leave `champion` on the best of them (`settle_champion`).
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ IMAGE_KINDS = ("adversarial", "reconstruction")
 PYFUNC_FILE = Path(__file__).parent / "serving" / "generator_model.py"
 PACKAGE_DIR = Path(__file__).parent
 REGISTRATION_FILE = "registration.json"  # the last decision, under evaluation.reports_dir
+CLAIM_TAG = "claims"  # on a version that was decided champion and generates (see settle_champion)
+SETTLE_ATTEMPTS = 10
 
 
 class RegistryError(MnistgenError):
@@ -164,8 +167,6 @@ def register_best(client: Any, runs: list[Any], cfg: dict[str, Any], extractor: 
     if champion is not None and champion.run_id == best.run_id:
         return Decision(best, None, CHAMPION, f"{best.variant} run {best.run_id} is already the champion")
     alias, reason = decide(best, champion, cfg)
-    # A version of this run already registered by an attempt that failed after `register_model` (the
-    # task's retry, or a second `mnistgen register`) is taken over, not registered twice.
     tags = {
         "variant": best.variant,
         "extractor_version": extractor,
@@ -173,11 +174,15 @@ def register_best(client: Any, runs: list[Any], cfg: dict[str, Any], extractor: 
         "score": str(best.score),
         "decision": reason,
     }
+    # A version of this run already registered by an attempt that failed after `register_model` (the
+    # task's retry, or a second `mnistgen register`) is taken over, not registered twice.
     earlier = client.search_model_versions(f"name = '{name}' and run_id = '{best.run_id}'")
     if earlier:
         version = max(earlier, key=lambda v: int(v.version))
         for key, value in tags.items():  # as of now: the run may have been evaluated again since
             client.set_model_version_tag(name, version.version, key, value)
+        if CLAIM_TAG in version.tags:  # claimed by the failed attempt; decided again below
+            client.delete_model_version_tag(name, version.version, CLAIM_TAG)
     else:
         info, digest = log_generator(best.run_id)
         version = mlflow.register_model(info.model_uri, name, tags={**tags, DIGEST_TAG: digest})
@@ -186,10 +191,53 @@ def register_best(client: Any, runs: list[Any], cfg: dict[str, Any], extractor: 
     except Exception as err:
         client.delete_model_version(name, version.version)
         raise RegistryError(f"the registered model did not generate images ({err}); version removed") from err
+    if alias == CHAMPION:  # claimed only now that it is known to generate
+        client.set_model_version_tag(name, version.version, CLAIM_TAG, CHAMPION)
+        holder = settle_champion(client, name, cfg, extractor)
+        if holder.version != version.version:
+            alias = CHALLENGER
+            reason += (
+                f"; but v{holder.version} ({holder.tags['variant']}, {cfg['primary_metric']} "
+                f"{float(holder.tags['score']):.4g}), which claimed it too (registered at the same time), "
+                "is better"
+            )
+            client.set_model_version_tag(name, version.version, "decision", reason)
     client.update_model_version(name, version.version, description=reason)
-    client.set_registered_model_alias(name, alias, version.version)
+    if alias == CHALLENGER:
+        client.set_registered_model_alias(name, CHALLENGER, version.version)
     log.info("%s v%s -> %s: %s", name, version.version, alias, reason)
     return Decision(best, version.version, alias, reason)
+
+
+def settle_champion(client: Any, name: str, cfg: dict[str, Any], extractor: str) -> Any:
+    """Point `champion` at the best version that claimed it (scored with the same classifier and metric),
+    read back until the alias stays there; returns that version.
+
+    Two pipelines may register on one store at the same time, and MLflow has no compare-and-set for an
+    alias: the one that decided against an older champion may write last. So every registration, after
+    its claim (made only once its version is known to generate), reads the claims and the alias again
+    and corrects the alias until they agree. The last registration to read sees every claim, so the alias
+    ends on the best one and no version is lost. A claim is never taken back by this, so a champion set by
+    hand is kept only until the next champion-worthy registration."""
+    metric, sign = cfg["primary_metric"], 1 if cfg["direction"] == "lower" else -1
+    for _ in range(SETTLE_ATTEMPTS):
+        claims = [
+            v
+            for v in client.search_model_versions(f"name = '{name}'")
+            if v.tags.get(CLAIM_TAG) == CHAMPION
+            and v.tags.get("extractor_version") == extractor
+            and v.tags.get("metric") == metric
+        ]
+        best = min(claims, key=lambda v: (sign * float(v.tags["score"]), int(v.version)))
+        holder = current_champion(client, name)
+        if holder is not None and holder.version == best.version:
+            return holder
+        client.set_registered_model_alias(name, CHAMPION, best.version)
+    raise RegistryError(
+        f"the `{CHAMPION}` alias of {name} kept changing under {SETTLE_ATTEMPTS} attempts to settle it "
+        "(registrations scored with another classifier at the same time?). Fix: run `mnistgen register` "
+        "again once the other registrations have ended."
+    )
 
 
 def log_generator(run_id: str) -> tuple[Any, str]:
@@ -202,7 +250,7 @@ def log_generator(run_id: str) -> tuple[Any, str]:
     import pandas as pd
     import tensorflow as tf
     from mlflow.models import ModelSignature
-    from mlflow.types import ColSpec, Schema, TensorSpec
+    from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
 
     with mlflow.start_run(run_id=run_id), tempfile.TemporaryDirectory(prefix="mnistgen-log-") as scratch:
         model_dir = mlflow.artifacts.download_artifacts(
@@ -212,9 +260,10 @@ def log_generator(run_id: str) -> tuple[Any, str]:
         grid = mlflow.artifacts.download_artifacts(
             run_id=run_id, artifact_path=f"{SAMPLES_DIR}/{grid_file(FINAL_GRID)}", dst_path=scratch
         )
-        signature = ModelSignature(
+        signature = ModelSignature(  # the outputs of the default `pixels="float"` (generator_model.py)
             inputs=Schema([ColSpec("long", "seed"), ColSpec("long", "label", required=False)]),
             outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 28, 28))]),
+            params=ParamSchema([ParamSpec("pixels", "string", "float")]),
         )
         logged = mlflow.pyfunc.log_model(
             name="generator",
@@ -255,6 +304,7 @@ def register(project_dir: Path, params: dict[str, Any], seed: int | None = None)
     evaluated with the current classifier (see `register_best`). Inside a DVC experiment nothing is
     registered (returns None): trials are compared, and the winner is applied, then registered."""
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     from mnistgen import tracking
     from mnistgen.evaluation.classifier import INFO_FILE
@@ -283,6 +333,9 @@ def register(project_dir: Path, params: dict[str, Any], seed: int | None = None)
     experiments = tracking.experiment_ids(project_dir, params["mlflow"])  # points MLflow at the store
     client = mlflow.MlflowClient()
     runs = list(current_runs(client, experiments, project_dir, params, seed).values())
-    decision = register_best(client, runs, params["registry"], extractor)
+    try:
+        decision = register_best(client, runs, params["registry"], extractor)
+    except MlflowException as err:  # the server, its database or its artifact store failed mid-way
+        raise tracking.store_failed(project_dir, params["mlflow"], err) from err
     record_file.write_text(json.dumps(decision.as_dict(name), indent=2) + "\n")
     return decision

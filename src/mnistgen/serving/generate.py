@@ -7,6 +7,7 @@ The model is read, never run as code: whatever the URI (`models:/NAME@ALIAS`, `r
 
 from __future__ import annotations
 
+import json
 import logging
 import os
 import shutil
@@ -54,18 +55,10 @@ def sample_to_file(
     if not Path(model_uri).is_dir():
         tracking.use_store(project_dir, params["mlflow"])
     with tempfile.TemporaryDirectory(prefix="mnistgen-sample-") as scratch:
-        sampler = Sampler(model_folder(model_uri, Path(scratch)))
-    if digit is not None:
-        if not sampler.classes:
-            raise SampleError(
-                f"{model_uri} ({sampler.info.get('variant', 'an unconditional model')}) is not "
-                "class-conditional: it cannot be asked for a digit. Fix: drop --digit, or sample a "
-                "conditional variant (cgan, cvae) by its run or registered version."
-            )
-        if not 0 <= digit < sampler.classes:
-            raise SampleError(
-                f"--digit must be in 0..{sampler.classes - 1}, not {digit}. Fix: ask for one of those digits."
-            )
+        folder = model_folder(model_uri, Path(scratch))
+        if digit is not None:  # before the networks load: a wrong digit fails in a moment
+            _check_digit(model_uri, json.loads((folder / INFO_FILE).read_text()), digit)
+        sampler = Sampler(folder)
     seeds = row_seeds(n, seed)
     labels = None if digit is None else np.full(n, digit)
     with _written_whole(out) as partial:
@@ -87,6 +80,21 @@ def sample_to_file(
             wanted = f", digit {digit}" if digit is not None else ""
             figures.image_grid(images, partial, f"{model_uri}, seed {seed}{wanted}")
     return out
+
+
+def _check_digit(model_uri: str, info: dict[str, Any], digit: int) -> None:
+    """Refuse a digit the model (its `model_info.json`) cannot draw."""
+    classes = int(info.get("classes", 0))
+    if not classes:
+        raise SampleError(
+            f"{model_uri} ({info.get('variant', 'an unconditional model')}) is not "
+            "class-conditional: it cannot be asked for a digit. Fix: drop --digit, or sample a "
+            "conditional variant (cgan, cvae) by its run or registered version."
+        )
+    if not 0 <= digit < classes:
+        raise SampleError(
+            f"--digit must be in 0..{classes - 1}, not {digit}. Fix: ask for one of those digits."
+        )
 
 
 def _check_output(out: Path, n: int) -> None:

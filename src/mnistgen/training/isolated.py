@@ -12,13 +12,16 @@ import logging
 import subprocess
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 from mnistgen.errors import MnistgenError, redact
 from mnistgen.training.plan import METRICS_FILE, RECORD_FILE, TrainRequest, plan_run, previous_run
 
 log = logging.getLogger(__name__)
+
+Action = Literal["reused", "resumed", "trained"]
 
 
 class TrainingFailed(MnistgenError):
@@ -77,6 +80,16 @@ def run_summary(request: TrainRequest) -> dict[str, Any]:
     }
 
 
+def next_action(request: TrainRequest, force: bool = False) -> Action:
+    """What the pipeline's training step does with the variant's run on disk: reuse a finished run with
+    the same fingerprint (the rule `dvc status` follows), resume an interrupted or cut-short one from its
+    checkpoint, otherwise (or with `force`) train afresh."""
+    if force:
+        return "trained"
+    state, _ = previous_run(plan_run(request))
+    return {"finished": "reused", "interrupted": "resumed", "incomplete": "resumed"}.get(state, "trained")
+
+
 def train_unless_current(
     project_dir: Path,
     variant: str,
@@ -84,21 +97,16 @@ def train_unless_current(
     seed: int | None = None,
     force: bool = False,
 ) -> dict[str, Any]:
-    """The pipeline's training step: reuse a finished run with the same fingerprint (the rule `dvc status`
-    follows), resume an interrupted or cut-short one from its checkpoint, otherwise train afresh.
-    `action` in the result says which."""
+    """The pipeline's training step (see `next_action`); `action` in the result says what it did."""
     began = time.monotonic()
     request = TrainRequest(project_dir, variant, profile, seed, progress=False)
-    state, _ = previous_run(plan_run(request))
-    if state == "finished" and not force:
+    action = next_action(request, force)
+    if action == "reused":
         log.info(
             "%s: the run in runs/%s is current (same settings, code and data); not retraining",
             variant,
             variant,
         )
-        return {**run_summary(request), "action": "reused", "log": "", "seconds": time.monotonic() - began}
-    resume = state in ("interrupted", "incomplete") and not force
-    result = train_in_subprocess(
-        TrainRequest(project_dir, variant, profile, seed, resume=resume, progress=False)
-    )
-    return {**result, "action": "resumed" if resume else "trained", "seconds": time.monotonic() - began}
+        return {**run_summary(request), "action": action, "log": "", "seconds": time.monotonic() - began}
+    result = train_in_subprocess(replace(request, resume=action == "resumed"))
+    return {**result, "action": action, "seconds": time.monotonic() - began}
