@@ -60,6 +60,13 @@ def main() -> None:
         )
     feats, probs = timed("classifier features + probabilities (one pass)", lambda: extractor.read(samples))
     timed("FID", lambda: metrics.frechet_distance(reference.test_features, feats))
+    boot = cfg["bootstrap"]
+    timed(
+        f"FID bootstrap interval ({boot['resamples']} resamples)",
+        lambda: metrics.fid_interval(
+            reference.test_features, feats, boot["resamples"], boot["confidence"], 0
+        ),
+    )
     timed(
         "KID",
         lambda: metrics.kernel_inception_distance(

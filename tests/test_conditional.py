@@ -120,3 +120,25 @@ def test_cas_of_real_labelled_images_beats_noise() -> None:
     useless = quality.classification_accuracy_score(noise, random_labels, reference, settings, cas, seed=0)
     assert 0.0 <= useless <= 1.0 and 0.0 <= real <= 1.0
     assert real > 0.8 and useless < 0.3
+
+
+@pytest.mark.slow
+def test_the_conditional_path_learns_the_labels_with_a_second_seed(conditional: Path) -> None:
+    """A regression guard on the conditional path, not a quality claim: the champion's variant (cgan),
+    trained with the smoke budget with another seed, also draws the digit it is asked for well above
+    chance (the first seed is checked above, from the same project). Last in the module: the new run
+    replaces the first as the variant's current run."""
+    import mlflow
+
+    for command in (("train", "cgan"), ("evaluate",)):
+        done = run_cli(conditional, *command, "--profile", "smoke", "--seed", "7")
+        assert done.returncode == 0, f"{command}: {done.stderr[-3000:]}"
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{conditional}/mlflow/mlflow.db")
+    (run,) = client.search_runs(
+        [client.get_experiment_by_name("mnistgen").experiment_id],
+        filter_string="tags.variant = 'cgan' and tags.seed = '7' and attributes.status = 'FINISHED'",
+    )
+    accuracy = run.data.metrics["eval/label_accuracy"]
+    assert accuracy > 3 * CHANCE, f"seed 7: label accuracy {accuracy:.3f} is not clearly above chance"
+    low, high = run.data.metrics["eval/fid_ci_low"], run.data.metrics["eval/fid_ci_high"]
+    assert low <= run.data.metrics["eval/fid"] <= high

@@ -90,6 +90,11 @@ def test_every_profile_is_in_range(profile: str) -> None:
         ("train.max_minutes=-1", "train.max_minutes is -1"),
         ("workers.timeout_minutes=0", "workers.timeout_minutes is 0; it must be a number of minutes above 0"),
         (
+            "evaluation.bootstrap.resamples=5",
+            "evaluation.bootstrap.resamples is 5; it must be a whole number",
+        ),
+        ("evaluation.bootstrap.confidence=95", "evaluation.bootstrap.confidence is 95; it must be a number"),
+        (
             "variants.vae.optimizer.name=sgd",
             "variants.vae.optimizer.momentum is missing; the sgd optimizer needs lr, momentum",
         ),

@@ -77,9 +77,48 @@ def test_the_champion_moves_only_for_a_better_score_from_the_same_classifier() -
         return SimpleNamespace(version="3", tags={"score": str(score), "extractor_version": extractor})
 
     assert registry.decide(best, None, cfg) == ("champion", "first registration: cgan with fid 5")
-    assert registry.decide(best, champion(6.0), cfg) == ("champion", "cgan fid 5 beats champion v3 (6)")
+    assert registry.decide(best, champion(6.0), cfg) == (
+        "champion",
+        "cgan fid 5 beats champion v3 (6); no confidence interval was measured",
+    )
     assert registry.decide(best, champion(4.0), cfg)[0] == "challenger"
     assert registry.decide(best, champion(5.0), cfg)[0] == "challenger", "a tie keeps the champion"
     alias, reason = registry.decide(best, champion(9.0, extractor="y"), cfg)
     assert alias == "challenger" and "not comparable" in reason
     assert registry.decide(best, champion(4.0), {**cfg, "direction": "higher"})[0] == "champion"
+
+
+def test_a_challenger_takes_the_champion_only_beyond_its_bootstrap_interval() -> None:
+    """FID 5.0 with interval [4.6, 5.5]: a champion at 5.2 lies inside it (sampling noise alone could
+    give that gap), one at 5.8 outside; for a higher-is-better metric, the interval's lower end decides."""
+    cfg = {"primary_metric": "fid", "direction": "lower"}
+    best = registry.Candidate("run-b", "cgan", 5.0, "x", (4.6, 5.5))
+
+    def champion(score: float) -> SimpleNamespace:
+        return SimpleNamespace(version="3", tags={"score": str(score), "extractor_version": "x"})
+
+    alias, reason = registry.decide(best, champion(5.2), cfg)
+    assert alias == "challenger"
+    assert reason == (
+        "cgan fid 5 (bootstrap interval 4.6 to 5.5) is better than champion v3 (5.2) only within its "
+        "interval, which sampling noise alone could give: champion kept"
+    )
+    assert registry.decide(best, champion(5.8), cfg) == (
+        "champion",
+        "cgan fid 5 (bootstrap interval 4.6 to 5.5) beats champion v3 (5.8) beyond its interval",
+    )
+    assert registry.decide(best, champion(4.9), cfg)[0] == "challenger", "worse: no interval needed"
+    recall = registry.Candidate("run-b", "cgan", 0.8, "x", (0.78, 0.82))
+    higher = {"primary_metric": "recall", "direction": "higher"}
+    assert registry.decide(recall, champion(0.79), higher)[0] == "challenger"
+    assert registry.decide(recall, champion(0.77), higher)[0] == "champion"
+
+
+def test_the_interval_is_read_from_the_run_and_shown_on_the_leaderboard() -> None:
+    evaluated = run(**{"eval/fid_ci_low": 4.5, "eval/fid_ci_high": 5.75})
+    evaluated.info = SimpleNamespace(run_id="r1")
+    evaluated.data.tags["variant"] = "cgan"
+    best = registry.best_candidate([evaluated], {**GUARDS, "direction": "lower"}, "x")
+    assert best.interval == (4.5, 5.75)
+    entry = Entry("cgan", "r1", "adversarial", {"fid": 5.0, "fid_ci_low": 4.5, "fid_ci_high": 5.75})
+    assert "| 5 [4.5, 5.75] |" in markdown([entry], "fid", "x")

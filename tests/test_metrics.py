@@ -67,3 +67,49 @@ def test_nearest_l1_finds_copies_of_training_images() -> None:
     assert np.all(metrics.nearest_l1(copies, train) == 0.0)
     brute = np.abs(fresh[:, None, :] - train[None, :, :]).sum(axis=2).min(axis=1)
     np.testing.assert_allclose(metrics.nearest_l1(fresh, train), brute)
+
+
+def test_fid_through_the_symmetric_product_equals_the_matrix_square_root_of_the_product() -> None:
+    """Tr((S_r S_f)^(1/2)) by the eigenvalues of R S_f R equals the trace of scipy's principal square root
+    of S_r S_f (the reference implementation's way), here on correlated, unequal covariances."""
+    from scipy import linalg
+
+    rng = np.random.default_rng(6)
+    real = rng.normal(size=(3000, 12)) @ rng.normal(size=(12, 12))
+    fake = rng.normal(0.3, 1.0, size=(3000, 12)) @ rng.normal(size=(12, 12))
+    cov_r, cov_f = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
+    by_sqrtm = (
+        np.sum((real.mean(0) - fake.mean(0)) ** 2)
+        + np.trace(cov_r)
+        + np.trace(cov_f)
+        - 2.0 * np.trace(np.real(linalg.sqrtm(cov_r @ cov_f)))
+    )
+    assert metrics.frechet_distance(real, fake) == pytest.approx(by_sqrtm, rel=1e-9)
+
+
+def test_percentile_interval_keeps_the_central_share() -> None:
+    assert metrics.percentile_interval(np.arange(101.0), 0.9) == pytest.approx((5.0, 95.0))
+    assert metrics.percentile_interval(np.full(50, 3.0), 0.95) == (3.0, 3.0)
+
+
+def test_the_share_interval_matches_the_normal_approximation_of_a_binomial() -> None:
+    """n = 10,000 outcomes, 30% yes: the 95% interval is 0.3 -+ 1.96 sqrt(0.3 * 0.7 / n)."""
+    members = np.arange(10_000) % 10 < 3
+    low, high = metrics.share_interval(members, resamples=4000, confidence=0.95, seed=0)
+    half = 1.96 * np.sqrt(0.3 * 0.7 / 10_000)
+    assert low == pytest.approx(0.3 - half, abs=0.0015) and high == pytest.approx(0.3 + half, abs=0.0015)
+    assert metrics.share_interval(members, 4000, 0.95, seed=0) == (low, high), "same seed, same interval"
+
+
+def test_the_fid_interval_holds_the_estimate_and_narrows_with_more_samples() -> None:
+    """With the real set fixed, the noise is the fake samples': for Gaussians FID's spread falls like
+    1/sqrt(n), so four times the samples halve the interval (within the bootstrap's own noise)."""
+    rng = np.random.default_rng(7)
+    real = rng.normal(size=(4000, 6))
+    widths = []
+    for n in (1000, 4000):
+        fake = rng.normal(0.2, 1.2, size=(n, 6))
+        low, high = metrics.fid_interval(real, fake, resamples=300, confidence=0.95, seed=1)
+        assert low < metrics.frechet_distance(real, fake) < high
+        widths.append(high - low)
+    assert widths[1] / widths[0] == pytest.approx(0.5, abs=0.12)

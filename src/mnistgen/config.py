@@ -277,6 +277,11 @@ PATH_RULES: dict[str, Rule] = {
     "train.seed": OPTION_RULES["seed"],
     "workers.timeout_minutes": ("a number of minutes above 0", _number(0, low_open=True)),
     "workers.poll_seconds": ("a number of seconds above 0", _number(0, low_open=True)),
+    "evaluation.bootstrap.resamples": ("a whole number of at least 10", _number(10, whole=True)),
+    "evaluation.bootstrap.confidence": (
+        "a number between 0 and 1, e.g. 0.95",
+        lambda v: _number(0, 1, low_open=True)(v) and v < 1,
+    ),
     "variants.wgan_gp.critic.batch_norm_momentum": (
         "null: a gradient-penalty critic must not use batch norm (it couples the per-image gradients)",
         lambda value: value is None,
@@ -285,10 +290,10 @@ PATH_RULES: dict[str, Rule] = {
 
 
 def validate(params: dict[str, Any]) -> dict[str, Any]:
-    """`params` if every setting under `train`, `variants` and `workers` is in range, else one error naming
-    them all (`variants.mlp_gan.optimizer.lr is -0.1; it must be a number above 0`)."""
+    """`params` if every setting under `train`, `variants`, `evaluation` and `workers` is in range, else one
+    error naming them all (`variants.mlp_gan.optimizer.lr is -0.1; it must be a number above 0`)."""
     problems = []
-    for section in ("train", "variants", "workers"):
+    for section in ("train", "variants", "evaluation", "workers"):
         settings = flatten(params.get(section, {}), f"{section}.")
         for path, value in settings.items():
             key = path.rsplit(".", 1)[-1]

@@ -2,7 +2,8 @@
 
 The best evaluated run (by `registry.primary_metric`, among runs that pass the guards) becomes a new
 version of `mnist-generator`. It takes the alias `champion` only if it beats the current champion measured
-with the same feature-extractor version; otherwise it becomes the `challenger` and the champion stays.
+with the same feature-extractor version by more than its sampling noise (the champion's score lies outside
+its bootstrap interval); otherwise it becomes the `challenger` and the champion stays.
 Every decision is written on the model version (tags and description). Registrations that run at the same
 time on one store (two pipelines) leave `champion` on the best of them (`settle_champion`).
 """
@@ -42,6 +43,7 @@ class Candidate:
     variant: str
     score: float
     extractor: str
+    interval: tuple[float, float] | None = None  # bootstrap confidence interval of the score, if measured
 
 
 @dataclass(frozen=True)
@@ -59,6 +61,7 @@ class Decision:
             "variant": self.candidate.variant,
             "run_id": self.candidate.run_id,
             "score": self.candidate.score,
+            "score_interval": list(self.candidate.interval) if self.candidate.interval else None,
             "extractor_version": self.candidate.extractor,
             "reason": self.reason,
         }
@@ -97,8 +100,10 @@ def best_candidate(runs: list[Any], cfg: dict[str, Any], extractor: str) -> Cand
         ok, why = eligible(run, cfg, extractor)
         variant = run.data.tags.get("variant", "?")
         if ok:
-            score = run.data.metrics[f"eval/{cfg['primary_metric']}"]
-            candidates.append(Candidate(run.info.run_id, variant, score, extractor))
+            metric = f"eval/{cfg['primary_metric']}"
+            score, low, high = (run.data.metrics.get(f"{metric}{end}") for end in ("", "_ci_low", "_ci_high"))
+            interval = (low, high) if low is not None and high is not None else None
+            candidates.append(Candidate(run.info.run_id, variant, score, extractor, interval))
         else:
             refused.append(f"{variant} ({run.info.run_id[:8]}): {why}")
     if not candidates:
@@ -146,14 +151,20 @@ def decide(best: Candidate, champion: Any | None, cfg: dict[str, Any]) -> tuple[
             "not comparable, champion kept (evaluate it again to compare)"
         )
     held = float(tags["score"])
-    if better(best.score, held, cfg["direction"]):
-        return (
-            CHAMPION,
-            f"{best.variant} {metric} {best.score:.4g} beats champion v{champion.version} ({held:.4g})",
+    said = f"{best.variant} {metric} {best.score:.4g}"
+    if not better(best.score, held, cfg["direction"]):
+        return CHALLENGER, f"{said} does not beat champion v{champion.version} ({held:.4g})"
+    if best.interval is None:
+        return CHAMPION, (
+            f"{said} beats champion v{champion.version} ({held:.4g}); no confidence interval was measured"
         )
-    return (
-        CHALLENGER,
-        f"{best.variant} {metric} {best.score:.4g} does not beat champion v{champion.version} ({held:.4g})",
+    low, high = best.interval
+    said += f" (bootstrap interval {low:.4g} to {high:.4g})"
+    if better(high if cfg["direction"] == "lower" else low, held, cfg["direction"]):
+        return CHAMPION, f"{said} beats champion v{champion.version} ({held:.4g}) beyond its interval"
+    return CHALLENGER, (
+        f"{said} is better than champion v{champion.version} ({held:.4g}) only within its interval, "
+        "which sampling noise alone could give: champion kept"
     )
 
 
@@ -174,6 +185,8 @@ def register_best(client: Any, runs: list[Any], cfg: dict[str, Any], extractor: 
         "score": str(best.score),
         "decision": reason,
     }
+    if best.interval is not None:
+        tags["score_interval"] = f"{best.interval[0]:.6g} to {best.interval[1]:.6g}"
     # A version of this run already registered by an attempt that failed after `register_model` (the
     # task's retry, or a second `mnistgen register`) is taken over, not registered twice.
     earlier = client.search_model_versions(f"name = '{name}' and run_id = '{best.run_id}'")

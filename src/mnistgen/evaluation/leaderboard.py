@@ -80,13 +80,20 @@ def steps(entry: Entry) -> str:
     return f"{done:,}" if entry.complete else f"{done:,}/{total:,} † {entry.tags.get('stopped_by', '')}"
 
 
+def _number(value: float) -> str:
+    return f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+
+
 def _cell(entry: Entry, metric: str) -> str:
     value = entry.metrics.get(metric)
     if value is None:
         return "–"
     if metric == "kid":
         return f"{value:.4f} ± {entry.metrics['kid_std']:.4f}"
-    return f"{value:.3g}" if abs(value) >= 1e-3 or value == 0 else f"{value:.2e}"
+    low, high = entry.metrics.get(f"{metric}_ci_low"), entry.metrics.get(f"{metric}_ci_high")
+    if low is not None and high is not None:  # FID and recall: the bootstrap interval of the samples' noise
+        return f"{_number(value)} [{_number(low)}, {_number(high)}]"
+    return _number(value)
 
 
 def markdown(entries: list[Entry], primary: str, extractor: str) -> str:
@@ -125,6 +132,8 @@ def markdown(entries: list[Entry], primary: str, extractor: str) -> str:
         "",
         f"Reading the columns: {legend}. Memorisation ratio: mean L1 distance of samples to their "
         "nearest training image over the same for real test images (below 1 suggests copying). "
+        "FID and recall [in brackets]: the bootstrap confidence interval of their sampling noise "
+        "(`evaluation.bootstrap`); a challenger takes `champion` only beyond it. "
         "Steps: the training steps of the run; † marks a run the safety cap or `--max-steps` stopped "
         "before its step budget: shown, never registered.",
     ]

@@ -6,26 +6,62 @@ another computed by the same classifier version.
 
 from __future__ import annotations
 
-import warnings
-
 import numpy as np
-from scipy import linalg
 
 CHUNK = 1024
 
 
 def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
     """FID: ||mu_r - mu_f||^2 + Tr(S_r + S_f - 2 (S_r S_f)^(1/2)) between Gaussians fitted to the features."""
-    mu_r, mu_f = real.mean(axis=0), fake.mean(axis=0)
-    cov_r, cov_f = np.cov(real, rowvar=False), np.cov(fake, rowvar=False)
-    with warnings.catch_warnings():  # dead ReLU features make the product singular; handled below
-        warnings.simplefilter("ignore", linalg.LinAlgWarning)
-        covmean, _ = linalg.sqrtm(cov_r @ cov_f, disp=False)
-    if not np.isfinite(covmean).all():  # near-singular product: regularise, as the reference code does
-        offset = np.eye(len(cov_r)) * 1e-6
-        covmean = linalg.sqrtm((cov_r + offset) @ (cov_f + offset))
-    covmean = np.real(covmean)
-    return float(np.sum((mu_r - mu_f) ** 2) + np.trace(cov_r) + np.trace(cov_f) - 2.0 * np.trace(covmean))
+    return _frechet(real.mean(axis=0), _psd_root(np.cov(real, rowvar=False)), fake)
+
+
+def _psd_root(cov: np.ndarray) -> np.ndarray:
+    """The symmetric square root of a covariance matrix (its tiny negative eigenvalues, rounding, as 0)."""
+    values, vectors = np.linalg.eigh(cov)
+    return (vectors * np.sqrt(np.clip(values, 0.0, None))) @ vectors.T
+
+
+def _frechet(mu_r: np.ndarray, root_r: np.ndarray, fake: np.ndarray) -> float:
+    """FID against a real set given by its mean and covariance root R. Tr((S_r S_f)^(1/2)) is the sum of
+    the square roots of the eigenvalues of R S_f R, a symmetric matrix with the same eigenvalues as S_r S_f:
+    exact, and faster and steadier than `scipy.linalg.sqrtm` of the product, which is not symmetric (the
+    bootstrap below computes it hundreds of times)."""
+    mu_f, cov_f = fake.mean(axis=0), np.cov(fake, rowvar=False)
+    product = np.clip(np.linalg.eigvalsh(root_r @ cov_f @ root_r), 0.0, None)
+    trace_r = float(np.sum(root_r**2))  # Tr(S_r) = Tr(R R) = sum of R's squared entries (R symmetric)
+    return float(np.sum((mu_r - mu_f) ** 2) + trace_r + np.trace(cov_f) - 2.0 * np.sum(np.sqrt(product)))
+
+
+def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, float]:
+    """The central `confidence` share of bootstrap replicates: (lower, upper) percentile bounds."""
+    tail = (1.0 - confidence) / 2.0
+    low, high = np.quantile(np.asarray(values, dtype=np.float64), [tail, 1.0 - tail])
+    return float(low), float(high)
+
+
+def fid_interval(
+    real: np.ndarray, fake: np.ndarray, resamples: int, confidence: float, seed: int
+) -> tuple[float, float]:
+    """Percentile bootstrap interval of FID over the generated samples (drawn again with replacement,
+    `resamples` times). The real set is held fixed: every model is measured against the same test set,
+    so its own sampling noise is shared by every comparison; what separates two models is the noise of
+    their samples."""
+    rng = np.random.default_rng(seed)
+    mu_r, root_r = real.mean(axis=0), _psd_root(np.cov(real, rowvar=False))
+    replicates = [
+        _frechet(mu_r, root_r, fake[rng.integers(0, len(fake), len(fake))]) for _ in range(resamples)
+    ]
+    return percentile_interval(np.array(replicates), confidence)
+
+
+def share_interval(members: np.ndarray, resamples: int, confidence: float, seed: int) -> tuple[float, float]:
+    """Percentile bootstrap interval of the share of True in `members` (e.g. which real samples fall inside
+    the generated manifold: recall). Resampling n yes/no outcomes with replacement gives a count that is
+    Binomial(n, share), so that is drawn directly."""
+    rng = np.random.default_rng(seed)
+    n = len(members)
+    return percentile_interval(rng.binomial(n, float(np.mean(members)), resamples) / n, confidence)
 
 
 def kernel_inception_distance(
@@ -73,20 +109,28 @@ def _kth_neighbour_radii(points: np.ndarray, k: int) -> np.ndarray:
     return radii
 
 
-def _coverage(queries: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> float:
-    inside = 0
+def _inside(queries: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> np.ndarray:
+    """Per query, whether it falls in any of the balls (centre, squared radius)."""
+    inside = np.empty(len(queries), dtype=bool)
     for start in range(0, len(queries), CHUNK):
         distances = _pairwise_sq_distances(queries[start : start + CHUNK], centres)
-        inside += int(np.any(distances <= radii[None, :], axis=1).sum())
-    return inside / len(queries)
+        inside[start : start + CHUNK] = np.any(distances <= radii[None, :], axis=1)
+    return inside
+
+
+def manifold_members(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+    """Improved precision and recall (Kynkäänniemi et al. 2019) sample by sample: which fake samples fall
+    inside the real manifold (k-NN balls around real features), and which real samples inside the fake
+    one. Their shares are precision and recall."""
+    return _inside(fake, real, _kth_neighbour_radii(real, k)), _inside(
+        real, fake, _kth_neighbour_radii(fake, k)
+    )
 
 
 def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[float, float]:
-    """Improved precision and recall (Kynkäänniemi et al. 2019): the share of fake samples inside the real
-    manifold (k-NN balls around real features), and the share of real samples inside the fake manifold."""
-    precision = _coverage(fake, real, _kth_neighbour_radii(real, k))
-    recall = _coverage(real, fake, _kth_neighbour_radii(fake, k))
-    return precision, recall
+    """Improved precision and recall: the shares of `manifold_members`."""
+    precise, recalled = manifold_members(real, fake, k)
+    return float(np.mean(precise)), float(np.mean(recalled))
 
 
 def mode_coverage(predicted: np.ndarray, classes: int = 10) -> tuple[float, float]:

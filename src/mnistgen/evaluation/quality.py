@@ -45,14 +45,22 @@ def image_quality(
     samples: np.ndarray, reading: Reading, reference: Reference, cfg: dict[str, Any]
 ) -> dict[str, float]:
     """FID, KID, classifier IS, precision/recall, mode coverage and memorisation of (n, 28, 28) samples,
-    from the classifier's `reading` of them (features, probabilities)."""
+    from the classifier's `reading` of them (features, probabilities); FID and recall with a bootstrap
+    confidence interval (`*_ci_low`, `*_ci_high`), so two models are told apart only beyond their noise."""
     features, predicted = reading
     kid_mean, kid_std = metrics.kernel_inception_distance(
         reference.test_features, features, cfg["kid_subsets"], cfg["kid_subset_size"], cfg["seed"]
     )
     is_mean, is_std = metrics.inception_score(predicted)
     n_pr = min(cfg["pr_samples"], len(features), len(reference.test_features))
-    precision, recall = metrics.precision_recall(reference.test_features[:n_pr], features[:n_pr], cfg["pr_k"])
+    precise, recalled = metrics.manifold_members(reference.test_features[:n_pr], features[:n_pr], cfg["pr_k"])
+    bootstrap = cfg["bootstrap"]
+    fid_low, fid_high = metrics.fid_interval(
+        reference.test_features, features, bootstrap["resamples"], bootstrap["confidence"], cfg["seed"]
+    )
+    recall_low, recall_high = metrics.share_interval(
+        recalled, bootstrap["resamples"], bootstrap["confidence"], cfg["seed"]
+    )
     entropy, rarest = metrics.mode_coverage(predicted.argmax(axis=1))
     n_mem = min(cfg["memorisation_samples"], len(samples))
     to_train = metrics.nearest_l1(samples[:n_mem].reshape(n_mem, -1), reference.train_flat).mean()
@@ -61,12 +69,16 @@ def image_quality(
     ).mean()
     return {
         "fid": metrics.frechet_distance(reference.test_features, features),
+        "fid_ci_low": fid_low,  # the bootstrap interval of the samples' noise (evaluation.bootstrap)
+        "fid_ci_high": fid_high,
         "kid": kid_mean,
         "kid_std": kid_std,
         "inception_score": is_mean,
         "inception_score_std": is_std,
-        "precision": precision,
-        "recall": recall,
+        "precision": float(np.mean(precise)),
+        "recall": float(np.mean(recalled)),
+        "recall_ci_low": recall_low,
+        "recall_ci_high": recall_high,
         "mode_entropy": entropy,
         "rarest_class_share": rarest,
         "nn_l1_to_train": float(to_train),
