@@ -42,7 +42,9 @@ def test_leaderboard_lists_every_variant_and_the_floor(evaluated) -> None:
         assert name in board
     floor = next(line for line in board.splitlines() if "real data (floor)" in line)
     cells = [c.strip() for c in floor.split("|")]
-    assert cells[3] == "" and float(cells[4]) < 5.0, "real images (no steps) are close to the test set in FID"
+    fid, low, high = (float(n) for n in cells[4].replace("[", "").replace("]", "").replace(",", "").split())
+    assert cells[3] == "" and fid < 5.0, "real images (no steps) are close to the test set in FID"
+    assert low < fid < high, "FID with its bootstrap interval"
     mlp = next(line for line in board.splitlines() if "| mlp_gan |" in line)
     assert [c.strip() for c in mlp.split("|")][3] == "40", "the steps the run trained"
     page = (project / "reports" / "leaderboard.html").read_text()
@@ -59,6 +61,9 @@ def test_metrics_are_logged_into_the_training_runs(evaluated) -> None:
     assert {"eval/fid", "eval/kid", "eval/recall", "eval/mode_entropy", "eval/memorisation_ratio"} <= set(
         run.data.metrics
     )
+    for metric in ("fid", "recall"):  # with their bootstrap interval
+        m = run.data.metrics
+        assert m[f"eval/{metric}_ci_low"] <= m[f"eval/{metric}"] <= m[f"eval/{metric}_ci_high"]
     assert (
         run.data.tags["eval/extractor_version"]
         == json.loads((project / "models" / "classifier" / "classifier.json").read_text())["version"]

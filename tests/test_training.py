@@ -272,8 +272,11 @@ def test_nan_loss_stops_the_run_and_saves_no_model(tmp_path: Path) -> None:
 
 
 def test_toy_gan_learns_the_target_mean(tmp_path: Path) -> None:
+    # 1,500 steps in two epochs (not 30 of 50 steps): the same training, with two epochs' figures and
+    # checkpoints to write instead of thirty.
+    steps = {"epochs": 2, "steps_per_epoch": 750}
     project = make_training_project(
-        tmp_path / "project", {"profiles": {"smoke": {"variants": {"toy_gan_1d": {"epochs": 30}}}}}
+        tmp_path / "project", {"profiles": {"smoke": {"variants": {"toy_gan_1d": steps}}}}
     )
     done = run_cli(project, "train", "toy_gan_1d", "--profile", "smoke")
     assert done.returncode == 0, done.stderr[-3000:]
