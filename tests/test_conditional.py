@@ -49,6 +49,8 @@ def test_cgan_draws_the_requested_digit_well_above_chance(conditional: Path) -> 
     accuracy = run.data.metrics["eval/label_accuracy"]
     assert accuracy > 3 * CHANCE, f"label accuracy {accuracy:.3f} is not clearly above chance"
     assert {f"eval/class_fid_{d}" for d in range(10)} <= set(run.data.metrics)
+    per_digit = [run.data.metrics[f"eval/label_accuracy_{d}"] for d in range(10)]
+    assert run.data.metrics["eval/label_accuracy_worst"] == min(per_digit) <= accuracy
     assert 0.0 <= run.data.metrics["eval/cas"] <= 1.0
     board = (conditional / "reports" / "leaderboard.md").read_text()
     assert "label accuracy" in board and "CAS" in board

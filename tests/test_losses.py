@@ -30,6 +30,14 @@ def test_wasserstein_losses() -> None:
     assert float(losses.wasserstein_generator(fake)) == pytest.approx(1.0)
 
 
+def test_hinge_losses_count_only_the_samples_inside_the_margin() -> None:
+    """D(x) = 2 and D(G(z)) = -3 are past their margins (no loss); 0.5 and 0 are inside it by 0.5 and 1."""
+    real, fake = tf.constant([[2.0], [0.5]]), tf.constant([[-3.0], [0.0]])
+    assert float(losses.hinge_discriminator(real, fake)) == pytest.approx((0 + 0.5) / 2 + (0 + 1.0) / 2)
+    discriminator_loss, generator_loss = losses.LOSSES["hinge"]
+    assert float(generator_loss(fake)) == pytest.approx(1.5)
+
+
 @pytest.mark.parametrize("weight_norm", [0.5, 1.0, 3.0])
 def test_gradient_penalty_of_a_linear_critic(weight_norm: float) -> None:
     """A linear critic f(x) = w.x has gradient w everywhere, so the penalty is (||w|| - 1)^2 exactly."""

@@ -129,3 +129,16 @@ def test_the_fid_interval_is_as_wide_as_fids_spread_over_fresh_samples_and_holds
     fresh = np.std([metrics.frechet_distance(real, draw()) for _ in range(30)])
     assert 0.8 < (high - low) / 3.92 / fresh < 1.5
     assert metrics.fid_interval(real, fake, 200, 0.95, seed=1) == (low, high), "same seed, same interval"
+
+
+def test_label_accuracy_is_given_per_digit_and_for_the_worst_one() -> None:
+    """Right on average is not right for every digit: 9 of 10 sevens but 5 of 10 twos make 0.7 overall."""
+    labels = np.array([7] * 10 + [2] * 10)
+    predicted = np.array([7] * 9 + [1] + [2] * 5 + [3] * 5)
+    figures = metrics.label_accuracies(predicted, labels)
+    assert figures == {
+        "label_accuracy": 0.7,
+        "label_accuracy_worst": 0.5,
+        "label_accuracy_2": 0.5,
+        "label_accuracy_7": 0.9,
+    }

@@ -175,3 +175,20 @@ def test_every_variant_takes_training_steps(variant: str) -> None:
             if np.array_equal(old, np.array(new)) and new.path not in invariant
         ]
         assert not still, f"{variant}: weights of {network.name} that did not train: {still}"
+
+
+def test_the_cpu_profiles_cgan_trains_a_step_with_the_hinge_loss_and_4x4_kernels() -> None:
+    """The champion's settings (not the smoke profile's): the hinge loss and the 4x4 kernels build, keep
+    the image shape and give finite losses on a step."""
+    import tensorflow as tf
+
+    cfg = with_profile(yaml.safe_load((REPO / "params.yaml").read_text()), "cpu")["variants"]["cgan"]
+    assert cfg["loss"] == "hinge" and cfg["generator"]["kernel"] == cfg["discriminator"]["kernel"] == 4
+    spec = VARIANTS["cgan"].build(cfg)
+    model = build_model(spec, tf.random.Generator.from_seed(0))
+    images = tf.random.uniform((8, 28, 28, 1), -1.0, 1.0, seed=0)
+    labels = tf.constant(np.arange(8, dtype=np.int32)[:, None])
+    figures = model.train_step((images, labels))
+    drawn = model.generate(sample_noise(model.rng, spec.noise, 8, spec.z_dim), labels, training=False)
+    assert tuple(drawn.shape) == (8, 28, 28, 1)
+    assert all(np.isfinite(float(value)) for value in figures.values()), figures

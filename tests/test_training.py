@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import re
+import shutil
 import signal
 import subprocess
 import sys
@@ -97,6 +98,7 @@ def test_a_run_reports_to_any_tracker_and_needs_no_tracking_store(tmp_path: Path
     """The loop talks to a tracker: given an in-memory one, a run gets everything an MLflow run would get
     and no store is created or asked."""
     project = make_training_project(tmp_path / "project")
+    shutil.rmtree(project / "mlflow")  # no store at all, not even an empty one
     env = {**cli_env(), "MLFLOW_TRACKING_URI": "http://127.0.0.1:9"}  # were it asked, it would fail
     done = subprocess.run(
         [sys.executable, "-c", IN_MEMORY, str(project)], capture_output=True, text=True, env=env, cwd=project

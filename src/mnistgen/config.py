@@ -240,6 +240,7 @@ RULES: dict[str, Rule] = {
         lambda v: all(_number(1, whole=True)(x) for x in (v if isinstance(v, list) and v else [v])),
     ),
     "critic_steps": WHOLE_POSITIVE,
+    "kernel": WHOLE_POSITIVE,
     "clip": ("a number above 0", _number(0, low_open=True)),
     "gp_weight": ("a number of at least 0", _number(0)),
     "r_loss_factor": ("a number above 0", _number(0, low_open=True)),
@@ -259,6 +260,7 @@ RULES: dict[str, Rule] = {
     "quality_every_seconds": ("null or a number of seconds above 0", _optional(_number(0, low_open=True))),
     "quality_samples": ("a whole number of at least 2", _number(2, whole=True)),
     "noise": _one_of("normal", "uniform", "uniform01", "stratified"),
+    "loss": _one_of("bce", "hinge"),  # cgan's: non-saturating or hinge
     "name": _one_of("adam", "rmsprop", "sgd"),  # an optimizer's
     "latent_prior": _one_of("normal", "fitted"),
     "precision": _one_of("auto", "float32", "bfloat16"),

@@ -49,6 +49,7 @@ IMAGE_COLUMNS = [
     ("memorisation_ratio", "memorisation ratio", "higher"),
     ("reconstruction_mse", "recon. MSE", "lower"),
     ("label_accuracy", "label accuracy", "higher"),  # class-conditional models only
+    ("label_accuracy_worst", "worst digit", "higher"),  # the label accuracy of the digit drawn worst
     ("class_fid_mean", "per-class FID", "lower"),
     ("cas", "CAS", "higher"),  # train on synthetic, test on real; the floor row: trained on real
 ]

@@ -168,3 +168,18 @@ def nearest_l1(queries: np.ndarray, references: np.ndarray, candidates: int = 10
         l1 = np.abs(block[:, None, :] - references[shortlist]).sum(axis=2)
         result[start : start + len(block)] = l1.min(axis=1)
     return result
+
+
+def label_accuracies(predicted: np.ndarray, labels: np.ndarray) -> dict[str, float]:
+    """How often the classifier reads the digit a sample was meant to be: over all samples
+    (`label_accuracy`), per digit (`label_accuracy_0` ... `_9`) and for the worst digit, because a model
+    can be right on average and still draw one digit badly."""
+    per_digit = {
+        f"label_accuracy_{digit}": float(np.mean(predicted[labels == digit] == digit))
+        for digit in np.unique(labels)
+    }
+    return {
+        "label_accuracy": float(np.mean(predicted == labels)),
+        "label_accuracy_worst": min(per_digit.values()),
+        **per_digit,
+    }

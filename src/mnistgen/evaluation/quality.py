@@ -101,7 +101,7 @@ def conditional_quality(reading: Reading, labels: np.ndarray, reference: Referen
         for digit in np.unique(labels)
     }
     return {
-        "label_accuracy": float(np.mean(predicted == labels)),
+        **metrics.label_accuracies(predicted, labels),
         "class_fid_mean": float(np.mean(list(per_class.values()))),
         "class_fid_worst": float(np.max(list(per_class.values()))),
         **per_class,

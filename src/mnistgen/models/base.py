@@ -30,7 +30,7 @@ class AdversarialSpec:
     discriminator: keras.Model
     g_optimizer: keras.optimizers.Optimizer
     d_optimizer: keras.optimizers.Optimizer
-    loss: Literal["bce", "wasserstein"]
+    loss: Literal["bce", "hinge", "wasserstein"]
     z_dim: int
     noise: Noise
     pixel_range: PixelRange = (-1.0, 1.0)

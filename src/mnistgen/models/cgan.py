@@ -7,11 +7,12 @@ psi(phi(x)) + <embed(y), phi(x)>. Why projection rather than label channels stac
 log density ratio that the optimal discriminator estimates splits exactly into a class-independent term
 and an inner product with a class embedding, so the label costs one embedding table instead of ten extra
 input channels, and it conditions much more strongly (the papers' class-accuracy gains), which is what
-label accuracy measures. Non-saturating loss, Adam (each network has its own optimizer settings);
-fake images in the discriminator step carry the real batch's labels (so both sides see the same class
-mix), the generator step draws labels uniformly. Batch norm (momentum 0.9, so its moving statistics
-settle within a short CPU run) samples in inference mode, on those moving statistics unless
-`reference_batch` re-estimates them: one image depends only on its own z and label.
+label accuracy measures. Non-saturating or hinge loss (`loss`), Adam (each network has its own optimizer
+settings); fake images in the discriminator step carry the real batch's labels (so both sides see the
+same class mix), the generator step draws labels uniformly. Batch norm (momentum 0.9, so its moving
+statistics settle within a short CPU run) samples in inference mode, on those moving statistics unless
+`reference_batch` re-estimates them: one image depends only on its own z and label. The stride-2 layers'
+`kernel` is 5 as in DCGAN; 4, a multiple of the stride, covers each output pixel evenly (no checkerboard).
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ def build(cfg: dict[str, Any]) -> AdversarialSpec:
     z_dim, embedding = cfg["z_dim"], cfg["generator"]["label_embedding"]
     g_wide, g_narrow = cfg["generator"]["filters"]
     d_narrow, d_wide = cfg["discriminator"]["filters"]
+    g_kernel, d_kernel = cfg["generator"]["kernel"], cfg["discriminator"]["kernel"]
 
     z, label = keras.Input((z_dim,), name="z"), keras.Input((1,), dtype="int32", name="label")
     wanted = keras.layers.Flatten()(keras.layers.Embedding(CLASSES, embedding)(label))
@@ -34,15 +36,15 @@ def build(cfg: dict[str, Any]) -> AdversarialSpec:
     x = keras.layers.Dense(7 * 7 * g_wide, use_bias=False)(x)
     x = keras.layers.Reshape((7, 7, g_wide))(x)
     x = activation("leaky_relu")(keras.layers.BatchNormalization(momentum=0.9)(x))
-    x = keras.layers.Conv2DTranspose(g_narrow, 5, strides=2, padding="same", use_bias=False)(x)
+    x = keras.layers.Conv2DTranspose(g_narrow, g_kernel, strides=2, padding="same", use_bias=False)(x)
     x = activation("leaky_relu")(keras.layers.BatchNormalization(momentum=0.9)(x))
-    x = keras.layers.Conv2DTranspose(1, 5, strides=2, padding="same", dtype=OUTPUT_DTYPE)(x)
+    x = keras.layers.Conv2DTranspose(1, g_kernel, strides=2, padding="same", dtype=OUTPUT_DTYPE)(x)
     image = keras.layers.Activation("tanh", dtype=OUTPUT_DTYPE)(x)
     generator = keras.Model([z, label], image, name="generator")
 
     seen, claimed = keras.Input((28, 28, 1), name="image"), keras.Input((1,), dtype="int32", name="label")
-    h = activation("leaky_relu")(keras.layers.Conv2D(d_narrow, 5, strides=2, padding="same")(seen))
-    h = activation("leaky_relu")(keras.layers.Conv2D(d_wide, 5, strides=2, padding="same")(h))
+    h = activation("leaky_relu")(keras.layers.Conv2D(d_narrow, d_kernel, strides=2, padding="same")(seen))
+    h = activation("leaky_relu")(keras.layers.Conv2D(d_wide, d_kernel, strides=2, padding="same")(h))
     features = keras.layers.Flatten(dtype=OUTPUT_DTYPE)(h)
     unconditional = keras.layers.Dense(1, dtype=OUTPUT_DTYPE)(features)
     class_vector = keras.layers.Flatten(dtype=OUTPUT_DTYPE)(
@@ -57,7 +59,7 @@ def build(cfg: dict[str, Any]) -> AdversarialSpec:
         discriminator=discriminator,
         g_optimizer=optimizer(cfg["generator"]["optimizer"]),
         d_optimizer=optimizer(cfg["discriminator"]["optimizer"]),
-        loss="bce",
+        loss=cfg["loss"],
         z_dim=z_dim,
         noise=cfg["noise"],
         reference_batch=cfg["reference_batch"] or 0,

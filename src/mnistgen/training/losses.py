@@ -26,9 +26,17 @@ def wasserstein_generator(fake: tf.Tensor) -> tf.Tensor:
     return -tf.reduce_mean(fake)
 
 
+def hinge_discriminator(real: tf.Tensor, fake: tf.Tensor) -> tf.Tensor:
+    """The hinge loss of SNGAN and BigGAN (Lim & Ye 2017; Miyato et al. 2018): E[max(0, 1 - D(x))] +
+    E[max(0, 1 + D(G(z)))]. A sample already past its margin gives no gradient, so D stops pushing on
+    what it tells apart and spends its updates on the rest; the generator's loss is -E[D(G(z))]."""
+    return tf.reduce_mean(tf.nn.relu(1.0 - real)) + tf.reduce_mean(tf.nn.relu(1.0 + fake))
+
+
 LOSSES: dict[str, tuple[Callable[[tf.Tensor, tf.Tensor], tf.Tensor], Callable[[tf.Tensor], tf.Tensor]]] = {
     "bce": (bce_discriminator, bce_generator),
     "wasserstein": (wasserstein_critic, wasserstein_generator),
+    "hinge": (hinge_discriminator, wasserstein_generator),  # the same generator loss: -E[D(G(z))]
 }
 
 
