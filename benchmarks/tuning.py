@@ -32,19 +32,82 @@ PROFILE = "cpu"
 COLUMNS = ("fid", "recall", "precision", "label_accuracy", "mode_entropy")
 
 # trial -> (variant, settings of its `profiles.cpu.variants.VARIANT` section): the experiments behind the
-# cpu profile, replayable; params.yaml keeps the winners.
+# cpu profile, replayable; params.yaml keeps the winners. Round two's trials state every setting they
+# change against round one's cgan, so they replay the same runs whatever the cpu profile holds now.
+CGAN_ROUND_ONE: dict[str, object] = {
+    "batch_size": 64,
+    "steps_per_epoch": 540,
+    "loss": "bce",
+    "generator.filters": "[128,64]",
+    "generator.kernel": 5,
+    "discriminator.kernel": 5,
+}
+HINGE_K4_B32 = {
+    **CGAN_ROUND_ONE,
+    "loss": "hinge",
+    "generator.kernel": 4,
+    "discriminator.kernel": 4,
+    "batch_size": 32,
+    "steps_per_epoch": 1100,
+}
 TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     "cgan-cpu": ("cgan", {}),
     "cgan-no-ema": ("cgan", {"ema_decay": "null"}),
     "cgan-lr2x": ("cgan", {"generator.optimizer.lr": 0.0004, "discriminator.optimizer.lr": 0.0004}),
     "cgan-lr4x": ("cgan", {"generator.optimizer.lr": 0.0008, "discriminator.optimizer.lr": 0.0008}),
     "cgan-reference-bn": ("cgan", {"reference_batch": 2048}),
+    # round two (README "Tuning the cpu profile")
+    "cgan-round1": ("cgan", CGAN_ROUND_ONE),
+    "cgan-batch32": ("cgan", {**CGAN_ROUND_ONE, "batch_size": 32, "steps_per_epoch": 1080}),
+    "cgan-batch32-lr2x": (
+        "cgan",
+        {
+            **CGAN_ROUND_ONE,
+            "batch_size": 32,
+            "steps_per_epoch": 1080,
+            "generator.optimizer.lr": 0.0004,
+            "discriminator.optimizer.lr": 0.0004,
+        },
+    ),
+    "cgan-batch16": ("cgan", {**CGAN_ROUND_ONE, "batch_size": 16, "steps_per_epoch": 2160}),
+    "cgan-hinge": ("cgan", {**CGAN_ROUND_ONE, "loss": "hinge"}),
+    "cgan-kernel4": ("cgan", {**CGAN_ROUND_ONE, "generator.kernel": 4, "discriminator.kernel": 4}),
+    "cgan-hinge-batch32": (
+        "cgan",
+        {**CGAN_ROUND_ONE, "loss": "hinge", "batch_size": 32, "steps_per_epoch": 885},
+    ),
+    "cgan-kernel4-batch32": ("cgan", {**HINGE_K4_B32, "loss": "bce"}),
+    "cgan-hinge-kernel4-batch32": ("cgan", HINGE_K4_B32),
+    "cgan-hinge-kernel4-batch32-3100": ("cgan", {**HINGE_K4_B32, "steps_per_epoch": 1550}),
+    "cgan-hinge-kernel4-batch32-3100-lr2x": (
+        "cgan",
+        {
+            **HINGE_K4_B32,
+            "steps_per_epoch": 1550,
+            "generator.optimizer.lr": 0.0004,
+            "discriminator.optimizer.lr": 0.0004,
+        },
+    ),
+    "cgan-hk4b32-wide-critic": ("cgan", {**HINGE_K4_B32, "discriminator.filters": "[128,256]"}),
     "conv_gan-cpu": ("conv_gan", {}),
     "conv_gan-no-ema": ("conv_gan", {"ema_decay": "null"}),
     "dcgan-cpu": ("dcgan", {}),
+    "dcgan-round1": (
+        "dcgan",
+        {
+            "batch_size": 128,
+            "steps_per_epoch": 300,
+            "ema_decay": "null",
+            "generator.optimizer.lr": 0.0002,
+            "discriminator.optimizer.lr": 0.0002,
+        },
+    ),
     "dcgan-ema": ("dcgan", {"ema_decay": 0.999}),
     "wgan-cpu": ("wgan", {}),
     "wgan_gp-ema": ("wgan_gp", {"ema_decay": 0.999}),
+    "vae-cpu": ("vae", {}),
+    "vae-z2": ("vae", {"z_dim": 2}),
+    "cvae-z16": ("cvae", {"z_dim": 16}),
 }
 
 

@@ -289,10 +289,10 @@ TRAINING_ROWS = {"train": 2600, "test": 300}
 def migrated_store() -> Path:
     """An empty MLflow database with MLflow's schema migrations applied, made once per test process.
 
-    Creating a store runs every migration (about 1.5 CPU seconds, in each of the dozens of training
-    projects, on two cores); the projects start from a copy instead. Only the schema is shared: no
-    experiment or run of one project is in another's store. The pipeline tests and CI's fresh clone still
-    create their stores from nothing."""
+    Creating a store runs every migration (about 1.3 CPU seconds more than opening one, in each of the
+    dozens of training projects, on two cores); the projects start from a copy instead. Only the schema is
+    shared: no experiment or run of one project is in another's store. The pipeline tests and CI's fresh
+    clone still create their stores from nothing."""
     import mlflow
 
     folder = Path(tempfile.mkdtemp(prefix="mnistgen-store-"))

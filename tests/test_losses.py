@@ -35,7 +35,8 @@ def test_hinge_losses_count_only_the_samples_inside_the_margin() -> None:
     real, fake = tf.constant([[2.0], [0.5]]), tf.constant([[-3.0], [0.0]])
     assert float(losses.hinge_discriminator(real, fake)) == pytest.approx((0 + 0.5) / 2 + (0 + 1.0) / 2)
     discriminator_loss, generator_loss = losses.LOSSES["hinge"]
-    assert float(generator_loss(fake)) == pytest.approx(1.5)
+    assert discriminator_loss is losses.hinge_discriminator
+    assert float(generator_loss(fake)) == pytest.approx(1.5)  # -E[D(G(z))]
 
 
 @pytest.mark.parametrize("weight_norm", [0.5, 1.0, 3.0])
