@@ -41,6 +41,8 @@ CGAN_ROUND_ONE: dict[str, object] = {
     "generator.filters": "[128,64]",
     "generator.kernel": 5,
     "discriminator.kernel": 5,
+    "generator.optimizer.beta_1": 0.5,
+    "discriminator.optimizer.beta_1": 0.5,
 }
 HINGE_K4_B32 = {
     **CGAN_ROUND_ONE,
@@ -49,6 +51,16 @@ HINGE_K4_B32 = {
     "discriminator.kernel": 4,
     "batch_size": 32,
     "steps_per_epoch": 1100,
+}
+HK4B32_WIDE = {**HINGE_K4_B32, "generator.filters": "[256,128]"}  # round two's recipe, before beta_1 0
+BETA1_0 = {"generator.optimizer.beta_1": 0.0, "discriminator.optimizer.beta_1": 0.0}
+VAE_Z16 = {  # the vae of round two's first step: a 16-D code, N(0, I), the seed's loss and rate, 2,600 steps
+    "z_dim": 16,
+    "epochs": 2,
+    "steps_per_epoch": 1300,
+    "r_loss_factor": 1000.0,
+    "latent_prior": "normal",
+    "optimizer.lr": 0.0005,
 }
 TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     "cgan-cpu": ("cgan", {}),
@@ -89,6 +101,13 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
         },
     ),
     "cgan-hk4b32-wide-critic": ("cgan", {**HINGE_K4_B32, "discriminator.filters": "[128,256]"}),
+    "cgan-hk4b32-wide": ("cgan", HK4B32_WIDE),
+    "cgan-hk4b32-wide-ema0.9995": ("cgan", {**HK4B32_WIDE, "ema_decay": 0.9995}),
+    "cgan-hk4b32-wide-beta1-0": ("cgan", {**HK4B32_WIDE, **BETA1_0}),
+    "cgan-hk4b32-wide-beta1-0-ttur": (
+        "cgan",
+        {**HK4B32_WIDE, **BETA1_0, "generator.optimizer.lr": 0.0004, "discriminator.optimizer.lr": 0.0012},
+    ),
     "conv_gan-cpu": ("conv_gan", {}),
     "conv_gan-no-ema": ("conv_gan", {"ema_decay": "null"}),
     "dcgan-cpu": ("dcgan", {}),
@@ -106,7 +125,19 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     "wgan-cpu": ("wgan", {}),
     "wgan_gp-ema": ("wgan_gp", {"ema_decay": 0.999}),
     "vae-cpu": ("vae", {}),
-    "vae-z2": ("vae", {"z_dim": 2}),
+    "vae-z2": ("vae", {**VAE_Z16, "z_dim": 2}),
+    "vae-z16": ("vae", VAE_Z16),
+    "vae-z16-r4k": ("vae", {**VAE_Z16, "r_loss_factor": 4000.0}),
+    "vae-z16-fitted-r4k": ("vae", {**VAE_Z16, "r_loss_factor": 4000.0, "latent_prior": "fitted"}),
+    "vae-z16-fitted-r16k": ("vae", {**VAE_Z16, "r_loss_factor": 16000.0, "latent_prior": "fitted"}),
+    "vae-z32-fitted-r16k": (
+        "vae",
+        {**VAE_Z16, "z_dim": 32, "r_loss_factor": 16000.0, "latent_prior": "fitted"},
+    ),
+    "vae-z16-fitted-r4k-lr2x": (
+        "vae",
+        {**VAE_Z16, "r_loss_factor": 4000.0, "latent_prior": "fitted", "optimizer.lr": 0.001},
+    ),
     "cvae-z16": ("cvae", {"z_dim": 16}),
 }
 

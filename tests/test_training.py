@@ -14,11 +14,13 @@ from pathlib import Path
 import pytest
 from conftest import (
     SMOKE_KINDS,
+    TRAINING_ROWS,
     cli_env,
     make_training_project,
     run_cli,
     same_image_per_seed,
     snapshot,
+    synthetic_split,
 )
 
 pytestmark = pytest.mark.slow
@@ -175,28 +177,57 @@ def test_resume_continues_the_same_run_and_matches_an_uninterrupted_one(
         assert any(not np.allclose(a, b) for a, b in zip(saved_average, raw_generator, strict=True))
 
 
-@pytest.fixture(scope="module")
-def fitted_autoencoder(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    """A project where the autoencoder trained with a prior fitted to its codes."""
-    project = make_training_project(tmp_path_factory.mktemp("fitted") / "project")
-    fitted = "variants.autoencoder.latent_prior=fitted"
-    done = run_cli(project, "train", "autoencoder", "--profile", "smoke", "--set", fitted)
+@pytest.fixture(scope="module", params=["autoencoder", "vae"])
+def fitted_prior(
+    request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
+) -> tuple[Path, str]:
+    """A project where the autoencoder or the VAE trained with a prior fitted to its codes."""
+    variant = request.param
+    project = make_training_project(tmp_path_factory.mktemp(f"fitted-{variant}") / "project")
+    fitted = f"variants.{variant}.latent_prior=fitted"
+    done = run_cli(project, "train", variant, "--profile", "smoke", "--set", fitted)
     assert done.returncode == 0, done.stderr[-3000:]
-    return project
+    return project, variant
 
 
-def test_a_fitted_prior_samples_where_the_autoencoder_codes_are(fitted_autoencoder: Path) -> None:
+def test_a_fitted_prior_samples_where_the_codes_are(fitted_prior: tuple[Path, str]) -> None:
     import numpy as np
 
     from mnistgen.serving.sampler import Sampler
 
-    sampler = Sampler(fitted_autoencoder / "runs" / "autoencoder" / "model")
+    project, variant = fitted_prior
+    sampler = Sampler(project / "runs" / variant / "model")
     fit = sampler.info["latent_fit"]
     z = sampler.noise(np.arange(4000))
     spread = np.sqrt(np.diag(fit["cov"]))
     np.testing.assert_allclose(z.mean(axis=0), fit["mean"], atol=0.1 * spread.max())
     np.testing.assert_allclose(np.cov(z, rowvar=False), fit["cov"], rtol=0.15, atol=0.05 * spread.max() ** 2)
     assert sampler.sample(8).shape == (8, 28, 28)
+
+
+def test_a_fitted_prior_is_the_gaussian_of_the_training_codes(fitted_prior: tuple[Path, str]) -> None:
+    """Recomputed from the saved encoder over the same training images: the autoencoder's Gaussian is its
+    codes' mean and covariance; the VAE's is its aggregate posterior's, the means' covariance plus the
+    average posterior variance on the diagonal (the means alone would sample too narrowly)."""
+    import keras
+    import numpy as np
+
+    from mnistgen.images import to_unit
+    from mnistgen.serving.sampler import Sampler
+    from mnistgen.training.reporters import FIT_IMAGES
+
+    project, variant = fitted_prior
+    model_dir = project / "runs" / variant / "model"
+    fit = Sampler(model_dir).info["latent_fit"]
+    encoder = keras.saving.load_model(model_dir / "encoder.keras", safe_mode=True)
+    train_images, _ = synthetic_split(TRAINING_ROWS["train"], seed=1)  # what the project was given
+    encoded = encoder.predict(to_unit(train_images[:FIT_IMAGES, ..., None]), verbose=0)
+    codes = np.asarray(encoded[0] if variant == "vae" else encoded, dtype=np.float64)
+    expected = np.cov(codes, rowvar=False)
+    if variant == "vae":
+        expected += np.diag(np.exp(np.asarray(encoded[1], dtype=np.float64)).mean(axis=0))
+    np.testing.assert_allclose(fit["mean"], codes.mean(axis=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(fit["cov"], expected, rtol=1e-4, atol=1e-5)
 
 
 @pytest.fixture(scope="module")
@@ -286,11 +317,11 @@ def test_toy_gan_learns_the_target_mean(tmp_path: Path) -> None:
     assert abs(metrics["sample_mean"] - (-1.0)) < 0.3, metrics
 
 
-def test_a_bad_setting_is_refused_before_the_previous_run_is_touched(fitted_autoencoder: Path) -> None:
-    project = fitted_autoencoder
-    before = run_record(project, "autoencoder")
-    bad = "variants.autoencoder.latent_prior=fited"
-    done = run_cli(project, "train", "autoencoder", "--profile", "smoke", "--set", bad)
+def test_a_bad_setting_is_refused_before_the_previous_run_is_touched(fitted_prior: tuple[Path, str]) -> None:
+    project, variant = fitted_prior
+    before = run_record(project, variant)
+    bad = f"variants.{variant}.latent_prior=fited"
+    done = run_cli(project, "train", variant, "--profile", "smoke", "--set", bad)
     assert done.returncode == 1 and "latent_prior is 'fited'; it must be one of normal, fitted" in done.stderr
-    assert run_record(project, "autoencoder") == before
-    assert (project / "runs" / "autoencoder" / "model" / "decoder.keras").is_file()
+    assert run_record(project, variant) == before
+    assert (project / "runs" / variant / "model" / "decoder.keras").is_file()
