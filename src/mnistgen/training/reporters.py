@@ -169,43 +169,38 @@ class ReconstructionReporter(Reporter):
             images = to_model_range(
                 to_unit(self.splits["train"].images[:FIT_IMAGES, ..., None]), self.spec.pixel_range
             )
-            codes = self._codes(images, None).astype(np.float64)
+            codes, log_vars = self._encode(images, None)
+            codes = codes.astype(np.float64)
             cov = np.atleast_2d(np.cov(codes, rowvar=False))
-            if self.spec.variational:
+            if log_vars is not None:
                 # The aggregate posterior's covariance: the spread of the means plus each code's own
                 # variance (on average); the means alone sample too narrowly (recall 0.45 -> 0.32 in a trial).
-                cov = cov + np.diag(self._mean_posterior_variance(images))
+                cov = cov + np.diag(np.exp(log_vars.astype(np.float64)).mean(axis=0))
             fit = {"mean": codes.mean(axis=0).tolist(), "cov": cov.tolist()}
             self._fit = (int(self.step), fit)
         return self._fit[1]
 
-    def _codes(self, images: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
-        """The encoder's points (autoencoder) or means (VAE), no sampling, CODE_BATCH images a call."""
-        return np.concatenate(
-            [
-                self._mean_code(
-                    images[i : i + CODE_BATCH], None if labels is None else labels[i : i + CODE_BATCH]
-                )
-                for i in range(0, len(images), CODE_BATCH)
-            ]
-        )
-
-    def _mean_posterior_variance(self, images: np.ndarray) -> np.ndarray:
-        """A VAE's posterior variance exp(log_var) per latent dimension, averaged over `images`."""
-        log_vars = [
-            np.asarray(self.model.encoder(images[i : i + CODE_BATCH], training=False)[1], dtype=np.float64)
+    def _encode(self, images: np.ndarray, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
+        """The encoder's points (autoencoder) or means and log-variances (VAE; None for an autoencoder),
+        no sampling, CODE_BATCH images a call: one pass gives the fit both."""
+        outputs = [
+            self.model.encoder(
+                images[i : i + CODE_BATCH]
+                if labels is None
+                else [images[i : i + CODE_BATCH], labels[i : i + CODE_BATCH]],
+                training=False,
+            )
             for i in range(0, len(images), CODE_BATCH)
         ]
-        return np.exp(np.concatenate(log_vars)).mean(axis=0)
-
-    def _mean_code(self, images: np.ndarray, labels: np.ndarray | None) -> np.ndarray:
-        encoded = self.model.encoder(images if labels is None else [images, labels], training=False)
-        return np.asarray(encoded[0] if self.spec.variational else encoded)
+        if not self.spec.variational:
+            return np.concatenate([np.asarray(out) for out in outputs]), None
+        means, log_vars = ([np.asarray(out[k]) for out in outputs] for k in (0, 1))
+        return np.concatenate(means), np.concatenate(log_vars)
 
     def final(self, figure_dir: Path) -> dict[str, float]:
         test = self.splits["test"]
         images = to_model_range(to_unit(test.images[..., None]), self.spec.pixel_range)
-        codes = self._codes(images, test.labels.astype(np.int32)[:, None] if self.spec.classes else None)
+        codes, _ = self._encode(images, test.labels.astype(np.int32)[:, None] if self.spec.classes else None)
         figures.latent_space(codes, test.labels, figure_dir / "latent_space.png")
         originals = to_unit_range(images[:10, ..., 0], self.spec.pixel_range)
         figures.reconstructions(
