@@ -139,6 +139,9 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
         {**VAE_Z16, "r_loss_factor": 4000.0, "latent_prior": "fitted", "optimizer.lr": 0.001},
     ),
     "cvae-z16": ("cvae", {"z_dim": 16}),
+    # scgan: cgan-cpu's recipe on k-means clusters instead of digits, at its step budget
+    "scgan-cpu": ("scgan", {}),
+    **{f"scgan-k{k}": ("scgan", {"clusters": k}) for k in (10, 20, 30, 50, 100)},
 }
 
 

@@ -45,7 +45,7 @@ def test_overrides_refuse_unknown_keys_and_malformed_settings(override: str, mes
 def test_every_gan_has_one_section_per_network_each_with_its_optimizer() -> None:
     variants = load_params(REPO)["variants"]
     gans = [name for name in variants if "gan" in name]
-    assert gans == ["mlp_gan", "dcgan", "conv_gan", "wgan", "wgan_gp", "toy_gan_1d", "cgan"]
+    assert gans == ["mlp_gan", "dcgan", "conv_gan", "wgan", "wgan_gp", "toy_gan_1d", "cgan", "scgan"]
     for name in gans:
         sections = {key for key, value in variants[name].items() if isinstance(value, dict)}
         assert sections in ({"generator", "discriminator"}, {"generator", "critic"}), f"{name}: {sections}"

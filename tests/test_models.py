@@ -88,6 +88,25 @@ def test_conditional_generators_depend_on_the_label() -> None:
         assert not np.allclose(images[0], images[1]), f"{variant}: same z, different digit, same image"
 
 
+def test_a_routed_generator_draws_the_cluster_its_last_coordinate_falls_in(tmp_path: Path) -> None:
+    """scgan's saved generator: u, the last noise coordinate, picks cluster c where Phi(u) falls among the
+    cumulative shares (0.1, 0.3, 0.6 here), and the image is the trained generator's for that cluster."""
+    from statistics import NormalDist
+
+    from mnistgen.models.scgan import routed_generator
+
+    spec = VARIANTS["scgan"].build({**PARAMS["variants"]["scgan"], "clusters": 4})
+    routed = routed_generator(spec.generator, [0.1, 0.2, 0.3, 0.4])
+    path = tmp_path / "generator.keras"
+    routed.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    z = np.random.default_rng(0).normal(size=(6, spec.z_dim)).astype("float32")
+    probabilities = [0.05, 0.0999, 0.1001, 0.45, 0.59, 0.8]
+    u = np.array([[NormalDist().inv_cdf(p)] for p in probabilities], "float32")
+    expected = spec.generator([z, np.array([[0], [0], [1], [2], [2], [3]], "int32")], training=False)
+    np.testing.assert_array_equal(np.asarray(loaded(np.hstack([z, u]), training=False)), np.asarray(expected))
+
+
 def test_stratified_noise_is_sorted_and_spans_the_domain() -> None:
     import tensorflow as tf
 

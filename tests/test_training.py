@@ -230,6 +230,25 @@ def test_a_fitted_prior_is_the_gaussian_of_the_training_codes(fitted_prior: tupl
     np.testing.assert_allclose(fit["cov"], expected, rtol=1e-4, atol=1e-5)
 
 
+def test_a_self_conditioned_gan_trains_on_clusters_and_samples_without_labels(smoke_run) -> None:
+    """scgan: trained on the k-means clusters of the training images (never their digits), saved as an
+    unconditional generator whose extra noise coordinate draws each cluster at its share of the data."""
+    import numpy as np
+
+    from mnistgen.data.clusters import cluster_labels, shares
+    from mnistgen.serving.sampler import Sampler
+
+    project = smoke_run("scgan")
+    sampler = Sampler(project / "runs" / "scgan" / "model")
+    train_images, _ = synthetic_split(TRAINING_ROWS["train"], seed=1)  # what the project was given
+    expected = shares(cluster_labels(train_images, 100, seed=42), 100)  # the base settings' 100 clusters
+    assert sampler.info["cluster_shares"] == expected
+    assert sampler.classes == 0 and sampler.info["z_dim"] == 101  # z and the cluster's coordinate
+    drawn = np.asarray(sampler.network.get_layer("cluster")(sampler.noise(np.arange(5000))[:, -1:]))
+    np.testing.assert_allclose(np.bincount(drawn.ravel(), minlength=100) / 5000, expected, atol=0.01)
+    assert sampler.sample(8, seed=1).shape == (8, 28, 28)
+
+
 @pytest.fixture(scope="module")
 def killed_then_resumed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     """A long mlp_gan run killed (SIGKILL) after its 40th-step checkpoint, then resumed up to step 100 of

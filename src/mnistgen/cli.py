@@ -237,7 +237,7 @@ def train(
     variant: Annotated[
         str,
         typer.Argument(
-            help="mlp_gan, dcgan, conv_gan, wgan, wgan_gp, autoencoder, vae, toy_gan_1d, cgan or cvae."
+            help="mlp_gan, dcgan, conv_gan, wgan, wgan_gp, autoencoder, vae, toy_gan_1d, cgan, cvae or scgan."
         ),
     ],
     profile: Annotated[

@@ -250,6 +250,7 @@ RULES: dict[str, Rule] = {
     ),
     "reference_batch": ("null or a whole number of at least 2", _optional(_number(2, whole=True))),
     "label_embedding": WHOLE_POSITIVE,
+    "clusters": ("a whole number from 2 to 1000", _number(2, 1000, whole=True)),  # scgan's k-means clusters
     "pretrain_steps": ("a whole number of at least 0", _number(0, whole=True)),
     "dropout": ("null or a number in [0, 1)", _optional(lambda v: _number(0, 1)(v) and v < 1)),
     "batch_norm_momentum": ("null or a number in [0, 1)", _optional(lambda v: _number(0, 1)(v) and v < 1)),

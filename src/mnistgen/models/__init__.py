@@ -15,6 +15,7 @@ from mnistgen.models import (
     cvae,
     dcgan,
     mlp_gan,
+    scgan,
     toy_gan_1d,
     vae,
     wgan,
@@ -32,4 +33,5 @@ VARIANTS: dict[str, ModuleType] = {
     "toy_gan_1d": toy_gan_1d,
     "cgan": cgan,
     "cvae": cvae,
+    "scgan": scgan,
 }

@@ -44,6 +44,10 @@ class AdversarialSpec:
     # (the DCGAN seed samples on batch statistics); 0: with the moving averages kept during training.
     reference_batch: int = 0
     classes: int = 0  # > 0: class-conditional; both networks take [input, label] with labels of shape (n, 1)
+    # Self-conditioned (scgan): the `classes` labels are k-means clusters of the training images, not digits
+    # (`data.clusters`); the saved generator draws its own cluster from one more noise coordinate
+    # (`scgan.routed_generator`), so it samples, serves and is evaluated as an unconditional model.
+    self_conditioned: bool = False
     kind: str = "adversarial"
 
 
@@ -71,12 +75,13 @@ Spec = AdversarialSpec | ReconstructionSpec
 def sampling_info(spec: Spec) -> dict[str, Any]:
     """What `serving.sampler.Sampler` needs to turn the saved network into images (`model_info.json`)."""
     adversarial = isinstance(spec, AdversarialSpec)
+    routed = adversarial and spec.self_conditioned  # its z has one more coordinate: the cluster's
     return {
         "kind": spec.kind,
-        "z_dim": spec.z_dim,
+        "z_dim": spec.z_dim + 1 if routed else spec.z_dim,
         "noise": spec.noise if adversarial else "normal",
         "pixel_range": list(spec.pixel_range),
-        "classes": spec.classes,
+        "classes": 0 if routed else spec.classes,
     }
 
 

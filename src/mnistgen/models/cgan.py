@@ -25,13 +25,30 @@ from mnistgen.models.base import CLASSES, OUTPUT_DTYPE, AdversarialSpec, activat
 
 
 def build(cfg: dict[str, Any]) -> AdversarialSpec:
+    generator, discriminator = networks(cfg, CLASSES)
+    return AdversarialSpec(
+        generator=generator,
+        discriminator=discriminator,
+        g_optimizer=optimizer(cfg["generator"]["optimizer"]),
+        d_optimizer=optimizer(cfg["discriminator"]["optimizer"]),
+        loss=cfg["loss"],
+        z_dim=cfg["z_dim"],
+        noise=cfg["noise"],
+        reference_batch=cfg["reference_batch"] or 0,
+        classes=CLASSES,
+    )
+
+
+def networks(cfg: dict[str, Any], classes: int) -> tuple[keras.Model, keras.Model]:
+    """The generator ([z, label] -> image) and the projection discriminator ([image, label] -> logit) for
+    labels 0..classes-1 (digits here; k-means clusters in `scgan`)."""
     z_dim, embedding = cfg["z_dim"], cfg["generator"]["label_embedding"]
     g_wide, g_narrow = cfg["generator"]["filters"]
     d_narrow, d_wide = cfg["discriminator"]["filters"]
     g_kernel, d_kernel = cfg["generator"]["kernel"], cfg["discriminator"]["kernel"]
 
     z, label = keras.Input((z_dim,), name="z"), keras.Input((1,), dtype="int32", name="label")
-    wanted = keras.layers.Flatten()(keras.layers.Embedding(CLASSES, embedding)(label))
+    wanted = keras.layers.Flatten()(keras.layers.Embedding(classes, embedding)(label))
     x = keras.layers.Concatenate()([z, wanted])
     x = keras.layers.Dense(7 * 7 * g_wide, use_bias=False)(x)
     x = keras.layers.Reshape((7, 7, g_wide))(x)
@@ -48,20 +65,9 @@ def build(cfg: dict[str, Any]) -> AdversarialSpec:
     features = keras.layers.Flatten(dtype=OUTPUT_DTYPE)(h)
     unconditional = keras.layers.Dense(1, dtype=OUTPUT_DTYPE)(features)
     class_vector = keras.layers.Flatten(dtype=OUTPUT_DTYPE)(
-        keras.layers.Embedding(CLASSES, 7 * 7 * d_wide, dtype=OUTPUT_DTYPE)(claimed)
+        keras.layers.Embedding(classes, 7 * 7 * d_wide, dtype=OUTPUT_DTYPE)(claimed)
     )
     projection = keras.layers.Dot(axes=1, dtype=OUTPUT_DTYPE)([class_vector, features])
     logit = keras.layers.Add(dtype=OUTPUT_DTYPE)([unconditional, projection])
     discriminator = keras.Model([seen, claimed], logit, name="discriminator")
-
-    return AdversarialSpec(
-        generator=generator,
-        discriminator=discriminator,
-        g_optimizer=optimizer(cfg["generator"]["optimizer"]),
-        d_optimizer=optimizer(cfg["discriminator"]["optimizer"]),
-        loss=cfg["loss"],
-        z_dim=z_dim,
-        noise=cfg["noise"],
-        reference_batch=cfg["reference_batch"] or 0,
-        classes=CLASSES,
-    )
+    return generator, discriminator

@@ -20,9 +20,11 @@ import numpy as np
 import tensorflow as tf
 
 from mnistgen import figures
+from mnistgen.data import clusters
 from mnistgen.data.idx import Split
 from mnistgen.images import grid_labels, to_model_range, to_unit, to_unit_range
-from mnistgen.models.base import GRID_SAMPLES, AdversarialSpec, Spec
+from mnistgen.models.base import CLASSES, GRID_SAMPLES, AdversarialSpec, Spec
+from mnistgen.models.scgan import routed_generator
 from mnistgen.models.toy_gan_1d import DOMAIN, data_density
 from mnistgen.serving.sampler import from_standard_normal
 from mnistgen.training import export
@@ -46,7 +48,8 @@ class Reporter:
         self, seed: int, spec: Spec, model: keras.Model, splits: dict[str, Split] | None, step: tf.Variable
     ) -> None:
         self.seed, self.spec, self.model, self.splits, self.step = seed, spec, model, splits, step
-        self.grid_noise = self.fixed_noise(GRID_SEED, spec.classes**2 or GRID_SAMPLES)
+        # A conditional model's grid: one row per digit (per cluster, for the first ten of an scgan's)
+        self.grid_noise = self.fixed_noise(GRID_SEED, min(spec.classes, CLASSES) ** 2 or GRID_SAMPLES)
         self.reference = self._reference_batch()
 
     @property
@@ -105,10 +108,16 @@ class Reporter:
         return {}
 
     def export(self, model_dir: Path, info: dict[str, Any]) -> None:
-        """The sampling network as it samples, with the discriminator beside it."""
+        """The sampling network as it samples, with the discriminator beside it; a self-conditioned GAN's
+        draws each cluster as often as the training images fall in it."""
+        generator = self.model.sampler
+        if self.spec.self_conditioned:
+            shares = clusters.shares(self.splits["train"].labels, self.spec.classes)
+            generator = routed_generator(generator, shares)
+            info = {**info, "cluster_shares": shares}
         with self._sampling():
             export.save_networks(
-                model_dir, {"generator": self.model.sampler, "discriminator": self.model.discriminator}, info
+                model_dir, {"generator": generator, "discriminator": self.model.discriminator}, info
             )
 
 

@@ -12,7 +12,10 @@ import logging
 import shutil
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
+
 from mnistgen import runtime, tracking
+from mnistgen.data.idx import Split
 from mnistgen.training import hardware
 from mnistgen.training.plan import (
     ResumeError,
@@ -45,6 +48,7 @@ def train_variant(
         record = _resume_point(plan) if request.resume else None
         from mnistgen.data.prepare import DataSettings, load_mnist
         from mnistgen.models import VARIANTS
+        from mnistgen.models.base import AdversarialSpec
 
         module = VARIANTS[plan.variant]
         needs_mnist = getattr(module, "NEEDS_MNIST", True)
@@ -62,6 +66,8 @@ def train_variant(
         from mnistgen.training.tracker import MlflowTracker
 
         spec = module.build(plan.cfg)
+        if isinstance(spec, AdversarialSpec) and spec.self_conditioned:
+            splits = {**splits, "train": _clustered(splits["train"], spec.classes, plan)}
         model = build_model(spec, tf.random.Generator.from_seed(plan.seed), plan.cfg.get("ema_decay"))
         if record is None:
             shutil.rmtree(plan.staging_dir, ignore_errors=True)  # an abandoned attempt, never the last run
@@ -82,6 +88,24 @@ def train_variant(
             ) from err
         publish(plan)
         return result
+
+
+def _clustered(train: Split, clusters: int, plan: RunPlan) -> Split:
+    """The training split labelled by k-means cluster instead of digit (a self-conditioned GAN's)."""
+    from mnistgen.data.clusters import relabel
+
+    clustered = relabel(train, clusters, plan.seed)
+    # How far the clusters follow the digits (read, never used: the labels stay out of training).
+    purity = sum(np.bincount(train.labels[clustered.labels == c]).max(initial=0) for c in range(clusters))
+    log.info(
+        "%s: %d k-means clusters of the training images (seed %d); %.0f%% of the images share their "
+        "cluster's most common digit",
+        plan.variant,
+        clusters,
+        plan.seed,
+        100 * purity / len(train.labels),
+    )
+    return clustered
 
 
 def _resume_point(plan: RunPlan) -> dict[str, Any]:

@@ -1,0 +1,42 @@
+"""Cluster labels for a self-conditioned GAN (`scgan`; Liu et al. 2020, "Diverse image generation via
+self-conditioned GANs"): k-means clusters of the training images stand in for the digit labels, so an
+unconditional model gets the conditional GAN's machinery without using a single label.
+
+The clusters are k-means on the images' first principal components (the pixels' distances in 784
+dimensions are mostly noise), a pure function of (images, clusters, seed): the same seed gives the same
+labels on any machine whose arithmetic agrees, so a run stays reproducible.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+
+from mnistgen.data.idx import Split
+
+PCA_COMPONENTS = 50
+KMEANS_STARTS = 3  # k-means++ starts; the lowest inertia wins
+
+
+def cluster_labels(images: np.ndarray, clusters: int, seed: int) -> np.ndarray:
+    """The k-means cluster (0..clusters-1) of each image, uint8 images of shape (n, 28, 28)."""
+    from sklearn.cluster import KMeans  # late: scikit-learn takes a second to import, and only scgan needs it
+    from sklearn.decomposition import PCA
+    from threadpoolctl import threadpool_limits
+
+    pixels = images.reshape(len(images), -1).astype(np.float64) / 255.0
+    # One BLAS thread: the number of threads changes how sums are rounded, and a rounding can move an image
+    # that sits on a cluster boundary (seen with 1 and 2 threads in float32); float64 for the same reason.
+    with threadpool_limits(1):
+        codes = PCA(PCA_COMPONENTS, svd_solver="randomized", random_state=seed).fit_transform(pixels)
+        kmeans = KMeans(clusters, n_init=KMEANS_STARTS, random_state=seed).fit(codes)
+    return kmeans.labels_.astype(np.uint8)
+
+
+def relabel(train: Split, clusters: int, seed: int) -> Split:
+    """The training split with its digit labels replaced by cluster labels."""
+    return Split(train.images, cluster_labels(train.images, clusters, seed))
+
+
+def shares(labels: np.ndarray, clusters: int) -> list[float]:
+    """Each cluster's share of the training images: how often the saved generator draws it."""
+    return (np.bincount(labels, minlength=clusters) / len(labels)).tolist()
