@@ -21,11 +21,19 @@ from typing import Any
 
 import keras
 
-from mnistgen.models.base import CLASSES, OUTPUT_DTYPE, AdversarialSpec, activation, optimizer
+from mnistgen.models.base import CLASSES, OUTPUT_DTYPE, AdversarialSpec, Noise, activation, optimizer
 
 
 def build(cfg: dict[str, Any]) -> AdversarialSpec:
-    generator, discriminator = networks(cfg, CLASSES)
+    return conditional_spec(cfg, CLASSES, cfg["noise"])
+
+
+def conditional_spec(
+    cfg: dict[str, Any], classes: int, noise: Noise, self_conditioned: bool = False
+) -> AdversarialSpec:
+    """The spec of a GAN on these networks for labels 0..classes-1 (digits here; k-means clusters in
+    `scgan`, which is `self_conditioned`)."""
+    generator, discriminator = networks(cfg, classes)
     return AdversarialSpec(
         generator=generator,
         discriminator=discriminator,
@@ -33,15 +41,15 @@ def build(cfg: dict[str, Any]) -> AdversarialSpec:
         d_optimizer=optimizer(cfg["discriminator"]["optimizer"]),
         loss=cfg["loss"],
         z_dim=cfg["z_dim"],
-        noise=cfg["noise"],
+        noise=noise,
         reference_batch=cfg["reference_batch"] or 0,
-        classes=CLASSES,
+        classes=classes,
+        self_conditioned=self_conditioned,
     )
 
 
 def networks(cfg: dict[str, Any], classes: int) -> tuple[keras.Model, keras.Model]:
-    """The generator ([z, label] -> image) and the projection discriminator ([image, label] -> logit) for
-    labels 0..classes-1 (digits here; k-means clusters in `scgan`)."""
+    """The generator ([z, label] -> image) and the projection discriminator ([image, label] -> logit)."""
     z_dim, embedding = cfg["z_dim"], cfg["generator"]["label_embedding"]
     g_wide, g_narrow = cfg["generator"]["filters"]
     d_narrow, d_wide = cfg["discriminator"]["filters"]

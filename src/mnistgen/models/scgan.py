@@ -18,23 +18,12 @@ from typing import Any
 import keras
 
 from mnistgen.models import cgan
-from mnistgen.models.base import AdversarialSpec, optimizer
+from mnistgen.models.base import AdversarialSpec
 
 
 def build(cfg: dict[str, Any]) -> AdversarialSpec:
-    generator, discriminator = cgan.networks(cfg, cfg["clusters"])
-    return AdversarialSpec(
-        generator=generator,
-        discriminator=discriminator,
-        g_optimizer=optimizer(cfg["generator"]["optimizer"]),
-        d_optimizer=optimizer(cfg["discriminator"]["optimizer"]),
-        loss=cfg["loss"],
-        z_dim=cfg["z_dim"],
-        noise="normal",  # the cluster coordinate of the saved generator is read as a N(0, 1) draw
-        reference_batch=cfg["reference_batch"] or 0,
-        classes=cfg["clusters"],
-        self_conditioned=True,
-    )
+    # Normal noise: the saved generator reads its cluster coordinate as a N(0, 1) draw, like the rest of z.
+    return cgan.conditional_spec(cfg, cfg["clusters"], "normal", self_conditioned=True)
 
 
 def routed_generator(generator: keras.Model, shares: list[float]) -> keras.Model:

@@ -89,7 +89,7 @@ def _check_digit(model_uri: str, info: dict[str, Any], digit: int) -> None:
         raise SampleError(
             f"{model_uri} ({info.get('variant', 'an unconditional model')}) is not "
             "class-conditional: it cannot be asked for a digit. Fix: drop --digit, or sample a "
-            "conditional variant (cgan, cvae) by its run or registered version."
+            "conditional variant (cgan, cvae) by its run or registered version, e.g. --model runs/cgan/model."
         )
     if not 0 <= digit < classes:
         raise SampleError(
