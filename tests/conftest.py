@@ -537,8 +537,9 @@ def local_server(
 
 
 # One variant of each kind the engine and the reporters treat apart: a GAN with batch-norm reference
-# statistics, a Wasserstein GAN with gradient penalty, a VAE, a conditional GAN, the 1-D toy GAN. The other
-# variants differ from these only in their networks, which test_models.py trains in-process.
+# statistics, a Wasserstein GAN with gradient penalty, a VAE, a conditional GAN, the 1-D toy GAN, and the
+# self-conditioned GAN (trained on clusters, saved as a generator that picks its own). The other variants
+# differ from these only in their networks, which test_models.py trains in-process.
 SMOKE_KINDS = ("dcgan", "wgan_gp", "vae", "cgan", "toy_gan_1d", "scgan")
 
 

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import numpy as np
+import pytest
 
-from mnistgen.data.clusters import cluster_labels, relabel, shares
+from mnistgen.data.clusters import ClusterError, cluster_labels, relabel, shares
 from mnistgen.data.idx import Split
 
 
@@ -42,3 +43,10 @@ def test_relabel_keeps_the_images_and_shares_count_the_clusters() -> None:
     counts = np.bincount(clustered.labels, minlength=2)
     assert shares(clustered.labels, 2) == [counts[0] / 200, counts[1] / 200]
     assert shares(np.array([0, 0, 2, 2], np.uint8), 4) == [0.5, 0.0, 0.5, 0.0]
+
+
+def test_more_clusters_than_images_is_refused_with_the_fix() -> None:
+    images, _ = two_kinds_of_image(20, seed=5)
+    refused = r"30 clusters of 20 training images.*Fix: set variants.scgan.clusters"
+    with pytest.raises(ClusterError, match=refused):
+        cluster_labels(images, 30, seed=0)

@@ -12,13 +12,23 @@ from __future__ import annotations
 import numpy as np
 
 from mnistgen.data.idx import Split
+from mnistgen.errors import MnistgenError
 
 PCA_COMPONENTS = 50
 KMEANS_STARTS = 3  # k-means++ starts; the lowest inertia wins
 
 
+class ClusterError(MnistgenError):
+    """More clusters asked for than there are images to put in them."""
+
+
 def cluster_labels(images: np.ndarray, clusters: int, seed: int) -> np.ndarray:
     """The k-means cluster (0..clusters-1) of each image, uint8 images of shape (n, 28, 28)."""
+    if clusters > len(images):
+        raise ClusterError(
+            f"{clusters} clusters of {len(images)} training images: each cluster needs an image at least. "
+            "Fix: set variants.scgan.clusters below the number of training images (e.g. 100)."
+        )
     from sklearn.cluster import KMeans  # late: scikit-learn takes a second to import, and only scgan needs it
     from sklearn.decomposition import PCA
     from threadpoolctl import threadpool_limits
