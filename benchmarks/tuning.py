@@ -141,7 +141,7 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     "cvae-z16": ("cvae", {"z_dim": 16}),
     # scgan: cgan-cpu's recipe on k-means clusters instead of digits, at its step budget
     "scgan-cpu": ("scgan", {}),
-    **{f"scgan-k{k}": ("scgan", {"clusters": k}) for k in (10, 20, 30, 50, 100)},
+    **{f"scgan-k{k}": ("scgan", {"clusters": k}) for k in (10, 20, 30, 50, 100, 200, 400)},
 }
 
 
