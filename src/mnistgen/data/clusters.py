@@ -23,7 +23,7 @@ class ClusterError(MnistgenError):
 
 
 def cluster_labels(images: np.ndarray, clusters: int, seed: int) -> np.ndarray:
-    """The k-means cluster (0..clusters-1) of each image, uint8 images of shape (n, 28, 28)."""
+    """The k-means cluster (0..clusters-1, uint16) of each image, uint8 images of shape (n, 28, 28)."""
     if clusters > len(images):
         raise ClusterError(
             f"{clusters} clusters of {len(images)} training images: each cluster needs an image at least. "
@@ -39,7 +39,7 @@ def cluster_labels(images: np.ndarray, clusters: int, seed: int) -> np.ndarray:
     with threadpool_limits(1):
         codes = PCA(PCA_COMPONENTS, svd_solver="randomized", random_state=seed).fit_transform(pixels)
         kmeans = KMeans(clusters, n_init=KMEANS_STARTS, random_state=seed).fit(codes)
-    return kmeans.labels_.astype(np.uint8)
+    return kmeans.labels_.astype(np.uint16)  # up to 1,000 clusters (config.RULES): more than uint8 holds
 
 
 def relabel(train: Split, clusters: int, seed: int) -> Split:
