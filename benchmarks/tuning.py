@@ -141,7 +141,12 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     "cvae-z16": ("cvae", {"z_dim": 16}),
     # scgan: cgan-cpu's recipe on k-means clusters instead of digits, at its step budget
     "scgan-cpu": ("scgan", {}),
-    **{f"scgan-k{k}": ("scgan", {"clusters": k}) for k in (10, 20, 30, 50, 100, 200, 400)},
+    **{f"scgan-k{k}": ("scgan", {"clusters": k}) for k in (10, 20, 30, 50, 100, 150, 200, 250, 300, 400)},
+    "scgan-k200-z128": ("scgan", {"clusters": 200, "z_dim": 128}),
+    "scgan-k200-lr6": (
+        "scgan",
+        {"clusters": 200, "generator.optimizer.lr": 0.0006, "discriminator.optimizer.lr": 0.0006},
+    ),
 }
 
 
