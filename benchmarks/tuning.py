@@ -143,6 +143,7 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     "scgan-cpu": ("scgan", {}),
     **{f"scgan-k{k}": ("scgan", {"clusters": k}) for k in (10, 20, 30, 50, 100, 150, 200, 250, 300, 400)},
     "scgan-k200-z128": ("scgan", {"clusters": 200, "z_dim": 128}),
+    **{f"scgan-k200-emb{e}": ("scgan", {"clusters": 200, "generator.label_embedding": e}) for e in (25, 100)},
     "scgan-k200-lr6": (
         "scgan",
         {"clusters": 200, "generator.optimizer.lr": 0.0006, "discriminator.optimizer.lr": 0.0006},
