@@ -81,6 +81,14 @@ def test_every_profile_is_in_range(profile: str) -> None:
             "latent_prior is 'fited'; it must be one of normal, fitted",
         ),
         ("variants.wgan_gp.critic.batch_norm_momentum=0.9", "must not use batch norm"),
+        (
+            "variants.cgan.mode_seeking=-1",
+            "variants.cgan.mode_seeking is -1; it must be a number of at least 0",
+        ),
+        (
+            "variants.scgan.discriminator.projection_rank=0",
+            "variants.scgan.discriminator.projection_rank is 0; it must be null or a whole number",
+        ),
         ("variants.wgan.generator.optimizer.lr=.nan", "variants.wgan.generator.optimizer.lr is nan"),
         ("train.seed=abc", "train.seed is 'abc'; it must be a whole number"),
         (

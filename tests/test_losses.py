@@ -53,6 +53,19 @@ def test_gradient_penalty_of_a_linear_critic(weight_norm: float) -> None:
     assert float(penalty) == pytest.approx((weight_norm - 1.0) ** 2, abs=1e-5)
 
 
+def test_mode_seeking_is_the_weight_over_the_image_to_noise_distance_ratio() -> None:
+    """Images 0.5 apart in every pixel from noise 2 apart in every coordinate: ratio 0.25, so weight 0.2
+    gives 0.2 / (0.25 + eps); images twice as far apart halve it, identical images give weight / eps."""
+    z_a, z_b = tf.ones((4, 3)), -tf.ones((4, 3))
+    images = tf.zeros((4, 2, 2, 1))
+    eps = losses.MODE_SEEKING_EPS
+    assert float(losses.mode_seeking(images + 0.5, images, z_a, z_b, 0.2)) == pytest.approx(
+        0.2 / (0.25 + eps)
+    )
+    assert float(losses.mode_seeking(images + 1.0, images, z_a, z_b, 0.2)) == pytest.approx(0.2 / (0.5 + eps))
+    assert float(losses.mode_seeking(images, images, z_a, z_b, 0.2)) == pytest.approx(0.2 / eps)
+
+
 def test_kl_to_standard_normal() -> None:
     mu = tf.constant([[0.0, 0.0], [1.0, 0.0]])
     log_var = tf.constant([[0.0, 0.0], [0.0, np.log(2.0)]])

@@ -88,6 +88,43 @@ def test_conditional_generators_depend_on_the_label() -> None:
         assert not np.allclose(images[0], images[1]), f"{variant}: same z, different digit, same image"
 
 
+def test_a_low_rank_projection_is_the_full_one_with_class_vectors_w_times_e() -> None:
+    """`projection_rank` r: the class term <e_y, W^T phi(x)> is the full-rank <v_y, phi(x)> with v_y = W e_y,
+    so the full discriminator with the same convolutions and the table (W E^T)^T gives the same logits."""
+    cfg = {**PARAMS["variants"]["scgan"], "clusters": 5}
+    low_rank = (
+        VARIANTS["scgan"]
+        .build({**cfg, "discriminator": {**cfg["discriminator"], "projection_rank": 3}})
+        .discriminator
+    )
+    full = VARIANTS["scgan"].build(cfg).discriminator
+    assert cfg["discriminator"]["projection_rank"] is None
+
+    def layers(network: keras.Model, kind: type) -> list[keras.layers.Layer]:
+        return [layer for layer in network.layers if type(layer) is kind]
+
+    convolutions = zip(layers(low_rank, keras.layers.Conv2D), layers(full, keras.layers.Conv2D), strict=True)
+    for source, target in convolutions:
+        target.set_weights(source.get_weights())
+    shared = low_rank.get_layer("shared_projection").kernel.numpy()  # (features, 3)
+    (unconditional,) = [
+        layer for layer in layers(low_rank, keras.layers.Dense) if layer.name != "shared_projection"
+    ]
+    layers(full, keras.layers.Dense)[0].set_weights(unconditional.get_weights())
+    (embedding,) = layers(low_rank, keras.layers.Embedding)
+    table = embedding.embeddings.numpy()  # (5, 3)
+    assert table.shape == (5, 3)
+    layers(full, keras.layers.Embedding)[0].set_weights([table @ shared.T])
+
+    images = np.random.default_rng(0).normal(size=(10, 28, 28, 1)).astype("float32")
+    clusters = np.arange(10, dtype="int32")[:, None] % 5
+    expected = np.asarray(full([images, clusters], training=False))
+    np.testing.assert_allclose(
+        np.asarray(low_rank([images, clusters], training=False)), expected, rtol=1e-4, atol=1e-5
+    )
+    assert np.ptp(expected) > 0  # the logits are not all equal: the comparison has something to compare
+
+
 def test_a_routed_generator_draws_the_cluster_its_last_coordinate_falls_in(tmp_path: Path) -> None:
     """scgan's saved generator: u, the last noise coordinate, picks cluster c where Phi(u) falls among the
     cumulative shares (0.1, 0.3, 0.6 here), and the image is the trained generator's for that cluster."""
@@ -211,3 +248,24 @@ def test_the_cpu_profiles_cgan_trains_a_step_with_the_hinge_loss_and_4x4_kernels
     drawn = model.generate(sample_noise(model.rng, spec.noise, 8, spec.z_dim), labels, training=False)
     assert tuple(drawn.shape) == (8, 28, 28, 1)
     assert all(np.isfinite(float(value)) for value in figures.values()), figures
+
+
+def test_mode_seeking_pairs_two_noise_vectors_per_label_in_the_generator_step() -> None:
+    """With `mode_seeking`, the generator step's rows i and n/2 + i share a label (the regulariser compares
+    two noise vectors for one label) and its figure is logged; without it, the labels are drawn freely."""
+    import tensorflow as tf
+
+    cfg = {**PARAMS["variants"]["scgan"], "mode_seeking": 0.2, "batch_size": 8}
+    spec = VARIANTS["scgan"].build(cfg)
+    model = build_model(spec, tf.random.Generator.from_seed(0))
+    asked: list[np.ndarray] = []
+    generate = model.generate
+    model.generate = lambda z, labels, training: (
+        asked.append(np.asarray(labels)) or generate(z, labels, training)
+    )
+    images = tf.random.uniform((8, 28, 28, 1), -1.0, 1.0, seed=0)
+    figures = model.train_step((images, tf.constant(np.arange(8, dtype=np.int32)[:, None])))
+    generator_labels = asked[-1]  # the discriminator step's fakes come first, with the real batch's labels
+    np.testing.assert_array_equal(generator_labels[:4], generator_labels[4:])
+    assert len(np.unique(generator_labels)) > 1
+    assert np.isfinite(float(figures["mode_seeking"])) and float(figures["mode_seeking"]) > 0

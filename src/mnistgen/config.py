@@ -243,6 +243,7 @@ RULES: dict[str, Rule] = {
     "kernel": WHOLE_POSITIVE,
     "clip": ("a number above 0", _number(0, low_open=True)),
     "gp_weight": ("a number of at least 0", _number(0)),
+    "mode_seeking": ("a number of at least 0", _number(0)),
     "r_loss_factor": ("a number above 0", _number(0, low_open=True)),
     "ema_decay": (
         "null or a number between 0 and 1, e.g. 0.999",
@@ -250,6 +251,7 @@ RULES: dict[str, Rule] = {
     ),
     "reference_batch": ("null or a whole number of at least 2", _optional(_number(2, whole=True))),
     "label_embedding": WHOLE_POSITIVE,
+    "projection_rank": ("null or a whole number of at least 1", _optional(_number(1, whole=True))),
     "clusters": ("a whole number from 2 to 1000", _number(2, 1000, whole=True)),  # scgan's k-means clusters
     "pretrain_steps": ("a whole number of at least 0", _number(0, whole=True)),
     "dropout": ("null or a number in [0, 1)", _optional(lambda v: _number(0, 1)(v) and v < 1)),

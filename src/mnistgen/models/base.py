@@ -48,6 +48,7 @@ class AdversarialSpec:
     # (`data.clusters`); the saved generator draws its own cluster from one more noise coordinate
     # (`scgan.routed_generator`), so it samples, serves and is evaluated as an unconditional model.
     self_conditioned: bool = False
+    mode_seeking: float = 0.0  # > 0: the weight of MSGAN's diversity term in G's loss (`losses.mode_seeking`)
     kind: str = "adversarial"
 
 

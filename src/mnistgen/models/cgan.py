@@ -13,6 +13,10 @@ same class mix), the generator step draws labels uniformly. Batch norm (momentum
 statistics settle within a short CPU run) samples in inference mode, on those moving statistics unless
 `reference_batch` re-estimates them: one image depends only on its own z and label. The stride-2 layers'
 `kernel` is 5 as in DCGAN; 4, a multiple of the stride, covers each output pixel evenly (no checkerboard).
+`projection_rank` (null: off) factors the class vectors as W e_y, one matrix shared by every class times a
+small per-class embedding: with scgan's 200 clusters, a class's own 6,272-D vector is trained only by the
+steps whose batch holds that cluster, while the shared W learns from every step. `mode_seeking` (0: off)
+adds MSGAN's diversity term to the generator's loss (`training.losses.mode_seeking`).
 """
 
 from __future__ import annotations
@@ -45,6 +49,7 @@ def conditional_spec(
         reference_batch=cfg["reference_batch"] or 0,
         classes=classes,
         self_conditioned=self_conditioned,
+        mode_seeking=cfg["mode_seeking"],
     )
 
 
@@ -72,8 +77,13 @@ def networks(cfg: dict[str, Any], classes: int) -> tuple[keras.Model, keras.Mode
     h = activation("leaky_relu")(keras.layers.Conv2D(d_wide, d_kernel, strides=2, padding="same")(h))
     features = keras.layers.Flatten(dtype=OUTPUT_DTYPE)(h)
     unconditional = keras.layers.Dense(1, dtype=OUTPUT_DTYPE)(features)
+    rank = cfg["discriminator"]["projection_rank"]
+    if rank:  # <W e_y, phi(x)> computed as <e_y, W^T phi(x)>: one shared matrix, a rank-D vector per class
+        features = keras.layers.Dense(rank, use_bias=False, dtype=OUTPUT_DTYPE, name="shared_projection")(
+            features
+        )
     class_vector = keras.layers.Flatten(dtype=OUTPUT_DTYPE)(
-        keras.layers.Embedding(classes, 7 * 7 * d_wide, dtype=OUTPUT_DTYPE)(claimed)
+        keras.layers.Embedding(classes, rank or 7 * 7 * d_wide, dtype=OUTPUT_DTYPE)(claimed)
     )
     projection = keras.layers.Dot(axes=1, dtype=OUTPUT_DTYPE)([class_vector, features])
     logit = keras.layers.Add(dtype=OUTPUT_DTYPE)([unconditional, projection])

@@ -65,6 +65,7 @@ class AdversarialModel(keras.Model):
             self.ema_generator.set_weights(spec.generator.get_weights())
         self.d_loss_fn, self.g_loss_fn = losses.LOSSES[spec.loss]
         names = ["d_loss", "g_loss", "d_real", "d_fake"] + (["gp"] if spec.gp_weight else [])
+        names += ["mode_seeking"] if spec.mode_seeking else []
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
     @property
@@ -144,11 +145,23 @@ class AdversarialModel(keras.Model):
         self.trackers["d_fake"].update_state(tf.reduce_mean(fake_out))
 
     def _generator_step(self, n: tf.Tensor) -> None:
-        labels = self.rng.uniform((n, 1), 0, self.spec.classes, dtype=tf.int32) if self.spec.classes else None
+        spec = self.spec
+        labels = self.rng.uniform((n, 1), 0, spec.classes, dtype=tf.int32) if spec.classes else None
+        pairs = n // 2  # with mode seeking, row i is compared with row pairs + i
+        if spec.mode_seeking and labels is not None:
+            labels = tf.concat([labels[:pairs], labels[: n - pairs]], 0)  # ... and shares its label
+        z = self.noise(n)
         with tf.GradientTape() as tape:
             # Only G's weights are updated: D is "frozen" for this step without touching trainable flags.
-            fake_out = self.discriminate(self.generate(self.noise(n), labels, training=True), labels)
-            g_loss = self.g_loss_fn(fake_out)
+            fake = self.generate(z, labels, training=True)
+            g_loss = self.g_loss_fn(self.discriminate(fake, labels))
+            if spec.mode_seeking:
+                first, second = slice(0, pairs), slice(pairs, 2 * pairs)
+                spread = losses.mode_seeking(
+                    fake[first], fake[second], z[first], z[second], spec.mode_seeking
+                )
+                g_loss += spread
+                self.trackers["mode_seeking"].update_state(spread)
         weights = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, weights), weights, strict=True))
         self.trackers["g_loss"].update_state(g_loss)

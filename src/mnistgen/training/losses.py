@@ -59,6 +59,21 @@ def gradient_penalty(
     return tf.reduce_mean(tf.square(norms - 1.0))
 
 
+MODE_SEEKING_EPS = 1e-5  # MSGAN's: keeps the term finite when two images coincide
+
+
+def mode_seeking(
+    images_a: tf.Tensor, images_b: tf.Tensor, z_a: tf.Tensor, z_b: tf.Tensor, weight: float
+) -> tf.Tensor:
+    """MSGAN's regulariser (Mao et al. 2019, "Mode seeking generative adversarial networks for diverse image
+    synthesis"): weight / (d_images / d_z + eps), d the mean absolute difference between the images of
+    paired noise vectors z_a, z_b (with the same label) and between the vectors. A conditional generator
+    learns to lean on its label and ignore z, so one label's images look alike (recall falls as the labels
+    get finer); the term grows as two noise vectors give similar images, so minimising it spreads them."""
+    ratio = tf.reduce_mean(tf.abs(images_a - images_b)) / tf.reduce_mean(tf.abs(z_a - z_b))
+    return weight / (ratio + MODE_SEEKING_EPS)
+
+
 def kl_to_standard_normal(mu: tf.Tensor, log_var: tf.Tensor) -> tf.Tensor:
     """KL(N(mu, exp(log_var)) || N(0, I)) per sample, summed over latent dimensions."""
     return -0.5 * tf.reduce_sum(1.0 + log_var - tf.square(mu) - tf.exp(log_var), axis=1)
