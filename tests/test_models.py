@@ -255,17 +255,21 @@ def test_mode_seeking_pairs_two_noise_vectors_per_label_in_the_generator_step() 
     two noise vectors for one label) and its figure is logged; without it, the labels are drawn freely."""
     import tensorflow as tf
 
-    cfg = {**PARAMS["variants"]["scgan"], "mode_seeking": 0.2, "batch_size": 8}
-    spec = VARIANTS["scgan"].build(cfg)
-    model = build_model(spec, tf.random.Generator.from_seed(0))
-    asked: list[np.ndarray] = []
-    generate = model.generate
-    model.generate = lambda z, labels, training: (
-        asked.append(np.asarray(labels)) or generate(z, labels, training)
-    )
-    images = tf.random.uniform((8, 28, 28, 1), -1.0, 1.0, seed=0)
-    figures = model.train_step((images, tf.constant(np.arange(8, dtype=np.int32)[:, None])))
-    generator_labels = asked[-1]  # the discriminator step's fakes come first, with the real batch's labels
-    np.testing.assert_array_equal(generator_labels[:4], generator_labels[4:])
-    assert len(np.unique(generator_labels)) > 1
+    def generator_step_labels(weight: float) -> tuple[np.ndarray, dict]:
+        spec = VARIANTS["scgan"].build({**PARAMS["variants"]["scgan"], "mode_seeking": weight})
+        model = build_model(spec, tf.random.Generator.from_seed(0))
+        asked: list[np.ndarray] = []
+        generate = model.generate
+        model.generate = lambda z, labels, training: (
+            asked.append(np.asarray(labels)) or generate(z, labels, training)
+        )
+        images = tf.random.uniform((8, 28, 28, 1), -1.0, 1.0, seed=0)
+        figures = model.train_step((images, tf.constant(np.arange(8, dtype=np.int32)[:, None])))
+        return asked[-1], figures  # the discriminator step's fakes come first, with the real batch's labels
+
+    paired, figures = generator_step_labels(0.2)
+    np.testing.assert_array_equal(paired[:4], paired[4:])
+    assert len(np.unique(paired)) > 1
     assert np.isfinite(float(figures["mode_seeking"])) and float(figures["mode_seeking"]) > 0
+    free, figures = generator_step_labels(0.0)
+    assert not np.array_equal(free[:4], free[4:]) and "mode_seeking" not in figures
