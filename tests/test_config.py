@@ -118,6 +118,16 @@ def test_settings_out_of_range_are_refused_by_name(override: str, message: str) 
         validate(params)
 
 
+def test_mode_seeking_on_batches_of_one_is_refused_by_name() -> None:
+    overrides = ["variants.scgan.mode_seeking=0.2", "variants.scgan.batch_size=1"]
+    params = apply_overrides(with_profile(load_params(REPO), "smoke"), overrides)
+    with pytest.raises(
+        ConfigError, match="variants.scgan.mode_seeking is 0.2 with batch_size 1; mode seeking needs"
+    ):
+        validate(params)
+    validate(apply_overrides(with_profile(load_params(REPO), "smoke"), overrides[1:]))  # alone: fine
+
+
 def test_every_problem_is_named_at_once() -> None:
     bad = ["variants.dcgan.epochs=0", "variants.cgan.generator.optimizer.lr=0"]
     with pytest.raises(ConfigError) as refused:

@@ -313,6 +313,12 @@ def validate(params: dict[str, Any]) -> dict[str, Any]:
                     for setting in needs
                     if f"{optimizer}.{setting}" not in settings
                 ]
+    problems += [  # the term compares the images of two noise vectors: a batch must hold a pair
+        f"variants.{name}.mode_seeking is {cfg['mode_seeking']!r} with batch_size 1; mode seeking needs "
+        "batch_size at least 2 (or mode_seeking 0)"
+        for name, cfg in params.get("variants", {}).items()
+        if cfg.get("mode_seeking") and cfg.get("batch_size") == 1
+    ]
     if problems:
         raise ConfigError(
             "settings out of range (params.yaml, its profile or --set):\n  - "
