@@ -43,6 +43,7 @@ CGAN_ROUND_ONE: dict[str, object] = {
     "discriminator.kernel": 5,
     "generator.optimizer.beta_1": 0.5,
     "discriminator.optimizer.beta_1": 0.5,
+    "mode_seeking": 0.0,
 }
 HINGE_K4_B32 = {
     **CGAN_ROUND_ONE,
@@ -110,6 +111,8 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
         "cgan",
         {**HK4B32_WIDE, **BETA1_0, "generator.optimizer.lr": 0.0004, "discriminator.optimizer.lr": 0.0012},
     ),
+    # MSGAN's diversity term on cgan's round-two recipe (mode_seeking: its weight)
+    **{f"cgan-ms{w}": ("cgan", {**HK4B32_WIDE, **BETA1_0, "mode_seeking": w}) for w in (0.2, 0.4, 0.6, 0.8)},
     "conv_gan-cpu": ("conv_gan", {}),
     "conv_gan-no-ema": ("conv_gan", {"ema_decay": "null"}),
     "dcgan-cpu": ("dcgan", {}),
@@ -182,12 +185,35 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     # MSGAN's diversity term in the generator's loss (`mode_seeking`; the cpu profile: rank 128, 0.2)
     "scgan-k200-ms1": ("scgan", {"clusters": 200, **PLAIN_SCGAN, "mode_seeking": 1.0}),
     **{
-        f"scgan-k200-rank{r}-ms{w}": (
+        f"scgan-k{k}-rank{r}-ms{w}": (
             "scgan",
-            {"clusters": 200, "discriminator.projection_rank": r, "mode_seeking": w},
+            {"clusters": k, "discriminator.projection_rank": r, "mode_seeking": w},
         )
-        for r, w in ((128, 0.2), (128, 0.25), (128, 0.3), (256, 0.2))
+        for k, r, w in (
+            (200, 128, 0.2),
+            (200, 128, 0.25),
+            (200, 128, 0.3),
+            (200, 256, 0.2),
+            (100, 128, 0.2),
+            (250, 128, 0.2),
+            (250, 128, 0.25),
+            (300, 128, 0.2),
+        )
     },
+    # at 2,200 steps the average's warm-up, (1 + t) / (10 + t) <= 0.996, is below either decay
+    "scgan-k200-rank128-ms0.2-ema0.998": (
+        "scgan",
+        {"clusters": 200, "discriminator.projection_rank": 128, "mode_seeking": 0.2, "ema_decay": 0.998},
+    ),
+    "scgan-k200-rank128-ms0.2-dlr12": (
+        "scgan",
+        {
+            "clusters": 200,
+            "discriminator.projection_rank": 128,
+            "mode_seeking": 0.2,
+            "discriminator.optimizer.lr": 0.0012,
+        },
+    ),
 }
 
 
