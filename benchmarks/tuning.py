@@ -112,7 +112,10 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
         {**HK4B32_WIDE, **BETA1_0, "generator.optimizer.lr": 0.0004, "discriminator.optimizer.lr": 0.0012},
     ),
     # MSGAN's diversity term on cgan's round-two recipe (mode_seeking: its weight)
-    **{f"cgan-ms{w}": ("cgan", {**HK4B32_WIDE, **BETA1_0, "mode_seeking": w}) for w in (0.2, 0.4, 0.6, 0.8)},
+    **{
+        f"cgan-ms{w}": ("cgan", {**HK4B32_WIDE, **BETA1_0, "mode_seeking": w})
+        for w in (0.2, 0.4, 0.5, 0.6, 0.8)
+    },
     "conv_gan-cpu": ("conv_gan", {}),
     "conv_gan-no-ema": ("conv_gan", {"ema_decay": "null"}),
     "dcgan-cpu": ("dcgan", {}),
