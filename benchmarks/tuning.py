@@ -44,6 +44,8 @@ CGAN_ROUND_ONE: dict[str, object] = {
     "generator.optimizer.beta_1": 0.5,
     "discriminator.optimizer.beta_1": 0.5,
     "mode_seeking": 0.0,
+    "subclusters": "null",
+    "discriminator.projection_rank": "null",
 }
 HINGE_K4_B32 = {
     **CGAN_ROUND_ONE,
@@ -117,6 +119,21 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     **{
         f"cgan-ms{w}": ("cgan", {**HK4B32_WIDE, **BETA1_0, "mode_seeking": w})
         for w in (0.2, 0.4, 0.5, 0.6, 0.8)
+    },
+    # cgan on (digit, style) labels: `subclusters` k-means clusters of each digit's images, rank-128 class
+    # vectors as scgan's (250 labels), at three mode-seeking weights
+    **{
+        f"cgan-sub25-rank128-ms{w}": (
+            "cgan",
+            {
+                **HK4B32_WIDE,
+                **BETA1_0,
+                "mode_seeking": w,
+                "subclusters": 25,
+                "discriminator.projection_rank": 128,
+            },
+        )
+        for w in (0.2, 0.3, 0.4)
     },
     "conv_gan-cpu": ("conv_gan", {}),
     "conv_gan-no-ema": ("conv_gan", {"ema_decay": "null"}),

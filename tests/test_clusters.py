@@ -45,6 +45,21 @@ def test_relabel_keeps_the_images_and_shares_count_the_clusters() -> None:
     assert shares(np.array([0, 0, 2, 2], np.uint8), 4) == [0.5, 0.0, 0.5, 0.0]
 
 
+def test_clusters_within_digits_number_each_digits_own_clusters_after_it() -> None:
+    """cgan's `subclusters`: each digit's images are clustered on their own (the same k-means as scgan's)
+    and labelled digit x clusters + cluster, so label // clusters is the digit."""
+    images, kinds = two_kinds_of_image(300, seed=7)
+    digits = np.random.default_rng(8).integers(0, 3, 300).astype(np.uint8)
+    clustered = relabel(Split(images, digits), 2, seed=0, within_digits=True)
+    np.testing.assert_array_equal(clustered.labels // 2, digits)
+    for digit in range(3):
+        rows = digits == digit
+        own = cluster_labels(images[rows], 2, seed=0)
+        np.testing.assert_array_equal(clustered.labels[rows], digit * 2 + own)
+        # within a digit, the two clusters are the two kinds of image
+        assert len(set(zip(own.tolist(), kinds[rows].tolist(), strict=True))) == 2
+
+
 def test_more_clusters_than_images_is_refused_with_the_fix() -> None:
     images, _ = two_kinds_of_image(20, seed=5)
     refused = r"30 clusters of 20 training images.*Fix: set variants.scgan.clusters"

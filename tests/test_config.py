@@ -86,6 +86,10 @@ def test_every_profile_is_in_range(profile: str) -> None:
             "variants.cgan.mode_seeking is -1; it must be a number of at least 0",
         ),
         (
+            "variants.cgan.subclusters=1",
+            "variants.cgan.subclusters is 1; it must be null or a whole number from 2 to 100",
+        ),
+        (
             "variants.scgan.discriminator.projection_rank=0",
             "variants.scgan.discriminator.projection_rank is 0; it must be null or a whole number",
         ),
@@ -116,6 +120,17 @@ def test_settings_out_of_range_are_refused_by_name(override: str, message: str) 
     params = apply_overrides(with_profile(load_params(REPO), "smoke"), [override])
     with pytest.raises(ConfigError, match=re.escape(message)):
         validate(params)
+
+
+def test_subclusters_without_normal_noise_are_refused_by_name() -> None:
+    overrides = ["variants.cgan.subclusters=4", "variants.cgan.noise=uniform"]
+    params = apply_overrides(with_profile(load_params(REPO), "smoke"), overrides)
+    with pytest.raises(
+        ConfigError,
+        match="variants.cgan.subclusters is 4 with noise 'uniform'; subclusters need noise: normal",
+    ):
+        validate(params)
+    validate(apply_overrides(with_profile(load_params(REPO), "smoke"), overrides[:1]))  # alone: fine
 
 
 def test_mode_seeking_on_batches_of_one_is_refused_by_name() -> None:

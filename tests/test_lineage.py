@@ -31,7 +31,7 @@ def test_param_values_are_the_written_ones_with_the_profile_in_use() -> None:
     values = lineage.param_values(RAW, ("profile", "variants.cgan", "profiles.cpu.variants.cgan"), "smoke")
     assert values["profile"] == "smoke"  # --profile beats the `profile:` key, as the run was trained
     assert values["variants.cgan"] == RAW["variants"]["cgan"]
-    written = {"kernel": 4, "optimizer": {"lr": 0.0008, "beta_1": 0.0}}  # as written, unmerged
+    written = {"kernel": 4, "projection_rank": 128, "optimizer": {"lr": 0.0008, "beta_1": 0.0}}  # unmerged
     assert values["profiles.cpu.variants.cgan"]["discriminator"] == written
     with pytest.raises(ConfigError, match="params.yaml has no 'variants.gan9', which dvc.yaml tracks"):
         lineage.param_values(RAW, ("variants.gan9",), "cpu")

@@ -130,7 +130,7 @@ def test_a_routed_generator_draws_the_cluster_its_last_coordinate_falls_in(tmp_p
     cumulative shares (0.1, 0.3, 0.6 here), and the image is the trained generator's for that cluster."""
     from statistics import NormalDist
 
-    from mnistgen.models.scgan import routed_generator
+    from mnistgen.models.cgan import routed_generator
 
     spec = VARIANTS["scgan"].build({**PARAMS["variants"]["scgan"], "clusters": 4})
     routed = routed_generator(spec.generator, [0.1, 0.2, 0.3, 0.4])
@@ -142,6 +142,31 @@ def test_a_routed_generator_draws_the_cluster_its_last_coordinate_falls_in(tmp_p
     u = np.array([[NormalDist().inv_cdf(p)] for p in probabilities], "float32")
     expected = spec.generator([z, np.array([[0], [0], [1], [2], [2], [3]], "int32")], training=False)
     np.testing.assert_array_equal(np.asarray(loaded(np.hstack([z, u]), training=False)), np.asarray(expected))
+
+
+def test_a_routed_conditional_generator_draws_a_style_of_the_digit_it_is_given(tmp_path: Path) -> None:
+    """cgan's saved generator with `subclusters` 2: labels digit x 2 + style, and for digit d, u picks style
+    0 while Phi(u) is below the style's share of the digit's images (shares 0.05 / 0.05 for digit 0: 0.5;
+    0.02 / 0.08 for digit 1: 0.2; ...), style 1 above it. Loads in safe mode and takes [z + u, digit]."""
+    from statistics import NormalDist
+
+    from mnistgen.models.cgan import routed_generator
+
+    spec = VARIANTS["cgan"].build({**PARAMS["variants"]["cgan"], "subclusters": 2})
+    assert spec.classes == 20 and spec.cluster_groups == 10
+    shares = [0.05, 0.05, 0.02, 0.08] + [0.1 / 2] * 16  # digits 0 and 1 uneven, the rest even
+    routed = routed_generator(spec.generator, shares, groups=10)
+    path = tmp_path / "generator.keras"
+    routed.save(path)
+    loaded = keras.saving.load_model(path, safe_mode=True)
+    digits = np.array([[0], [0], [1], [1], [9], [9], [5]], "int32")
+    probabilities = [0.49, 0.51, 0.19, 0.21, 0.01, 0.99, 0.5001]
+    styles = np.array([[0], [1], [0], [1], [0], [1], [1]], "int32")
+    u = np.array([[NormalDist().inv_cdf(p)] for p in probabilities], "float32")
+    z = np.random.default_rng(0).normal(size=(7, spec.z_dim)).astype("float32")
+    expected = spec.generator([z, digits * 2 + styles], training=False)
+    drawn = loaded([np.hstack([z, u]), digits], training=False)
+    np.testing.assert_array_equal(np.asarray(drawn), np.asarray(expected))
 
 
 def test_stratified_noise_is_sorted_and_spans_the_domain() -> None:

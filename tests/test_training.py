@@ -249,6 +249,36 @@ def test_a_self_conditioned_gan_trains_on_clusters_and_samples_without_labels(sm
     assert sampler.sample(8, seed=1).shape == (8, 28, 28)
 
 
+def test_cgan_on_styles_of_each_digit_trains_on_them_and_draws_the_digit_it_is_given(smoke_run) -> None:
+    """cgan with `subclusters` 3: trained on 30 labels (3 k-means clusters of each digit's images), saved as
+    a conditional generator on the 10 digits whose extra noise coordinate draws one of the given digit's
+    own clusters, each as often as that digit's images fall in it."""
+    import keras
+    import numpy as np
+
+    from mnistgen.data.clusters import relabel, shares
+    from mnistgen.data.idx import Split
+    from mnistgen.serving.sampler import Sampler
+
+    project = smoke_run("cgan", "--set", "variants.cgan.subclusters=3")
+    sampler = Sampler(project / "runs" / "cgan" / "model")
+    train_images, train_digits = synthetic_split(TRAINING_ROWS["train"], seed=1)  # what the project was given
+    styles = relabel(Split(train_images, train_digits), 3, seed=42, within_digits=True).labels
+    expected = shares(styles, 30)
+    assert sampler.info["cluster_shares"] == expected
+    assert sampler.classes == 10 and sampler.info["z_dim"] == 101  # z and the style's coordinate; digits
+    network = sampler.network  # the saved generator up to the label it hands the trained one
+    router = keras.Model(network.inputs, network.get_layer("cluster").output)
+    digits = (np.arange(6000) % 10)[:, None].astype(np.int32)
+    drawn = np.asarray(router([sampler.noise(np.arange(6000)), digits])).ravel()
+    np.testing.assert_array_equal(drawn // 3, digits.ravel())  # always one of the digit's own styles
+    for digit in (0, 7):
+        own = np.asarray(expected[digit * 3 : digit * 3 + 3])
+        counts = np.bincount(drawn[digits.ravel() == digit] - digit * 3, minlength=3)
+        np.testing.assert_allclose(counts / counts.sum(), own / own.sum(), atol=0.05)
+    assert sampler.sample(8, seed=1, labels=np.arange(8) % 10).shape == (8, 28, 28)
+
+
 @pytest.fixture(scope="module")
 def killed_then_resumed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     """A long mlp_gan run killed (SIGKILL) after its 40th-step checkpoint, then resumed up to step 100 of

@@ -253,6 +253,8 @@ RULES: dict[str, Rule] = {
     "label_embedding": WHOLE_POSITIVE,
     "projection_rank": ("null or a whole number of at least 1", _optional(_number(1, whole=True))),
     "clusters": ("a whole number from 2 to 1000", _number(2, 1000, whole=True)),  # scgan's k-means clusters
+    # cgan's, per digit (labels digit x subclusters + cluster: at most 1,000 labels, as scgan's)
+    "subclusters": ("null or a whole number from 2 to 100", _optional(_number(2, 100, whole=True))),
     "pretrain_steps": ("a whole number of at least 0", _number(0, whole=True)),
     "dropout": ("null or a number in [0, 1)", _optional(lambda v: _number(0, 1)(v) and v < 1)),
     "batch_norm_momentum": ("null or a number in [0, 1)", _optional(lambda v: _number(0, 1)(v) and v < 1)),
@@ -318,6 +320,12 @@ def validate(params: dict[str, Any]) -> dict[str, Any]:
         "batch_size at least 2 (or mode_seeking 0)"
         for name, cfg in params.get("variants", {}).items()
         if cfg.get("mode_seeking") and cfg.get("batch_size") == 1
+    ]
+    problems += [  # the saved generator reads its style coordinate as a N(0, 1) draw (cgan.routed_generator)
+        f"variants.{name}.subclusters is {cfg['subclusters']!r} with noise {cfg.get('noise')!r}; subclusters "
+        "need noise: normal (or subclusters: null)"
+        for name, cfg in params.get("variants", {}).items()
+        if cfg.get("subclusters") and cfg.get("noise") != "normal"
     ]
     if problems:
         raise ConfigError(

@@ -26,7 +26,9 @@ def to_unit_range(values: np.ndarray, pixel_range: PixelRange) -> np.ndarray:
     return np.clip((np.asarray(values, dtype=np.float32) - low) / (high - low), 0.0, 1.0)
 
 
-def grid_labels(n: int, classes: int) -> np.ndarray:
-    """Labels for a square grid of `n` conditional samples: one digit per row."""
+def grid_labels(n: int, classes: int, styles: int = 1) -> np.ndarray:
+    """Labels for a square grid of `n` conditional samples: one digit per row. With `styles` labels per
+    digit (cgan's `subclusters`: label digit x styles + style), a row's columns go through its styles."""
     side = int(np.ceil(np.sqrt(n)))
-    return (np.arange(n) // side) % classes
+    rows, columns = np.arange(n) // side, np.arange(n) % side
+    return (rows % classes) * styles + columns % styles

@@ -1,6 +1,8 @@
 """Cluster labels for a self-conditioned GAN (`scgan`; Liu et al. 2020, "Diverse image generation via
 self-conditioned GANs"): k-means clusters of the training images stand in for the digit labels, so an
-unconditional model gets the conditional GAN's machinery without using a single label.
+unconditional model gets the conditional GAN's machinery without using a single label. cgan's
+`subclusters` uses the same clusters inside each digit: a digit's images split into styles, so the networks
+are conditioned on (digit, style) pairs and the digit still decides what is drawn.
 
 The clusters are k-means on the images' first principal components (the pixels' distances in 784
 dimensions are mostly noise), a pure function of (images, clusters, seed): the same seed gives the same
@@ -27,7 +29,8 @@ def cluster_labels(images: np.ndarray, clusters: int, seed: int) -> np.ndarray:
     if clusters > len(images):
         raise ClusterError(
             f"{clusters} clusters of {len(images)} training images: each cluster needs an image at least. "
-            "Fix: set variants.scgan.clusters below the number of training images (e.g. 100)."
+            "Fix: set variants.scgan.clusters (or variants.cgan.subclusters, per digit) below the number of "
+            "training images (e.g. 100)."
         )
     from sklearn.cluster import KMeans  # late: scikit-learn takes a second to import, and only scgan needs it
     from sklearn.decomposition import PCA
@@ -42,9 +45,17 @@ def cluster_labels(images: np.ndarray, clusters: int, seed: int) -> np.ndarray:
     return kmeans.labels_.astype(np.uint16)  # up to 1,000 clusters (config.RULES): more than uint8 holds
 
 
-def relabel(train: Split, clusters: int, seed: int) -> Split:
-    """The training split with its digit labels replaced by cluster labels."""
-    return Split(train.images, cluster_labels(train.images, clusters, seed))
+def relabel(train: Split, clusters: int, seed: int, within_digits: bool = False) -> Split:
+    """The training split with its digit labels replaced by cluster labels: the k-means clusters of all its
+    images (scgan), or `within_digits` each digit's own `clusters`, numbered digit x clusters + cluster
+    (cgan's `subclusters`: label // clusters is still the digit)."""
+    if not within_digits:
+        return Split(train.images, cluster_labels(train.images, clusters, seed))
+    labels = np.zeros(len(train.labels), np.uint16)
+    for digit in np.unique(train.labels):
+        rows = train.labels == digit
+        labels[rows] = int(digit) * clusters + cluster_labels(train.images[rows], clusters, seed)
+    return Split(train.images, labels)
 
 
 def shares(labels: np.ndarray, clusters: int) -> list[float]:

@@ -44,10 +44,12 @@ class AdversarialSpec:
     # (the DCGAN seed samples on batch statistics); 0: with the moving averages kept during training.
     reference_batch: int = 0
     classes: int = 0  # > 0: class-conditional; both networks take [input, label] with labels of shape (n, 1)
-    # Self-conditioned (scgan): the `classes` labels are k-means clusters of the training images, not digits
-    # (`data.clusters`); the saved generator draws its own cluster from one more noise coordinate
-    # (`scgan.routed_generator`), so it samples, serves and is evaluated as an unconditional model.
-    self_conditioned: bool = False
+    # > 0: the `classes` labels are k-means clusters (`data.clusters`), and the saved generator draws its own
+    # cluster from one more noise coordinate (`cgan.routed_generator`). 1 group: scgan's clusters of all the
+    # training images, so it samples, serves and is evaluated as an unconditional model; 10 (CLASSES):
+    # cgan's `subclusters`, the clusters of each digit's images, so it is a class-conditional model on the
+    # digits. 0: the labels are the digits (or there are none).
+    cluster_groups: int = 0
     mode_seeking: float = 0.0  # > 0: the weight of MSGAN's diversity term in G's loss (`losses.mode_seeking`)
     kind: str = "adversarial"
 
@@ -76,13 +78,16 @@ Spec = AdversarialSpec | ReconstructionSpec
 def sampling_info(spec: Spec) -> dict[str, Any]:
     """What `serving.sampler.Sampler` needs to turn the saved network into images (`model_info.json`)."""
     adversarial = isinstance(spec, AdversarialSpec)
-    routed = adversarial and spec.self_conditioned  # its z has one more coordinate: the cluster's
+    routed = adversarial and spec.cluster_groups > 0  # its z has one more coordinate: the cluster's
+    classes = spec.classes  # the labels it is asked for: a routed generator's digits, none for scgan's
+    if routed:
+        classes = spec.cluster_groups if spec.cluster_groups > 1 else 0
     return {
         "kind": spec.kind,
         "z_dim": spec.z_dim + 1 if routed else spec.z_dim,
         "noise": spec.noise if adversarial else "normal",
         "pixel_range": list(spec.pixel_range),
-        "classes": 0 if routed else spec.classes,
+        "classes": classes,
     }
 
 

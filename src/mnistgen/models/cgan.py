@@ -17,26 +17,41 @@ statistics settle within a short CPU run) samples in inference mode, on those mo
 small per-class embedding: with scgan's 200 clusters, a class's own 6,272-D vector is trained only by the
 steps whose batch holds that cluster, while the shared W learns from every step. `mode_seeking` (0: off)
 adds MSGAN's diversity term to the generator's loss (`training.losses.mode_seeking`).
+`subclusters` (null: off) conditions both networks on (digit, style) instead of the digit alone: k-means
+splits each digit's training images into that many clusters (`data.clusters`, as scgan's clusters of all
+images), one label per pair. Why: one digit's images still span several styles (a slanted or an upright
+1, a looped or an open 2), and the finer label gives the discriminator one easier question per style, as
+scgan's clusters do; the digit still decides what is drawn. The saved generator takes the digit and one
+more N(0, 1) noise coordinate that picks the digit's style as often as its images hold it
+(`routed_generator`), so it samples, serves and is evaluated as any conditional model.
 """
 
 from __future__ import annotations
 
+from statistics import NormalDist
 from typing import Any
 
 import keras
 
 from mnistgen.models.base import CLASSES, OUTPUT_DTYPE, AdversarialSpec, Noise, activation, optimizer
 
+# How far apart the digits' stretches of the style coordinate lie in `routed_generator`: the coordinate is a
+# N(0, 1) draw, and |u| > 10 has probability 1.5e-23.
+ROUTING_SPAN = 20.0
+
 
 def build(cfg: dict[str, Any]) -> AdversarialSpec:
+    styles = cfg["subclusters"]
+    if styles:  # labels digit x styles + style (`data.clusters.relabel`); config.py asks for normal noise
+        return conditional_spec(cfg, CLASSES * styles, cfg["noise"], cluster_groups=CLASSES)
     return conditional_spec(cfg, CLASSES, cfg["noise"])
 
 
 def conditional_spec(
-    cfg: dict[str, Any], classes: int, noise: Noise, self_conditioned: bool = False
+    cfg: dict[str, Any], classes: int, noise: Noise, cluster_groups: int = 0
 ) -> AdversarialSpec:
-    """The spec of a GAN on these networks for labels 0..classes-1 (digits here; k-means clusters in
-    `scgan`, which is `self_conditioned`)."""
+    """The spec of a GAN on these networks for labels 0..classes-1: digits, or k-means clusters in
+    `cluster_groups` groups (`AdversarialSpec.cluster_groups`: scgan's 1, `subclusters`' 10 digits)."""
     generator, discriminator = networks(cfg, classes)
     return AdversarialSpec(
         generator=generator,
@@ -48,7 +63,7 @@ def conditional_spec(
         noise=noise,
         reference_batch=cfg["reference_batch"] or 0,
         classes=classes,
-        self_conditioned=self_conditioned,
+        cluster_groups=cluster_groups,
         mode_seeking=cfg["mode_seeking"],
     )
 
@@ -89,3 +104,41 @@ def networks(cfg: dict[str, Any], classes: int) -> tuple[keras.Model, keras.Mode
     logit = keras.layers.Add(dtype=OUTPUT_DTYPE)([unconditional, projection])
     discriminator = keras.Model([seen, claimed], logit, name="discriminator")
     return generator, discriminator
+
+
+def routed_generator(generator: keras.Model, shares: list[float], groups: int = 1) -> keras.Model:
+    """The saved generator of a GAN trained on cluster labels: [z, label] -> image made into one that draws
+    its own cluster from u, one more N(0, 1) noise coordinate, cluster c with probability `shares[c]`.
+
+    `groups` 1 (scgan): (z, u) -> image, u below the normal quantile of shares[0] is cluster 0, and so on.
+    `groups` G (cgan's `subclusters`, G digits of k = len(shares) / G clusters each): [(z, u), digit] ->
+    image, a cluster among the digit's own (labels digit x k .. digit x k + k - 1), each with its share of
+    that digit's images. The digits' bin boundaries lie side by side, ROUTING_SPAN apart, with one more
+    boundary between two digits, and u is moved by ROUTING_SPAN x digit: the bin it lands in is the label.
+
+    Built from Keras' own layers only (cropping, reshaping, rescaling, `Discretization` on fixed bin
+    boundaries), so the saved file loads in safe mode like every other network here."""
+    z_dim = generator.inputs[0].shape[-1]
+    per_group = len(shares) // groups
+    boundaries: list[float] = []
+    for group in range(groups):
+        own = shares[group * per_group : (group + 1) * per_group]
+        cumulative = [sum(own[: c + 1]) / sum(own) for c in range(per_group - 1)]
+        boundaries += [group * ROUTING_SPAN + _normal_quantile(p) for p in cumulative]
+        boundaries += [(group + 0.5) * ROUTING_SPAN] if group < groups - 1 else []
+    noise = keras.Input((z_dim + 1,), name="z")
+    column = keras.layers.Reshape((z_dim + 1, 1))(noise)
+    z = keras.layers.Reshape((z_dim,))(keras.layers.Cropping1D((0, 1))(column))
+    u = keras.layers.Reshape((1,))(keras.layers.Cropping1D((z_dim, 0))(column))
+    inputs: keras.KerasTensor | list[keras.KerasTensor] = noise
+    if groups > 1:
+        digit = keras.Input((1,), dtype="int32", name="label")
+        offset = keras.layers.Rescaling(ROUTING_SPAN, dtype="float32")(digit)
+        u = keras.layers.Add(dtype="float32")([u, offset])
+        inputs = [noise, digit]
+    cluster = keras.layers.Discretization(bin_boundaries=boundaries, output_mode="int", name="cluster")(u)
+    return keras.Model(inputs, generator([z, cluster]), name="generator")
+
+
+def _normal_quantile(p: float) -> float:
+    return NormalDist().inv_cdf(min(max(p, 1e-12), 1 - 1e-12))

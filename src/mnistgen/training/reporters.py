@@ -24,7 +24,7 @@ from mnistgen.data import clusters
 from mnistgen.data.idx import Split
 from mnistgen.images import grid_labels, to_model_range, to_unit, to_unit_range
 from mnistgen.models.base import CLASSES, GRID_SAMPLES, AdversarialSpec, Spec
-from mnistgen.models.scgan import routed_generator
+from mnistgen.models.cgan import routed_generator
 from mnistgen.models.toy_gan_1d import DOMAIN, data_density
 from mnistgen.serving.sampler import from_standard_normal
 from mnistgen.training import export
@@ -84,7 +84,14 @@ class Reporter:
         unconditional one ignores them."""
         if not self.spec.classes:
             return None
-        labels = grid_labels(n, self.spec.classes) if labels is None else labels
+        if labels is None:
+            groups = self.spec.cluster_groups if isinstance(self.spec, AdversarialSpec) else 0
+            # cgan's subclusters: a digit per row in its styles; scgan's: its first ten clusters in turn
+            labels = (
+                grid_labels(n, groups, self.spec.classes // groups)
+                if groups > 1
+                else grid_labels(n, self.spec.classes)
+            )
         return tf.constant(np.asarray(labels, np.int32)[:, None])
 
     def _to_images(self, outputs: tf.Tensor) -> np.ndarray:
@@ -108,12 +115,12 @@ class Reporter:
         return {}
 
     def export(self, model_dir: Path, info: dict[str, Any]) -> None:
-        """The sampling network as it samples, with the discriminator beside it; a self-conditioned GAN's
-        draws each cluster as often as the training images fall in it."""
+        """The sampling network as it samples, with the discriminator beside it; a GAN trained on clusters
+        (scgan's, or cgan's styles of each digit) draws each as often as the training images fall in it."""
         generator = self.model.sampler
-        if self.spec.self_conditioned:
+        if self.spec.cluster_groups:
             shares = clusters.shares(self.splits["train"].labels, self.spec.classes)
-            generator = routed_generator(generator, shares)
+            generator = routed_generator(generator, shares, self.spec.cluster_groups)
             info = {**info, "cluster_shares": shares}
         with self._sampling():
             export.save_networks(

@@ -32,6 +32,7 @@ from mnistgen.training.plan import (
 )
 
 if TYPE_CHECKING:
+    from mnistgen.models.base import AdversarialSpec
     from mnistgen.training.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -66,8 +67,8 @@ def train_variant(
         from mnistgen.training.tracker import MlflowTracker
 
         spec = module.build(plan.cfg)
-        if isinstance(spec, AdversarialSpec) and spec.self_conditioned:
-            splits = {**splits, "train": _clustered(splits["train"], spec.classes, plan)}
+        if isinstance(spec, AdversarialSpec) and spec.cluster_groups:
+            splits = {**splits, "train": _clustered(splits["train"], spec, plan)}
         model = build_model(spec, tf.random.Generator.from_seed(plan.seed), plan.cfg.get("ema_decay"))
         if record is None:
             shutil.rmtree(plan.staging_dir, ignore_errors=True)  # an abandoned attempt, never the last run
@@ -90,11 +91,22 @@ def train_variant(
         return result
 
 
-def _clustered(train: Split, clusters: int, plan: RunPlan) -> Split:
-    """The training split labelled by k-means cluster instead of digit (a self-conditioned GAN's)."""
+def _clustered(train: Split, spec: AdversarialSpec, plan: RunPlan) -> Split:
+    """The training split labelled by k-means cluster instead of digit: clusters of all the images (scgan),
+    or of each digit's (cgan's `subclusters`, labels digit x clusters + cluster)."""
     from mnistgen.data.clusters import relabel
 
-    clustered = relabel(train, clusters, plan.seed)
+    within_digits = spec.cluster_groups > 1
+    clusters = spec.classes // spec.cluster_groups
+    clustered = relabel(train, clusters, plan.seed, within_digits)
+    if within_digits:
+        log.info(
+            "%s: %d k-means clusters in each digit's training images (seed %d)",
+            plan.variant,
+            clusters,
+            plan.seed,
+        )
+        return clustered
     # How far the clusters follow the digits (read, never used: the labels stay out of training).
     purity = sum(np.bincount(train.labels[clustered.labels == c]).max(initial=0) for c in range(clusters))
     log.info(

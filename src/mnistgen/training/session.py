@@ -355,7 +355,7 @@ class Session:
         n = int(self.plan.train["quality_samples"])
         noise = self.reporter.fixed_noise(QUALITY_SEED, n)
         labels = np.arange(n) % self.spec.classes if self.spec.classes else None  # each digit in turn
-        if self.adversarial and self.spec.self_conditioned:  # clusters as often as the saved model draws them
+        if self.adversarial and self.spec.cluster_groups:  # clusters as often as the saved model draws them
             labels = self.splits["train"].labels[:n]
         return self.start_clock(
             self.plan, lambda: self.reporter.sample(noise, labels), self.splits["test"].images
