@@ -305,9 +305,16 @@ def killed_then_resumed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
         stderr=subprocess.DEVNULL,
         env=cli_env(),
     )
+
+    def recorded(number: int) -> bool:
+        """The checkpoint manager lists it (its files are written first, then the `checkpoint` state file:
+        a kill between the two leaves it unlisted, and the run resumes from the one before)."""
+        state = checkpoints / "checkpoint"
+        return state.is_file() and f'"ckpt-{number}"' in state.read_text()
+
     try:
         deadline = time.monotonic() + 120
-        while not list(checkpoints.glob("ckpt-40.index")) and time.monotonic() < deadline:
+        while not recorded(40) and time.monotonic() < deadline:
             time.sleep(0.2)
         assert process.poll() is None, "training ended before it could be killed"
     finally:
