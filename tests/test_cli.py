@@ -84,6 +84,7 @@ def test_train_without_data_says_to_fetch_it_first(dvc_project: Path) -> None:
     assert "MNIST is not in" in result.output and "run `mnistgen data`" in result.output
 
 
+@pytest.mark.slow  # two trainings in child processes: a third of the fast lane's time on 2 slow cores
 def test_tensorflow_start_up_notices_are_held_back_unless_verbose(tmp_path: Path) -> None:
     """TensorFlow writes its start-up notices straight to file descriptor 2; the CLI holds them back while
     TensorFlow is imported, and lets everything else through."""
