@@ -67,6 +67,7 @@ VAE_Z16 = {  # the vae of round two's first step: a 16-D code, N(0, I), the seed
     "steps_per_epoch": 1300,
     "r_loss_factor": 1000.0,
     "latent_prior": "normal",
+    "latent_components": 1,  # the trials before the mixture prior fitted one Gaussian
     "optimizer.lr": 0.0005,
 }
 TRIALS: dict[str, tuple[str, dict[str, object]]] = {
@@ -165,6 +166,9 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
         "vae",
         {**VAE_Z16, "r_loss_factor": 4000.0, "latent_prior": "fitted", "optimizer.lr": 0.001},
     ),
+    # round two, fifth session: a mixture over the codes (vae-cpu has 50 components since)
+    "vae-one-gaussian": ("vae", {"latent_components": 1}),
+    "autoencoder-mix10": ("autoencoder", {"latent_components": 10}),
     "cvae-z16": ("cvae", {"z_dim": 16}),
     # scgan: cgan-cpu's recipe on k-means clusters instead of digits, at its step budget; the trials that
     # ran before rank-128 class vectors and mode seeking pin both off (PLAIN_SCGAN)

@@ -80,6 +80,10 @@ def test_every_profile_is_in_range(profile: str) -> None:
             "variants.autoencoder.latent_prior=fited",
             "latent_prior is 'fited'; it must be one of normal, fitted",
         ),
+        (
+            "variants.vae.latent_components=0",
+            "variants.vae.latent_components is 0; it must be a whole number from 1 to 1000",
+        ),
         ("variants.wgan_gp.critic.batch_norm_momentum=0.9", "must not use batch norm"),
         (
             "variants.cgan.mode_seeking=-1",
@@ -120,6 +124,18 @@ def test_settings_out_of_range_are_refused_by_name(override: str, message: str) 
     params = apply_overrides(with_profile(load_params(REPO), "smoke"), [override])
     with pytest.raises(ConfigError, match=re.escape(message)):
         validate(params)
+
+
+def test_a_mixture_without_a_fitted_prior_is_refused_by_name() -> None:
+    overrides = ["variants.vae.latent_components=3", "variants.vae.latent_prior=normal"]
+    params = apply_overrides(with_profile(load_params(REPO), "smoke"), overrides)
+    with pytest.raises(
+        ConfigError,
+        match="variants.vae.latent_components is 3 with latent_prior 'normal'; a mixture needs latent_prior: "
+        "fitted",
+    ):
+        validate(params)
+    validate(apply_overrides(params, ["variants.vae.latent_prior=fitted"]))  # with a fitted prior: fine
 
 
 def test_subclusters_without_normal_noise_are_refused_by_name() -> None:

@@ -298,3 +298,30 @@ def test_mode_seeking_pairs_two_noise_vectors_per_label_in_the_generator_step() 
     assert np.isfinite(float(figures["mode_seeking"])) and float(figures["mode_seeking"]) > 0
     free, figures = generator_step_labels(0.0)
     assert not np.array_equal(free[:4], free[4:]) and "mode_seeking" not in figures
+
+
+def test_a_mixture_prior_draws_each_component_at_its_weight_and_shape() -> None:
+    """A fitted mixture's draw: the last N(0, 1) coordinate picks the component by its weight, the others
+    become a draw from that component's Gaussian (its mean and covariance, checked per component)."""
+    import numpy as np
+
+    from mnistgen.serving.sampler import fitted_noise_dim, from_standard_normal
+
+    fit = {
+        "weights": [0.2, 0.5, 0.3],
+        "means": [[-4.0, 0.0], [0.0, 3.0], [5.0, -1.0]],
+        "covs": [[[1.0, 0.0], [0.0, 0.25]], [[0.5, 0.3], [0.3, 0.5]], [[0.04, 0.0], [0.0, 2.0]]],
+    }
+    z = np.random.default_rng(0).normal(size=(60_000, fitted_noise_dim(2, mixture=True))).astype(np.float32)
+    codes = from_standard_normal(z, fit)
+    assert codes.shape == (60_000, 2) and codes.dtype == np.float32
+    nearest = np.argmin([np.sum((codes - np.asarray(m)) ** 2, axis=1) for m in fit["means"]], axis=0)
+    for c, (weight, mean, cov) in enumerate(zip(fit["weights"], fit["means"], fit["covs"], strict=True)):
+        rows = codes[nearest == c]
+        assert abs(len(rows) / len(codes) - weight) < 0.01, (c, len(rows))
+        np.testing.assert_allclose(rows.mean(axis=0), mean, atol=0.05)
+        np.testing.assert_allclose(np.cov(rows, rowvar=False), cov, atol=0.05)
+    one = {"mean": [1.0, -1.0], "cov": [[2.0, 0.0], [0.0, 0.5]]}  # a single Gaussian: no extra coordinate
+    single = from_standard_normal(z[:, :2], one)
+    np.testing.assert_allclose(single.mean(axis=0), one["mean"], atol=0.03)
+    np.testing.assert_allclose(np.cov(single, rowvar=False), one["cov"], atol=0.05)

@@ -10,6 +10,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import (
@@ -177,17 +178,35 @@ def test_resume_continues_the_same_run_and_matches_an_uninterrupted_one(
         assert any(not np.allclose(a, b) for a, b in zip(saved_average, raw_generator, strict=True))
 
 
-@pytest.fixture(scope="module", params=["autoencoder", "vae"])
+@pytest.fixture(scope="module", params=["autoencoder", "vae", "vae-mixture"])
 def fitted_prior(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, str]:
-    """A project where the autoencoder or the VAE trained with a prior fitted to its codes."""
-    variant = request.param
-    project = make_training_project(tmp_path_factory.mktemp(f"fitted-{variant}") / "project")
-    fitted = f"variants.{variant}.latent_prior=fitted"
-    done = run_cli(project, "train", variant, "--profile", "smoke", "--set", fitted)
+    """A project where the autoencoder or the VAE trained with a prior fitted to its codes: one Gaussian,
+    or (vae-mixture) a mixture of three."""
+    variant = request.param.split("-")[0]
+    project = make_training_project(tmp_path_factory.mktemp(f"fitted-{request.param}") / "project")
+    settings = ["--set", f"variants.{variant}.latent_prior=fitted"]
+    if request.param.endswith("mixture"):
+        settings += ["--set", f"variants.{variant}.latent_components={MIXTURE}"]
+    done = run_cli(project, "train", variant, "--profile", "smoke", *settings)
     assert done.returncode == 0, done.stderr[-3000:]
     return project, variant
+
+
+MIXTURE = 3  # the components of the fixture's mixture
+
+
+def _moments(fit: dict) -> tuple[Any, Any]:
+    """The mean and covariance of a fitted prior: its Gaussian's, or its mixture's as a whole."""
+    import numpy as np
+
+    if "weights" not in fit:
+        return np.asarray(fit["mean"]), np.asarray(fit["cov"])
+    weights, means, covs = (np.asarray(fit[k]) for k in ("weights", "means", "covs"))
+    mean = weights @ means
+    second = np.einsum("k,kij->ij", weights, covs + np.einsum("ki,kj->kij", means, means))
+    return mean, second - np.outer(mean, mean)
 
 
 def test_a_fitted_prior_samples_where_the_codes_are(fitted_prior: tuple[Path, str]) -> None:
@@ -197,18 +216,21 @@ def test_a_fitted_prior_samples_where_the_codes_are(fitted_prior: tuple[Path, st
 
     project, variant = fitted_prior
     sampler = Sampler(project / "runs" / variant / "model")
-    fit = sampler.info["latent_fit"]
+    mean, cov = _moments(sampler.info["latent_fit"])
     z = sampler.noise(np.arange(4000))
-    spread = np.sqrt(np.diag(fit["cov"]))
-    np.testing.assert_allclose(z.mean(axis=0), fit["mean"], atol=0.1 * spread.max())
-    np.testing.assert_allclose(np.cov(z, rowvar=False), fit["cov"], rtol=0.15, atol=0.05 * spread.max() ** 2)
+    assert z.shape == (4000, sampler.info["z_dim"])  # a mixture's picking coordinate is used up
+    spread = np.sqrt(np.diag(cov))
+    np.testing.assert_allclose(z.mean(axis=0), mean, atol=0.1 * spread.max())
+    np.testing.assert_allclose(np.cov(z, rowvar=False), cov, rtol=0.15, atol=0.05 * spread.max() ** 2)
     assert sampler.sample(8).shape == (8, 28, 28)
 
 
 def test_a_fitted_prior_is_the_gaussian_of_the_training_codes(fitted_prior: tuple[Path, str]) -> None:
     """Recomputed from the saved encoder over the same training images: the autoencoder's Gaussian is its
     codes' mean and covariance; the VAE's is its aggregate posterior's, the means' covariance plus the
-    average posterior variance on the diagonal (the means alone would sample too narrowly)."""
+    average posterior variance on the diagonal (the means alone would sample too narrowly). A mixture
+    fitted by EM has, as a whole, the codes' mean and (biased) covariance: EM's last step sets each
+    component from its responsibilities, which sum to one per code."""
     import keras
     import numpy as np
 
@@ -223,11 +245,15 @@ def test_a_fitted_prior_is_the_gaussian_of_the_training_codes(fitted_prior: tupl
     train_images, _ = synthetic_split(TRAINING_ROWS["train"], seed=1)  # what the project was given
     encoded = encoder.predict(to_unit(train_images[:FIT_IMAGES, ..., None]), verbose=0)
     codes = np.asarray(encoded[0] if variant == "vae" else encoded, dtype=np.float64)
-    expected = np.cov(codes, rowvar=False)
+    mixture = "weights" in fit
+    expected = np.cov(codes, rowvar=False, bias=mixture)
     if variant == "vae":
         expected += np.diag(np.exp(np.asarray(encoded[1], dtype=np.float64)).mean(axis=0))
-    np.testing.assert_allclose(fit["mean"], codes.mean(axis=0), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(fit["cov"], expected, rtol=1e-4, atol=1e-5)
+    if mixture:
+        assert len(fit["weights"]) == MIXTURE and abs(sum(fit["weights"]) - 1) < 1e-9
+    mean, cov = _moments(fit)
+    np.testing.assert_allclose(mean, codes.mean(axis=0), rtol=1e-4, atol=1e-5)
+    np.testing.assert_allclose(cov, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_a_self_conditioned_gan_trains_on_clusters_and_samples_without_labels(smoke_run) -> None:

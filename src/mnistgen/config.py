@@ -268,6 +268,7 @@ RULES: dict[str, Rule] = {
     "loss": _one_of("bce", "hinge"),  # cgan's: non-saturating or hinge
     "name": _one_of("adam", "rmsprop", "sgd"),  # an optimizer's
     "latent_prior": _one_of("normal", "fitted"),
+    "latent_components": ("a whole number from 1 to 1000", _number(1, 1000, whole=True)),
     "precision": _one_of("auto", "float32", "bfloat16"),
 }
 OPTION_RULES: dict[str, Rule] = {
@@ -326,6 +327,14 @@ def validate(params: dict[str, Any]) -> dict[str, Any]:
         "need noise: normal (or subclusters: null)"
         for name, cfg in params.get("variants", {}).items()
         if cfg.get("subclusters") and cfg.get("noise") != "normal"
+    ]
+    problems += [  # only a fitted prior is a mixture; N(0, I) has nothing to fit
+        f"variants.{name}.latent_components is {cfg['latent_components']!r} with latent_prior "
+        f"{cfg.get('latent_prior')!r}; a mixture needs latent_prior: fitted (or latent_components: 1)"
+        for name, cfg in params.get("variants", {}).items()
+        if isinstance(cfg.get("latent_components"), int)
+        and cfg["latent_components"] > 1
+        and cfg.get("latent_prior") != "fitted"
     ]
     if problems:
         raise ConfigError(

@@ -4,8 +4,9 @@ Encoder: Conv2D [32, 64, 64, 64], kernel 3, strides [1, 2, 2, 1], leaky ReLU, th
 2-D latent point. Decoder: its mirror in transposed convolutions, sigmoid out (pixels in [0, 1]).
 Trained on per-pixel mean squared error with Adam 5e-4. It is not a generative model by design: nothing
 pulls its codes towards a known distribution. The book samples points where the training codes lie;
-`latent_prior: fitted` does the same with a Gaussian fitted to the codes (mean and covariance), while
-`normal` draws from N(0, I), which may decode to nothing recognisable (the faithful profile shows it).
+`latent_prior: fitted` does the same with a Gaussian fitted to the codes (mean and covariance), or a
+mixture of `latent_components` Gaussians, while `normal` draws from N(0, I), which may decode to nothing
+recognisable (the faithful profile shows it).
 """
 
 from __future__ import annotations
@@ -66,4 +67,5 @@ def build(cfg: dict[str, Any]) -> ReconstructionSpec:
         z_dim=cfg["z_dim"],
         variational=False,
         latent_prior=cfg["latent_prior"],
+        latent_components=cfg["latent_components"],
     )

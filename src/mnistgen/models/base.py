@@ -67,8 +67,10 @@ class ReconstructionSpec:
     pixel_range: PixelRange = (0.0, 1.0)
     classes: int = 0  # > 0: class-conditional; encoder and decoder take [input, label]
     # Where samples come from: "normal" is N(0, I), the VAE's prior; "fitted" is a Gaussian fitted to the
-    # encoded training images (an autoencoder has no prior, and its codes need not sit near the origin).
+    # encoded training images (an autoencoder has no prior, and its codes need not sit near the origin),
+    # or a mixture of `latent_components` Gaussians (the codes of ten digits are not one blob).
     latent_prior: Literal["normal", "fitted"] = "normal"
+    latent_components: int = 1
     kind: str = "reconstruction"
 
 

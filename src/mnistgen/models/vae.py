@@ -6,7 +6,9 @@ no Lambda layer ends up in the saved model), and the loss is r_loss_factor * MSE
 The large factor (1000 in the book) keeps the KL term from washing out the reconstructions.
 Beyond the seed, `latent_prior: fitted` samples from a Gaussian fitted to the aggregate posterior over the
 training images (the means' covariance plus the average posterior variance): where the decoder learnt to
-decode, which a short run leaves far from N(0, I) ("ex-post density estimation", Ghosh et al. 2020).
+decode, which a short run leaves far from N(0, I) ("ex-post density estimation", Ghosh et al. 2020);
+`latent_components: K` fits a mixture of K Gaussians instead, as that paper does: one Gaussian over ten
+digits' codes also covers the space between them, which decodes to blurred hybrids.
 """
 
 from __future__ import annotations
@@ -31,4 +33,5 @@ def build(cfg: dict[str, Any]) -> ReconstructionSpec:
         variational=True,
         r_loss_factor=cfg["r_loss_factor"],
         latent_prior=cfg["latent_prior"],
+        latent_components=cfg["latent_components"],
     )

@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import json
 from pathlib import Path
+from statistics import NormalDist
 from typing import Any
 
 import numpy as np
@@ -37,7 +38,30 @@ def row_seeds(n: int, seed: int) -> np.ndarray:
     return np.arange(n, dtype=np.int64) + np.int64(seed) * 1_000_003
 
 
-def from_standard_normal(z: np.ndarray, mean: list[float], cov: list[list[float]]) -> np.ndarray:
+def fitted_noise_dim(z_dim: int, mixture: bool) -> int:
+    """How many N(0, 1) coordinates a draw from a fitted prior takes: a mixture's one more than its codes,
+    the coordinate that picks the component (`from_standard_normal`)."""
+    return z_dim + 1 if mixture else z_dim
+
+
+def from_standard_normal(z: np.ndarray, fit: dict[str, Any]) -> np.ndarray:
+    """N(0, I) draws -> draws from a fitted prior: one Gaussian (`mean`, `cov`), or a mixture (`weights`,
+    `means`, `covs`) whose component a row's last coordinate picks, by where it falls among the normal
+    quantiles of the weights' running sums (each component as often as its weight), the other
+    coordinates becoming a draw from that component."""
+    if "weights" not in fit:
+        return _from_gaussian(z, fit["mean"], fit["cov"])
+    bounds = np.cumsum(fit["weights"])[:-1]
+    cuts = [NormalDist().inv_cdf(min(max(b, 1e-12), 1 - 1e-12)) for b in bounds]
+    component = np.searchsorted(cuts, z[:, -1], side="right")
+    codes = np.zeros((len(z), z.shape[1] - 1), np.float32)
+    for c in np.unique(component):
+        rows = component == c
+        codes[rows] = _from_gaussian(z[rows, :-1], fit["means"][c], fit["covs"][c])
+    return codes
+
+
+def _from_gaussian(z: np.ndarray, mean: list[float], cov: list[list[float]]) -> np.ndarray:
     """N(0, I) draws -> draws from N(mean, cov)."""
     cov_matrix = np.asarray(cov, np.float64)
     root = np.linalg.cholesky(cov_matrix + 1e-6 * np.eye(len(cov_matrix)))
@@ -69,7 +93,8 @@ class Sampler:
 
     def noise(self, seeds: np.ndarray) -> np.ndarray:
         """One latent vector per seed, drawn from the model's prior: the same seed, the same vector."""
-        dim, prior = self.info["z_dim"], self.info["noise"]
+        fit = self.info.get("latent_fit")  # an autoencoder's or VAE's Gaussian(s) over its training codes
+        dim, prior = fitted_noise_dim(self.info["z_dim"], "weights" in (fit or {})), self.info["noise"]
         if len(seeds) and np.min(seeds) < 0:
             raise ValueError("seeds must be non-negative integers")
         rows = []
@@ -84,8 +109,7 @@ class Sampler:
             else:  # stratified: a single draw is uniform over the grid's domain
                 rows.append(rng.uniform(*STRATIFIED_DOMAIN, dim))
         z = np.asarray(rows, np.float32).reshape(len(seeds), dim)
-        fit = self.info.get("latent_fit")  # an autoencoder's Gaussian over its training codes
-        return z if fit is None else from_standard_normal(z, fit["mean"], fit["cov"])
+        return z if fit is None else from_standard_normal(z, fit)
 
     def decode(self, z: np.ndarray, labels: np.ndarray | None = None, batch: int | None = None) -> np.ndarray:
         """Images from latent vectors, in inference mode (batch norm uses the statistics saved with the

@@ -26,7 +26,7 @@ from mnistgen.images import grid_labels, to_model_range, to_unit, to_unit_range
 from mnistgen.models.base import CLASSES, GRID_SAMPLES, AdversarialSpec, Spec
 from mnistgen.models.cgan import routed_generator
 from mnistgen.models.toy_gan_1d import DOMAIN, data_density
-from mnistgen.serving.sampler import from_standard_normal
+from mnistgen.serving.sampler import fitted_noise_dim, from_standard_normal
 from mnistgen.training import export
 from mnistgen.training.engine import reference_statistics, sample_noise
 from mnistgen.training.plan import grid_file
@@ -57,8 +57,13 @@ class Reporter:
         """The noise the model generates from."""
         return self.spec.noise
 
+    @property
+    def noise_dim(self) -> int:
+        """The size of one noise vector `sample` takes."""
+        return self.spec.z_dim
+
     def fixed_noise(self, offset: int, n: int) -> tf.Tensor:
-        return sample_noise(tf.random.Generator.from_seed(self.seed + offset), self.prior, n, self.spec.z_dim)
+        return sample_noise(tf.random.Generator.from_seed(self.seed + offset), self.prior, n, self.noise_dim)
 
     def _reference_batch(self) -> list[tf.Tensor] | tf.Tensor | None:
         """The fixed batch batch norm takes its sampling statistics from (`reference_batch` rows), if any."""
@@ -155,9 +160,9 @@ class ToyReporter(Reporter):
 
 
 class ReconstructionReporter(Reporter):
-    """An autoencoder's or VAE's: the decoder's samples from N(0, I), moved onto a Gaussian fitted to the
-    codes of the training images when the prior is `fitted`; reconstructions, the codes of the test set
-    and an interpolation at the end."""
+    """An autoencoder's or VAE's: the decoder's samples from N(0, I), moved onto a Gaussian (or a mixture)
+    fitted to the codes of the training images when the prior is `fitted`; reconstructions, the codes of
+    the test set and an interpolation at the end."""
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
@@ -167,18 +172,24 @@ class ReconstructionReporter(Reporter):
     def prior(self) -> str:
         return "normal"
 
+    @property
+    def noise_dim(self) -> int:
+        return fitted_noise_dim(self.spec.z_dim, self.spec.latent_components > 1)
+
     def generate(self, z: tf.Tensor, labels: np.ndarray | None = None) -> np.ndarray:
         return self._to_images(self.model.decode(z, self._labels(len(z), labels)))
 
     def sample(self, noise: tf.Tensor, labels: np.ndarray | None = None) -> np.ndarray:
         fit = self.latent_fit()
         if fit is not None:
-            noise = tf.constant(from_standard_normal(np.asarray(noise), fit["mean"], fit["cov"]))
+            noise = tf.constant(from_standard_normal(np.asarray(noise), fit))
         return self.generate(noise, labels)
 
     def latent_fit(self) -> dict[str, list] | None:
-        """A fitted prior's Gaussian over the encoder's codes of the first FIT_IMAGES training images, at
-        this step (computed once a step: the figures, the time-to-quality point and the export share it)."""
+        """A fitted prior's Gaussian (`mean`, `cov`) or mixture of `latent_components` Gaussians
+        (`weights`, `means`, `covs`; by EM from the run's seed) over the encoder's codes of the first
+        FIT_IMAGES training images, at this step (computed once a step: the figures, the time-to-quality
+        point and the export share it)."""
         if self.spec.latent_prior != "fitted":
             return None
         if self._fit is None or self._fit[0] != int(self.step):
@@ -187,12 +198,27 @@ class ReconstructionReporter(Reporter):
             )
             codes, log_vars = self._encode(images, None)
             codes = codes.astype(np.float64)
-            cov = np.atleast_2d(np.cov(codes, rowvar=False))
-            if log_vars is not None:
-                # The aggregate posterior's covariance: the spread of the means plus each code's own
-                # variance (on average); the means alone sample too narrowly (recall 0.45 -> 0.32 in a trial).
-                cov = cov + np.diag(np.exp(log_vars.astype(np.float64)).mean(axis=0))
-            fit = {"mean": codes.mean(axis=0).tolist(), "cov": cov.tolist()}
+            # A VAE's aggregate posterior: the spread of the means plus each code's own variance (on
+            # average); the means alone sample too narrowly (recall 0.45 -> 0.32 in a trial).
+            own = 0.0 if log_vars is None else np.diag(np.exp(log_vars.astype(np.float64)).mean(axis=0))
+            if self.spec.latent_components == 1:
+                cov = np.atleast_2d(np.cov(codes, rowvar=False)) + own
+                fit = {"mean": codes.mean(axis=0).tolist(), "cov": cov.tolist()}
+            else:
+                from sklearn.mixture import GaussianMixture  # seconds to import: only for a mixture
+                from threadpoolctl import threadpool_limits
+
+                # One BLAS thread, as for the clusters (data.clusters): the thread count would change
+                # how sums round, and EM carries a rounding on through its iterations.
+                with threadpool_limits(1):
+                    mixture = GaussianMixture(
+                        self.spec.latent_components, covariance_type="full", random_state=self.seed
+                    ).fit(codes)
+                fit = {
+                    "weights": mixture.weights_.tolist(),
+                    "means": mixture.means_.tolist(),
+                    "covs": (mixture.covariances_ + own).tolist(),
+                }
             self._fit = (int(self.step), fit)
         return self._fit[1]
 
