@@ -70,6 +70,22 @@ VAE_Z16 = {  # the vae of round two's first step: a 16-D code, N(0, I), the seed
     "latent_components": 1,  # the trials before the mixture prior fitted one Gaussian
     "optimizer.lr": 0.0005,
 }
+CVAE_ROUND_ONE = {  # the cvae of round one: a 2-D code from N(0, I), the seed VAE's loss and rate
+    "z_dim": 2,
+    "epochs": 2,
+    "steps_per_epoch": 1050,
+    "r_loss_factor": 1000.0,
+    "latent_prior": "normal",
+    "latent_components": 1,
+    "optimizer.lr": 0.0005,
+}
+CVAE_Z16_FITTED = {  # the vae's round-two recipe on cvae, one Gaussian for each digit
+    **CVAE_ROUND_ONE,
+    "z_dim": 16,
+    "r_loss_factor": 4000.0,
+    "latent_prior": "fitted",
+    "optimizer.lr": 0.001,
+}
 TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     "cgan-cpu": ("cgan", {}),
     "cgan-no-ema": ("cgan", {"ema_decay": "null"}),
@@ -169,7 +185,19 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     # round two, fifth session: a mixture over the codes (vae-cpu has 50 components since)
     "vae-one-gaussian": ("vae", {"latent_components": 1}),
     "autoencoder-mix10": ("autoencoder", {"latent_components": 10}),
-    "cvae-z16": ("cvae", {"z_dim": 16}),
+    "cvae-z16": ("cvae", {**CVAE_ROUND_ONE, "z_dim": 16}),
+    # round two, sixth session: the vae's recipe with a prior fitted to each digit's codes (now cvae-cpu)
+    "cvae-cpu": ("cvae", {}),
+    "cvae-round-one": ("cvae", CVAE_ROUND_ONE),
+    "cvae-z16-r4k-fitted": ("cvae", CVAE_Z16_FITTED),
+    "cvae-z16-r4k-mix5": ("cvae", {**CVAE_Z16_FITTED, "latent_components": 5}),
+    **{
+        f"cvae-z16-r4k-mix{k}-5k": (
+            "cvae",
+            {**CVAE_Z16_FITTED, "latent_components": k, "epochs": 3, "steps_per_epoch": 1650},
+        )
+        for k in (5, 10)
+    },
     # scgan: cgan-cpu's recipe on k-means clusters instead of digits, at its step budget; the trials that
     # ran before rank-128 class vectors and mode seeking pin both off (PLAIN_SCGAN)
     "scgan-cpu": ("scgan", {}),

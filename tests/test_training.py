@@ -178,12 +178,12 @@ def test_resume_continues_the_same_run_and_matches_an_uninterrupted_one(
         assert any(not np.allclose(a, b) for a, b in zip(saved_average, raw_generator, strict=True))
 
 
-@pytest.fixture(scope="module", params=["autoencoder", "vae", "vae-mixture"])
+@pytest.fixture(scope="module", params=["autoencoder", "vae", "vae-mixture", "cvae-mixture"])
 def fitted_prior(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
 ) -> tuple[Path, str]:
-    """A project where the autoencoder or the VAE trained with a prior fitted to its codes: one Gaussian,
-    or (vae-mixture) a mixture of three."""
+    """A project where the autoencoder, the VAE or the conditional VAE trained with a prior fitted to its
+    codes: one Gaussian, or (-mixture) a mixture of three (the conditional VAE's: one for each digit)."""
     variant = request.param.split("-")[0]
     project = make_training_project(tmp_path_factory.mktemp(f"fitted-{request.param}") / "project")
     settings = ["--set", f"variants.{variant}.latent_prior=fitted"]
@@ -216,8 +216,10 @@ def test_a_fitted_prior_samples_where_the_codes_are(fitted_prior: tuple[Path, st
 
     project, variant = fitted_prior
     sampler = Sampler(project / "runs" / variant / "model")
-    mean, cov = _moments(sampler.info["latent_fit"])
-    z = sampler.noise(np.arange(4000))
+    fit = sampler.info["latent_fit"]
+    digits = np.full(4000, 3) if "per_class" in fit else None  # a conditional model's: the threes' prior
+    mean, cov = _moments(fit if digits is None else fit["per_class"][3])
+    z = sampler.noise(np.arange(4000), digits)
     assert z.shape == (4000, sampler.info["z_dim"])  # a mixture's picking coordinate is used up
     spread = np.sqrt(np.diag(cov))
     np.testing.assert_allclose(z.mean(axis=0), mean, atol=0.1 * spread.max())
@@ -228,9 +230,10 @@ def test_a_fitted_prior_samples_where_the_codes_are(fitted_prior: tuple[Path, st
 def test_a_fitted_prior_is_the_gaussian_of_the_training_codes(fitted_prior: tuple[Path, str]) -> None:
     """Recomputed from the saved encoder over the same training images: the autoencoder's Gaussian is its
     codes' mean and covariance; the VAE's is its aggregate posterior's, the means' covariance plus the
-    average posterior variance on the diagonal (the means alone would sample too narrowly). A mixture
-    fitted by EM has, as a whole, the codes' mean and (biased) covariance: EM's last step sets each
-    component from its responsibilities, which sum to one per code."""
+    average posterior variance on the diagonal (the means alone would sample too narrowly); the conditional
+    VAE's, one per digit, over that digit's images encoded with it. A mixture fitted by EM has, as a
+    whole, the codes' mean and (biased) covariance: EM's last step sets each component from its
+    responsibilities, which sum to one per code."""
     import keras
     import numpy as np
 
@@ -242,18 +245,26 @@ def test_a_fitted_prior_is_the_gaussian_of_the_training_codes(fitted_prior: tupl
     model_dir = project / "runs" / variant / "model"
     fit = Sampler(model_dir).info["latent_fit"]
     encoder = keras.saving.load_model(model_dir / "encoder.keras", safe_mode=True)
-    train_images, _ = synthetic_split(TRAINING_ROWS["train"], seed=1)  # what the project was given
-    encoded = encoder.predict(to_unit(train_images[:FIT_IMAGES, ..., None]), verbose=0)
-    codes = np.asarray(encoded[0] if variant == "vae" else encoded, dtype=np.float64)
-    mixture = "weights" in fit
-    expected = np.cov(codes, rowvar=False, bias=mixture)
-    if variant == "vae":
-        expected += np.diag(np.exp(np.asarray(encoded[1], dtype=np.float64)).mean(axis=0))
-    if mixture:
-        assert len(fit["weights"]) == MIXTURE and abs(sum(fit["weights"]) - 1) < 1e-9
-    mean, cov = _moments(fit)
-    np.testing.assert_allclose(mean, codes.mean(axis=0), rtol=1e-4, atol=1e-5)
-    np.testing.assert_allclose(cov, expected, rtol=1e-4, atol=1e-5)
+    train_images, train_labels = synthetic_split(TRAINING_ROWS["train"], seed=1)  # what the project was given
+    images = to_unit(train_images[:FIT_IMAGES, ..., None])
+    conditional = variant == "cvae"
+    encoded = encoder.predict(
+        [images, train_labels[:FIT_IMAGES, None].astype(np.int32)] if conditional else images, verbose=0
+    )
+    variational = variant != "autoencoder"
+    codes = np.asarray(encoded[0] if variational else encoded, dtype=np.float64)
+    digits = train_labels[:FIT_IMAGES]
+    groups = [(fit["per_class"][d], digits == d) for d in range(10)] if conditional else [(fit, digits >= 0)]
+    for one, rows in groups:
+        mixture = "weights" in one
+        expected = np.cov(codes[rows], rowvar=False, bias=mixture)
+        if variational:
+            expected += np.diag(np.exp(np.asarray(encoded[1], dtype=np.float64)[rows]).mean(axis=0))
+        if mixture:
+            assert len(one["weights"]) == MIXTURE and abs(sum(one["weights"]) - 1) < 1e-9
+        mean, cov = _moments(one)
+        np.testing.assert_allclose(mean, codes[rows].mean(axis=0), rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(cov, expected, rtol=1e-4, atol=1e-5)
 
 
 def test_a_self_conditioned_gan_trains_on_clusters_and_samples_without_labels(smoke_run) -> None:
@@ -407,3 +418,25 @@ def test_a_bad_setting_is_refused_before_the_previous_run_is_touched(fitted_prio
     assert done.returncode == 1 and "latent_prior is 'fited'; it must be one of normal, fitted" in done.stderr
     assert run_record(project, variant) == before
     assert (project / "runs" / variant / "model" / "decoder.keras").is_file()
+
+
+def test_a_prior_with_more_gaussians_than_images_is_refused_before_the_run_is_touched(
+    fitted_prior: tuple[Path, str],
+) -> None:
+    project, variant = fitted_prior
+    if variant != "cvae":
+        pytest.skip("the conditional VAE fits each digit's 260 codes: the fewest of the fixtures")
+    before = run_record(project, variant)
+    too_many = [
+        "--set",
+        f"variants.{variant}.latent_prior=fitted",
+        "--set",
+        f"variants.{variant}.latent_components=300",
+    ]
+    done = run_cli(project, "train", variant, "--profile", "smoke", *too_many)
+    assert done.returncode == 1, done.stderr[-2000:]
+    assert (
+        "error: latent_components is 300: a fitted prior needs 300 training images of a digit to fit it to, "
+        "and there are 260. Fix: lower latent_components" in done.stderr
+    )
+    assert run_record(project, variant) == before

@@ -2,7 +2,10 @@
 
 The one-hot digit joins the encoder's flattened features before the mean and log-variance heads, and
 joins z before the decoder's first dense layer, so q(z | x, y) and p(x | z, y): the latent space is left
-to hold the style (slant, thickness) while the label decides the digit. Same loss as the VAE.
+to hold the style (slant, thickness) while the label decides the digit. Same loss as the VAE, and the
+same `latent_prior: fitted`, fitted for each digit (one Gaussian or a mixture) over that digit's training
+images encoded with it: a drawn code is a style that digit's images have, even where a short run has left
+some of the digit in the code.
 """
 
 from __future__ import annotations
@@ -37,4 +40,6 @@ def build(cfg: dict[str, Any]) -> ReconstructionSpec:
         variational=True,
         r_loss_factor=cfg["r_loss_factor"],
         classes=CLASSES,
+        latent_prior=cfg["latent_prior"],
+        latent_components=cfg["latent_components"],
     )

@@ -69,14 +69,13 @@ def sample_to_file(
                 np.lib.format.write_array_header_1_0(handle, header)
                 for start in _progress(range(0, n, CHUNK_ROWS), n):
                     rows = slice(start, start + CHUNK_ROWS)
-                    chunk = sampler.decode(
-                        sampler.noise(seeds[rows]), None if labels is None else labels[rows]
-                    )
+                    chunk_labels = None if labels is None else labels[rows]
+                    chunk = sampler.decode(sampler.noise(seeds[rows], chunk_labels), chunk_labels)
                     handle.write(chunk.astype("<f4").tobytes())
         else:
             from mnistgen import figures  # matplotlib, loaded only when a picture is asked for
 
-            images = sampler.decode(sampler.noise(seeds), labels)
+            images = sampler.decode(sampler.noise(seeds, labels), labels)
             wanted = f", digit {digit}" if digit is not None else ""
             figures.image_grid(images, partial, f"{model_uri}, seed {seed}{wanted}")
     return out

@@ -49,7 +49,7 @@ class GeneratorModel(PythonModel):
         labels = None
         if self.sampler.classes:
             labels = seeds % self.sampler.classes if given is None else given
-        images = self.sampler.decode(self.sampler.noise(seeds), labels)
+        images = self.sampler.decode(self.sampler.noise(seeds, labels), labels)
         return np.rint(images * 255).astype(np.uint8) if pixels == "uint8" else images
 
 

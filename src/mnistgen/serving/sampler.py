@@ -44,11 +44,25 @@ def fitted_noise_dim(z_dim: int, mixture: bool) -> int:
     return z_dim + 1 if mixture else z_dim
 
 
-def from_standard_normal(z: np.ndarray, fit: dict[str, Any]) -> np.ndarray:
+def is_mixture(fit: dict[str, Any]) -> bool:
+    """Whether a fitted prior (or each digit's, all alike) is a mixture of Gaussians."""
+    return "weights" in fit.get("per_class", [fit])[0]
+
+
+def from_standard_normal(z: np.ndarray, fit: dict[str, Any], labels: np.ndarray | None = None) -> np.ndarray:
     """N(0, I) draws -> draws from a fitted prior: one Gaussian (`mean`, `cov`), or a mixture (`weights`,
     `means`, `covs`) whose component a row's last coordinate picks, by where it falls among the normal
     quantiles of the weights' running sums (each component as often as its weight), the other
-    coordinates becoming a draw from that component."""
+    coordinates becoming a draw from that component; a conditional model's (`per_class`) from the fit of
+    each row's digit in `labels`."""
+    if "per_class" in fit:
+        if labels is None or len(labels) != len(z):
+            raise ValueError("a prior fitted per digit needs one label per row")
+        codes = np.zeros((len(z), z.shape[1] - is_mixture(fit)), np.float32)
+        for digit in np.unique(labels):
+            rows = labels == digit
+            codes[rows] = from_standard_normal(z[rows], fit["per_class"][digit])
+        return codes
     if "weights" not in fit:
         return _from_gaussian(z, fit["mean"], fit["cov"])
     bounds = np.cumsum(fit["weights"])[:-1]
@@ -91,10 +105,22 @@ class Sampler:
     def classes(self) -> int:
         return int(self.info.get("classes", 0))
 
-    def noise(self, seeds: np.ndarray) -> np.ndarray:
-        """One latent vector per seed, drawn from the model's prior: the same seed, the same vector."""
+    def row_labels(self, n: int, labels: np.ndarray | None) -> np.ndarray | None:
+        """The digit of each of `n` rows of a class-conditional model (None for an unconditional one):
+        `labels`, checked, or row i's digit i mod `classes`."""
+        if not self.classes:
+            return None
+        labels = np.arange(n) % self.classes if labels is None else np.asarray(labels)
+        if len(labels) != n or labels.min(initial=0) < 0 or labels.max(initial=0) >= self.classes:
+            raise ValueError(f"need one label in 0..{self.classes - 1} per row")
+        return labels
+
+    def noise(self, seeds: np.ndarray, labels: np.ndarray | None = None) -> np.ndarray:
+        """One latent vector per seed, drawn from the model's prior: the same seed (and digit), the same
+        vector. A prior fitted per digit draws from each row's digit's (`labels`, as in `decode`)."""
         fit = self.info.get("latent_fit")  # an autoencoder's or VAE's Gaussian(s) over its training codes
-        dim, prior = fitted_noise_dim(self.info["z_dim"], "weights" in (fit or {})), self.info["noise"]
+        mixture = fit is not None and is_mixture(fit)
+        dim, prior = fitted_noise_dim(self.info["z_dim"], mixture), self.info["noise"]
         if len(seeds) and np.min(seeds) < 0:
             raise ValueError("seeds must be non-negative integers")
         rows = []
@@ -109,7 +135,7 @@ class Sampler:
             else:  # stratified: a single draw is uniform over the grid's domain
                 rows.append(rng.uniform(*STRATIFIED_DOMAIN, dim))
         z = np.asarray(rows, np.float32).reshape(len(seeds), dim)
-        return z if fit is None else from_standard_normal(z, fit)
+        return z if fit is None else from_standard_normal(z, fit, self.row_labels(len(seeds), labels))
 
     def decode(self, z: np.ndarray, labels: np.ndarray | None = None, batch: int | None = None) -> np.ndarray:
         """Images from latent vectors, in inference mode (batch norm uses the statistics saved with the
@@ -124,12 +150,8 @@ class Sampler:
         images): deterministic for the same request, but a row may differ in its last bits from the
         one-row image."""
         wanted = len(z)
-        column = None
-        if self.classes:
-            labels = np.arange(wanted) % self.classes if labels is None else np.asarray(labels)
-            if len(labels) != wanted or labels.min(initial=0) < 0 or labels.max(initial=0) >= self.classes:
-                raise ValueError(f"need one label in 0..{self.classes - 1} per row")
-            column = np.asarray(labels, np.int32)[:, None]
+        labels = self.row_labels(wanted, labels)
+        column = None if labels is None else np.asarray(labels, np.int32)[:, None]
         parts = (z,) if column is None else (z, column)
         forward = self._compiled(one_row_at_a_time=batch is None)
         step = batch or max(wanted, 1)
@@ -173,4 +195,4 @@ class Sampler:
     def sample(
         self, n: int, seed: int = 0, labels: np.ndarray | None = None, batch: int | None = None
     ) -> np.ndarray:
-        return self.decode(self.noise(row_seeds(n, seed)), labels, batch)
+        return self.decode(self.noise(row_seeds(n, seed), labels), labels, batch)

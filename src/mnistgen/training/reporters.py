@@ -20,6 +20,7 @@ import numpy as np
 import tensorflow as tf
 
 from mnistgen import figures
+from mnistgen.config import ConfigError
 from mnistgen.data import clusters
 from mnistgen.data.idx import Split
 from mnistgen.images import grid_labels, to_model_range, to_unit, to_unit_range
@@ -166,7 +167,23 @@ class ReconstructionReporter(Reporter):
 
     def __init__(self, *args: Any) -> None:
         super().__init__(*args)
-        self._fit: tuple[int, dict[str, list] | None] | None = None  # (step, latent fit)
+        self._fit: tuple[int, dict[str, Any] | None] | None = None  # (step, latent fit)
+        if self.spec.latent_prior == "fitted":
+            self._check_fit_images()
+
+    def _check_fit_images(self) -> None:
+        """Refused before the first step: a prior with fewer codes to fit than it has Gaussians."""
+        digits = self.splits["train"].labels[:FIT_IMAGES]
+        counts = np.bincount(digits, minlength=self.spec.classes) if self.spec.classes else [len(digits)]
+        fewest = int(min(counts))
+        wanted = max(self.spec.latent_components, 2)
+        if fewest < wanted:
+            each = " of a digit" if self.spec.classes else ""
+            raise ConfigError(
+                f"latent_components is {self.spec.latent_components}: a fitted prior needs {wanted} training "
+                f"images{each} to fit it to, and there are {fewest}. Fix: lower latent_components or train "
+                "on more images."
+            )
 
     @property
     def prior(self) -> str:
@@ -180,47 +197,62 @@ class ReconstructionReporter(Reporter):
         return self._to_images(self.model.decode(z, self._labels(len(z), labels)))
 
     def sample(self, noise: tf.Tensor, labels: np.ndarray | None = None) -> np.ndarray:
+        column = self._labels(len(noise), labels)
+        labels = None if column is None else np.asarray(column)[:, 0]
         fit = self.latent_fit()
         if fit is not None:
-            noise = tf.constant(from_standard_normal(np.asarray(noise), fit))
+            noise = tf.constant(from_standard_normal(np.asarray(noise), fit, labels))
         return self.generate(noise, labels)
 
-    def latent_fit(self) -> dict[str, list] | None:
-        """A fitted prior's Gaussian (`mean`, `cov`) or mixture of `latent_components` Gaussians
-        (`weights`, `means`, `covs`; by EM from the run's seed) over the encoder's codes of the first
-        FIT_IMAGES training images, at this step (computed once a step: the figures, the time-to-quality
-        point and the export share it)."""
+    def latent_fit(self) -> dict[str, Any] | None:
+        """A fitted prior over the encoder's codes of the first FIT_IMAGES training images, at this step
+        (computed once a step: the figures, the time-to-quality point and the export share it): one
+        Gaussian (`mean`, `cov`) or a mixture of `latent_components` (`weights`, `means`, `covs`; by EM
+        from the run's seed); a conditional model's, one per digit (`per_class`), over the codes of that
+        digit's images, each encoded with its own digit: p(z | digit), so a drawn style suits its digit."""
         if self.spec.latent_prior != "fitted":
             return None
         if self._fit is None or self._fit[0] != int(self.step):
-            images = to_model_range(
-                to_unit(self.splits["train"].images[:FIT_IMAGES, ..., None]), self.spec.pixel_range
-            )
-            codes, log_vars = self._encode(images, None)
-            codes = codes.astype(np.float64)
-            # A VAE's aggregate posterior: the spread of the means plus each code's own variance (on
-            # average); the means alone sample too narrowly (recall 0.45 -> 0.32 in a trial).
-            own = 0.0 if log_vars is None else np.diag(np.exp(log_vars.astype(np.float64)).mean(axis=0))
-            if self.spec.latent_components == 1:
-                cov = np.atleast_2d(np.cov(codes, rowvar=False)) + own
-                fit = {"mean": codes.mean(axis=0).tolist(), "cov": cov.tolist()}
+            train = self.splits["train"]
+            images = to_model_range(to_unit(train.images[:FIT_IMAGES, ..., None]), self.spec.pixel_range)
+            digits = train.labels[:FIT_IMAGES].astype(np.int32)
+            codes, log_vars = self._encode(images, digits[:, None] if self.spec.classes else None)
+            if not self.spec.classes:
+                fit = self._gaussians(codes, log_vars)
             else:
-                from sklearn.mixture import GaussianMixture  # seconds to import: only for a mixture
-                from threadpoolctl import threadpool_limits
-
-                # One BLAS thread, as for the clusters (data.clusters): the thread count would change
-                # how sums round, and EM carries a rounding on through its iterations.
-                with threadpool_limits(1):
-                    mixture = GaussianMixture(
-                        self.spec.latent_components, covariance_type="full", random_state=self.seed
-                    ).fit(codes)
                 fit = {
-                    "weights": mixture.weights_.tolist(),
-                    "means": mixture.means_.tolist(),
-                    "covs": (mixture.covariances_ + own).tolist(),
+                    "per_class": [
+                        self._gaussians(
+                            codes[digits == d], None if log_vars is None else log_vars[digits == d]
+                        )
+                        for d in range(self.spec.classes)
+                    ]
                 }
             self._fit = (int(self.step), fit)
         return self._fit[1]
+
+    def _gaussians(self, codes: np.ndarray, log_vars: np.ndarray | None) -> dict[str, list]:
+        """One Gaussian or a mixture of `latent_components` over these codes (see `latent_fit`)."""
+        codes = codes.astype(np.float64)
+        components = self.spec.latent_components
+        # A VAE's aggregate posterior: the spread of the means plus each code's own variance (on
+        # average); the means alone sample too narrowly (recall 0.45 -> 0.32 in a trial).
+        own = 0.0 if log_vars is None else np.diag(np.exp(log_vars.astype(np.float64)).mean(axis=0))
+        if components == 1:
+            cov = np.atleast_2d(np.cov(codes, rowvar=False)) + own
+            return {"mean": codes.mean(axis=0).tolist(), "cov": cov.tolist()}
+        from sklearn.mixture import GaussianMixture  # seconds to import: only for a mixture
+        from threadpoolctl import threadpool_limits
+
+        # One BLAS thread, as for the clusters (data.clusters): the thread count would change how sums
+        # round, and EM carries a rounding on through its iterations.
+        with threadpool_limits(1):
+            mixture = GaussianMixture(components, covariance_type="full", random_state=self.seed).fit(codes)
+        return {
+            "weights": mixture.weights_.tolist(),
+            "means": mixture.means_.tolist(),
+            "covs": (mixture.covariances_ + own).tolist(),
+        }
 
     def _encode(self, images: np.ndarray, labels: np.ndarray | None) -> tuple[np.ndarray, np.ndarray | None]:
         """The encoder's points (autoencoder) or means and log-variances (VAE; None for an autoencoder),
