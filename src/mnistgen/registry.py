@@ -171,6 +171,7 @@ def decide(best: Candidate, champion: Any | None, cfg: dict[str, Any]) -> tuple[
 def register_best(client: Any, runs: list[Any], cfg: dict[str, Any], extractor: str) -> Decision:
     """Register the best eligible run and move the aliases as `decide` says; checks the model generates."""
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     best = best_candidate(runs, cfg, extractor)
     name = cfg["model_name"]
@@ -203,6 +204,8 @@ def register_best(client: Any, runs: list[Any], cfg: dict[str, Any], extractor: 
         check_generates(f"models:/{name}/{version.version}")
     except Exception as err:
         client.delete_model_version(name, version.version)
+        if isinstance(err.__cause__, MlflowException):  # the store could not hand it back: not the model
+            raise err.__cause__ from err
         raise RegistryError(f"the registered model did not generate images ({err}); version removed") from err
     if alias == CHAMPION:  # claimed only now that it is known to generate
         client.set_model_version_tag(name, version.version, CLAIM_TAG, CHAMPION)
