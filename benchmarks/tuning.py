@@ -46,6 +46,7 @@ CGAN_ROUND_ONE: dict[str, object] = {
     "mode_seeking": 0.0,
     "subclusters": "null",
     "discriminator.projection_rank": "null",
+    "auxiliary_classifier": 0.0,
 }
 HINGE_K4_B32 = {
     **CGAN_ROUND_ONE,
@@ -57,6 +58,8 @@ HINGE_K4_B32 = {
 }
 HK4B32_WIDE = {**HINGE_K4_B32, "generator.filters": "[256,128]"}  # round two's recipe, before beta_1 0
 BETA1_0 = {"generator.optimizer.beta_1": 0.0, "discriminator.optimizer.beta_1": 0.0}
+# round two's recipe on (digit, style) labels: 25 k-means styles of each digit, rank-128 class vectors
+CGAN_SUB25 = {**HK4B32_WIDE, **BETA1_0, "subclusters": 25, "discriminator.projection_rank": 128}
 # scgan before rank-128 class vectors and mode seeking (the trials that ran without them pin them off)
 PLAIN_SCGAN = {"discriminator.projection_rank": "null", "mode_seeking": 0.0}
 # scgan as the c27ec46 record trained it (200 clusters, rank 128, mode seeking 0.2): the base of later trials
@@ -139,18 +142,12 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     },
     # cgan on (digit, style) labels: `subclusters` k-means clusters of each digit's images, rank-128 class
     # vectors as scgan's (250 labels), at three mode-seeking weights
+    **{f"cgan-sub25-rank128-ms{w}": ("cgan", {**CGAN_SUB25, "mode_seeking": w}) for w in (0.2, 0.3, 0.4)},
+    # round two, seventh session: AC-GAN's digit head in D (`auxiliary_classifier`: its weight) on
+    # cgan-sub25-rank128-ms0.4, and beside it a stronger mode-seeking term (`ms`) for the recall it costs
     **{
-        f"cgan-sub25-rank128-ms{w}": (
-            "cgan",
-            {
-                **HK4B32_WIDE,
-                **BETA1_0,
-                "mode_seeking": w,
-                "subclusters": 25,
-                "discriminator.projection_rank": 128,
-            },
-        )
-        for w in (0.2, 0.3, 0.4)
+        f"cgan-aux{w}-ms{m}": ("cgan", {**CGAN_SUB25, "mode_seeking": m, "auxiliary_classifier": w})
+        for w, m in ((0.3, 0.4), (1.0, 0.4), (1.0, 0.5), (1.0, 0.6))
     },
     "conv_gan-cpu": ("conv_gan", {}),
     "conv_gan-no-ema": ("conv_gan", {"ema_decay": "null"}),

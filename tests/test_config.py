@@ -90,6 +90,10 @@ def test_every_profile_is_in_range(profile: str) -> None:
             "variants.cgan.mode_seeking is -1; it must be a number of at least 0",
         ),
         (
+            "variants.cgan.auxiliary_classifier=-0.5",
+            "variants.cgan.auxiliary_classifier is -0.5; it must be a number of at least 0",
+        ),
+        (
             "variants.cgan.subclusters=1",
             "variants.cgan.subclusters is 1; it must be null or a whole number from 2 to 100",
         ),

@@ -66,6 +66,18 @@ def test_mode_seeking_is_the_weight_over_the_image_to_noise_distance_ratio() -> 
     assert float(losses.mode_seeking(images, images, z_a, z_b, 0.2)) == pytest.approx(0.2 / eps)
 
 
+def test_classification_is_the_mean_negative_log_softmax_of_each_label() -> None:
+    """Equal logits over ten digits: log 10 whatever the label; logits (2, 0, 0) read as class 0 cost
+    -log(e^2 / (e^2 + 2)) = log(1 + 2 e^-2), as class 1 cost log(e^2 + 2); labels of shape (n, 1) as the
+    engine's."""
+    assert float(losses.classification(tf.zeros((3, 10)), tf.constant([[0], [4], [9]]))) == pytest.approx(
+        np.log(10.0)
+    )
+    logits = tf.constant([[2.0, 0.0, 0.0], [2.0, 0.0, 0.0]])
+    expected = (np.log(1 + 2 * np.exp(-2.0)) + np.log(np.exp(2.0) + 2)) / 2
+    assert float(losses.classification(logits, tf.constant([[0], [1]]))) == pytest.approx(expected, rel=1e-6)
+
+
 def test_kl_to_standard_normal() -> None:
     mu = tf.constant([[0.0, 0.0], [1.0, 0.0]])
     log_var = tf.constant([[0.0, 0.0], [0.0, np.log(2.0)]])

@@ -300,6 +300,29 @@ def test_mode_seeking_pairs_two_noise_vectors_per_label_in_the_generator_step() 
     assert not np.array_equal(free[:4], free[4:]) and "mode_seeking" not in figures
 
 
+def test_the_auxiliary_classifier_reads_the_digit_of_each_style_label() -> None:
+    """With `auxiliary_classifier`, cgan's discriminator gives ten digit logits beside its logit; on
+    subclusters (3 styles: label 3 d + s), the head is asked for label // 3, the digit: the step's
+    `d_digit` is the cross-entropy of the real images' digits under the head as it was before the step (a
+    closed form from its logits), and both networks' digit terms are logged."""
+    import tensorflow as tf
+
+    cfg = {**PARAMS["variants"]["cgan"], "subclusters": 3, "auxiliary_classifier": 0.5}
+    spec = VARIANTS["cgan"].build(cfg)
+    model = build_model(spec, tf.random.Generator.from_seed(0))
+    images = tf.random.uniform((8, 28, 28, 1), -1.0, 1.0, seed=0)
+    labels = tf.constant((np.arange(8) * 3 + np.arange(8) % 3)[:, None].astype("int32"))  # digits 0..7
+    logit, digit_logits = model.discriminator([images, labels], training=True)
+    assert tuple(logit.shape) == (8, 1) and tuple(digit_logits.shape) == (8, 10)
+    log_softmax = np.asarray(digit_logits) - np.log(np.exp(np.asarray(digit_logits)).sum(1, keepdims=True))
+    expected = -log_softmax[np.arange(8), np.arange(8)].mean()
+    figures = model.train_step((images, labels))
+    assert float(figures["d_digit"]) == pytest.approx(expected, rel=1e-5)
+    assert np.isfinite(float(figures["g_digit"])) and float(figures["g_digit"]) > 0
+    plain = VARIANTS["cgan"].build({**cfg, "auxiliary_classifier": 0.0})
+    assert len(plain.discriminator.outputs) == 1
+
+
 def test_a_mixture_prior_draws_each_component_at_its_weight_and_shape() -> None:
     """A fitted mixture's draw: the last N(0, 1) coordinate picks the component by its weight, the others
     become a draw from that component's Gaussian (its mean and covariance, checked per component)."""

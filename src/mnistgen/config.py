@@ -244,6 +244,7 @@ RULES: dict[str, Rule] = {
     "clip": ("a number above 0", _number(0, low_open=True)),
     "gp_weight": ("a number of at least 0", _number(0)),
     "mode_seeking": ("a number of at least 0", _number(0)),
+    "auxiliary_classifier": ("a number of at least 0", _number(0)),
     "r_loss_factor": ("a number above 0", _number(0, low_open=True)),
     "ema_decay": (
         "null or a number between 0 and 1, e.g. 0.999",

@@ -51,6 +51,10 @@ class AdversarialSpec:
     # digits. 0: the labels are the digits (or there are none).
     cluster_groups: int = 0
     mode_seeking: float = 0.0  # > 0: the weight of MSGAN's diversity term in G's loss (`losses.mode_seeking`)
+    # > 0: the discriminator has a second output, the logits of the digit it reads in an image (labels
+    # // (classes / CLASSES) with cgan's subclusters); its loss adds this weight times the cross-entropy of
+    # the real images' digits, and G's the same of its fakes' wanted digits (`losses.classification`).
+    auxiliary_classifier: float = 0.0
     kind: str = "adversarial"
 
 

@@ -17,6 +17,14 @@ statistics settle within a short CPU run) samples in inference mode, on those mo
 small per-class embedding: with scgan's 200 clusters, a class's own 6,272-D vector is trained only by the
 steps whose batch holds that cluster, while the shared W learns from every step. `mode_seeking` (0: off)
 adds MSGAN's diversity term to the generator's loss (`training.losses.mode_seeking`).
+`auxiliary_classifier` (0: off) gives the discriminator AC-GAN's second head (Odena et al. 2017): a linear
+classifier of the digit on the same features, trained on the real images' digits only, whose cross-entropy
+on the fakes' wanted digits joins the generator's loss. Why: the projection term asks "is this a real
+image of label y", which a fake can pass while still looking a little like another digit; the head asks
+"which digit is this" outright, so the generator is pushed away from images between two digits, which is
+what every digit's label accuracy measures. Trained on real images only (the original AC-GAN trains
+it on the fakes too), the head does not learn to read a digit into a poor fake, which would let the
+generator collapse onto the easiest few images of each digit (Gong et al. 2019).
 `subclusters` (null: off) conditions both networks on (digit, style) instead of the digit alone: k-means
 splits each digit's training images into that many clusters (`data.clusters`, as scgan's clusters of all
 images), one label per pair. Why: one digit's images still span several styles (a slanted or an upright
@@ -41,18 +49,23 @@ ROUTING_SPAN = 20.0
 
 
 def build(cfg: dict[str, Any]) -> AdversarialSpec:
-    styles = cfg["subclusters"]
+    styles, weight = cfg["subclusters"], cfg["auxiliary_classifier"]
     if styles:  # labels digit x styles + style (`data.clusters.relabel`); config.py asks for normal noise
-        return conditional_spec(cfg, CLASSES * styles, cfg["noise"], cluster_groups=CLASSES)
-    return conditional_spec(cfg, CLASSES, cfg["noise"])
+        return conditional_spec(cfg, CLASSES * styles, cfg["noise"], CLASSES, auxiliary_classifier=weight)
+    return conditional_spec(cfg, CLASSES, cfg["noise"], auxiliary_classifier=weight)
 
 
 def conditional_spec(
-    cfg: dict[str, Any], classes: int, noise: Noise, cluster_groups: int = 0
+    cfg: dict[str, Any],
+    classes: int,
+    noise: Noise,
+    cluster_groups: int = 0,
+    auxiliary_classifier: float = 0.0,
 ) -> AdversarialSpec:
     """The spec of a GAN on these networks for labels 0..classes-1: digits, or k-means clusters in
-    `cluster_groups` groups (`AdversarialSpec.cluster_groups`: scgan's 1, `subclusters`' 10 digits)."""
-    generator, discriminator = networks(cfg, classes)
+    `cluster_groups` groups (`AdversarialSpec.cluster_groups`: scgan's 1, `subclusters`' 10 digits);
+    `auxiliary_classifier` > 0 (labels that are digits or digits' styles): D's digit head, at that weight."""
+    generator, discriminator = networks(cfg, classes, digit_head=auxiliary_classifier > 0)
     return AdversarialSpec(
         generator=generator,
         discriminator=discriminator,
@@ -65,11 +78,13 @@ def conditional_spec(
         classes=classes,
         cluster_groups=cluster_groups,
         mode_seeking=cfg["mode_seeking"],
+        auxiliary_classifier=auxiliary_classifier,
     )
 
 
-def networks(cfg: dict[str, Any], classes: int) -> tuple[keras.Model, keras.Model]:
-    """The generator ([z, label] -> image) and the projection discriminator ([image, label] -> logit)."""
+def networks(cfg: dict[str, Any], classes: int, digit_head: bool = False) -> tuple[keras.Model, keras.Model]:
+    """The generator ([z, label] -> image) and the projection discriminator ([image, label] -> logit, or
+    [logit, digit logits] with `digit_head`)."""
     z_dim, embedding = cfg["z_dim"], cfg["generator"]["label_embedding"]
     g_wide, g_narrow = cfg["generator"]["filters"]
     d_narrow, d_wide = cfg["discriminator"]["filters"]
@@ -92,6 +107,7 @@ def networks(cfg: dict[str, Any], classes: int) -> tuple[keras.Model, keras.Mode
     h = activation("leaky_relu")(keras.layers.Conv2D(d_wide, d_kernel, strides=2, padding="same")(h))
     features = keras.layers.Flatten(dtype=OUTPUT_DTYPE)(h)
     unconditional = keras.layers.Dense(1, dtype=OUTPUT_DTYPE)(features)
+    image_features = features  # phi(x), before any projection
     rank = cfg["discriminator"]["projection_rank"]
     if rank:  # <W e_y, phi(x)> computed as <e_y, W^T phi(x)>: one shared matrix, a rank-D vector per class
         features = keras.layers.Dense(rank, use_bias=False, dtype=OUTPUT_DTYPE, name="shared_projection")(
@@ -102,7 +118,10 @@ def networks(cfg: dict[str, Any], classes: int) -> tuple[keras.Model, keras.Mode
     )
     projection = keras.layers.Dot(axes=1, dtype=OUTPUT_DTYPE)([class_vector, features])
     logit = keras.layers.Add(dtype=OUTPUT_DTYPE)([unconditional, projection])
-    discriminator = keras.Model([seen, claimed], logit, name="discriminator")
+    outputs = logit
+    if digit_head:  # built last: without it, every other weight is initialised as before
+        outputs = [logit, keras.layers.Dense(CLASSES, dtype=OUTPUT_DTYPE, name="digit")(image_features)]
+    discriminator = keras.Model([seen, claimed], outputs, name="discriminator")
     return generator, discriminator
 
 

@@ -16,7 +16,7 @@ from contextlib import contextmanager
 import keras
 import tensorflow as tf
 
-from mnistgen.models.base import AdversarialSpec, Noise, ReconstructionSpec
+from mnistgen.models.base import CLASSES, AdversarialSpec, Noise, ReconstructionSpec
 from mnistgen.training import losses
 
 STRATIFIED_DOMAIN = (-5.0, 5.0)
@@ -66,6 +66,7 @@ class AdversarialModel(keras.Model):
         self.d_loss_fn, self.g_loss_fn = losses.LOSSES[spec.loss]
         names = ["d_loss", "g_loss", "d_real", "d_fake"] + (["gp"] if spec.gp_weight else [])
         names += ["mode_seeking"] if spec.mode_seeking else []
+        names += ["d_digit", "g_digit"] if spec.auxiliary_classifier else []
         self.trackers = {name: keras.metrics.Mean(name=name) for name in names}
 
     @property
@@ -108,7 +109,19 @@ class AdversarialModel(keras.Model):
         return self.sampler(z if labels is None else [z, labels], training=False)
 
     def discriminate(self, x: tf.Tensor, labels: tf.Tensor | None, training: bool = True) -> tf.Tensor:
-        return self.discriminator(x if labels is None else [x, labels], training=training)
+        """D's logit (or the critic's score) for each image."""
+        return self._judge(x, labels, training)[0]
+
+    def _judge(
+        self, x: tf.Tensor, labels: tf.Tensor | None, training: bool = True
+    ) -> tuple[tf.Tensor, tf.Tensor | None]:
+        """(D's logits, the digit logits of its auxiliary classifier, or None without one)."""
+        outputs = self.discriminator(x if labels is None else [x, labels], training=training)
+        return (outputs[0], outputs[1]) if self.spec.auxiliary_classifier else (outputs, None)
+
+    def _digits(self, labels: tf.Tensor) -> tf.Tensor:
+        """The digit of each label: labels are digits, or digit x styles + style (cgan's subclusters)."""
+        return labels // (self.spec.classes // CLASSES)
 
     def train_step(self, batch: tf.Tensor | tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
         spec = self.spec
@@ -127,9 +140,13 @@ class AdversarialModel(keras.Model):
         # Fakes carry the real batch's labels, so both halves of the loss see the same class mix.
         fake = self.generate(self.noise(tf.shape(real)[0]), labels, training=True)
         with tf.GradientTape() as tape:
-            real_out = self.discriminate(real, labels)
+            real_out, real_digits = self._judge(real, labels)
             fake_out = self.discriminate(fake, labels)
             d_loss = self.d_loss_fn(real_out, fake_out)
+            if spec.auxiliary_classifier:  # the digit head learns from real images only
+                misread = losses.classification(real_digits, self._digits(labels))
+                d_loss += spec.auxiliary_classifier * misread
+                self.trackers["d_digit"].update_state(misread)
             if spec.gp_weight:
                 critic = lambda x: self.discriminate(x, labels)  # noqa: E731
                 gp = losses.gradient_penalty(critic, real, fake, self.rng)
@@ -154,7 +171,12 @@ class AdversarialModel(keras.Model):
         with tf.GradientTape() as tape:
             # Only G's weights are updated: D is "frozen" for this step without touching trainable flags.
             fake = self.generate(z, labels, training=True)
-            g_loss = self.g_loss_fn(self.discriminate(fake, labels))
+            fake_out, fake_digits = self._judge(fake, labels)
+            g_loss = self.g_loss_fn(fake_out)
+            if spec.auxiliary_classifier:  # ... and asks of the fakes that they read as their digit
+                misread = losses.classification(fake_digits, self._digits(labels))
+                g_loss += spec.auxiliary_classifier * misread
+                self.trackers["g_digit"].update_state(misread)
             if spec.mode_seeking:
                 first, second = slice(0, pairs), slice(pairs, 2 * pairs)
                 spread = losses.mode_seeking(

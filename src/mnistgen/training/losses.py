@@ -74,6 +74,13 @@ def mode_seeking(
     return weight / (ratio + MODE_SEEKING_EPS)
 
 
+def classification(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+    """Mean cross-entropy -log softmax(logits)[label] of integer labels (any shape holding one per row):
+    the auxiliary classifier's term (AC-GAN, Odena et al. 2017; `AdversarialSpec.auxiliary_classifier`)."""
+    labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
+    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+
+
 def kl_to_standard_normal(mu: tf.Tensor, log_var: tf.Tensor) -> tf.Tensor:
     """KL(N(mu, exp(log_var)) || N(0, I)) per sample, summed over latent dimensions."""
     return -0.5 * tf.reduce_sum(1.0 + log_var - tf.square(mu) - tf.exp(log_var), axis=1)
