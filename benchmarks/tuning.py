@@ -47,6 +47,8 @@ CGAN_ROUND_ONE: dict[str, object] = {
     "subclusters": "null",
     "discriminator.projection_rank": "null",
     "auxiliary_classifier": 0.0,
+    "auxiliary_margin": 0.0,
+    "ema_decay": 0.999,
 }
 HINGE_K4_B32 = {
     **CGAN_ROUND_ONE,
@@ -148,6 +150,21 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     **{
         f"cgan-aux{w}-ms{m}": ("cgan", {**CGAN_SUB25, "mode_seeking": m, "auxiliary_classifier": w})
         for w, m in ((0.3, 0.4), (1.0, 0.4), (1.0, 0.5), (1.0, 0.6))
+    },
+    # eighth session: G's half of the head hinged at `auxiliary_margin` nats (cgan-aux1.0-ms0.4 beside it),
+    # with 40 styles, and with a shorter generator average (0.99: about the last 100 steps, where the
+    # warm-up ramp alone gives about the last 245); cgan-aux1.0-margin0.1-ema0.99: the next cpu setting
+    **{
+        f"cgan-aux{w}-margin0.1{suffix}": (
+            "cgan",
+            {**CGAN_SUB25, "mode_seeking": 0.4, "auxiliary_classifier": w, "auxiliary_margin": 0.1, **extra},
+        )
+        for w, suffix, extra in (
+            (1.0, "", {}),
+            (1.0, "-sub40", {"subclusters": 40}),
+            (1.0, "-ema0.99", {"ema_decay": 0.99}),
+            (1.5, "-ema0.99", {"ema_decay": 0.99}),
+        )
     },
     "conv_gan-cpu": ("conv_gan", {}),
     "conv_gan-no-ema": ("conv_gan", {"ema_decay": "null"}),

@@ -94,6 +94,10 @@ def test_every_profile_is_in_range(profile: str) -> None:
             "variants.cgan.auxiliary_classifier is -0.5; it must be a number of at least 0",
         ),
         (
+            "variants.cgan.auxiliary_margin=-0.1",
+            "variants.cgan.auxiliary_margin is -0.1; it must be a number of at least 0",
+        ),
+        (
             "variants.cgan.subclusters=1",
             "variants.cgan.subclusters is 1; it must be null or a whole number from 2 to 100",
         ),
@@ -227,3 +231,20 @@ def test_credentials_in_urls_are_redacted_everywhere_an_error_goes() -> None:
         == "at http://***@127.0.0.1:5000/x and postgresql+psycopg2://***@db/m, s3://bucket/k, a@b.org"
     )
     assert str(ConfigError("cannot use https://token@host/")) == "cannot use https://***@host/"
+
+
+def test_a_digit_margin_without_the_digit_head_is_refused_by_name() -> None:
+    """`auxiliary_margin` hinges the digit head's term in G's loss: without the head it would do nothing."""
+    overrides = ["variants.cgan.auxiliary_margin=0.1", "variants.cgan.auxiliary_classifier=0.0"]
+    params = apply_overrides(with_profile(load_params(REPO), "smoke"), overrides)
+    with pytest.raises(
+        ConfigError,
+        match="variants.cgan.auxiliary_margin is 0.1 with auxiliary_classifier 0.0; a margin needs the "
+        "digit head",
+    ):
+        validate(params)
+    validate(
+        apply_overrides(
+            with_profile(load_params(REPO), "smoke"), [overrides[0], "variants.cgan.auxiliary_classifier=1.0"]
+        )
+    )

@@ -78,6 +78,20 @@ def test_classification_is_the_mean_negative_log_softmax_of_each_label() -> None
     assert float(losses.classification(logits, tf.constant([[0], [1]]))) == pytest.approx(expected, rel=1e-6)
 
 
+def test_a_margin_leaves_rows_read_confidently_enough_alone() -> None:
+    """Margin 0.5: the row read as its class 0 (cross-entropy log(1 + 2 e^-2) = 0.2395) adds nothing, the
+    misread row adds log(e^2 + 2) - 0.5; the mean is over both rows. Only the misread row gets a gradient."""
+    logits = tf.Variable([[2.0, 0.0, 0.0], [2.0, 0.0, 0.0]])
+    labels = tf.constant([[0], [1]])
+    with tf.GradientTape() as tape:
+        hinged = losses.classification(logits, labels, margin=0.5)
+    assert float(hinged) == pytest.approx((np.log(np.exp(2.0) + 2) - 0.5) / 2, rel=1e-6)
+    gradient = tape.gradient(hinged, logits).numpy()
+    np.testing.assert_array_equal(gradient[0], [0.0, 0.0, 0.0])
+    softmax = np.exp([2.0, 0.0, 0.0]) / (np.exp(2.0) + 2)
+    np.testing.assert_allclose(gradient[1], (softmax - [0.0, 1.0, 0.0]) / 2, rtol=1e-6)
+
+
 def test_kl_to_standard_normal() -> None:
     mu = tf.constant([[0.0, 0.0], [1.0, 0.0]])
     log_var = tf.constant([[0.0, 0.0], [0.0, np.log(2.0)]])

@@ -245,6 +245,7 @@ RULES: dict[str, Rule] = {
     "gp_weight": ("a number of at least 0", _number(0)),
     "mode_seeking": ("a number of at least 0", _number(0)),
     "auxiliary_classifier": ("a number of at least 0", _number(0)),
+    "auxiliary_margin": ("a number of at least 0", _number(0)),
     "r_loss_factor": ("a number above 0", _number(0, low_open=True)),
     "ema_decay": (
         "null or a number between 0 and 1, e.g. 0.999",
@@ -328,6 +329,13 @@ def validate(params: dict[str, Any]) -> dict[str, Any]:
         "need noise: normal (or subclusters: null)"
         for name, cfg in params.get("variants", {}).items()
         if cfg.get("subclusters") and cfg.get("noise") != "normal"
+    ]
+    problems += [  # the margin hinges the digit head's term: without the head it would do nothing
+        f"variants.{name}.auxiliary_margin is {cfg['auxiliary_margin']!r} with auxiliary_classifier "
+        f"{cfg.get('auxiliary_classifier')!r}; a margin needs the digit head: auxiliary_classifier above 0 "
+        "(or auxiliary_margin 0)"
+        for name, cfg in params.get("variants", {}).items()
+        if cfg.get("auxiliary_margin") and not cfg.get("auxiliary_classifier")
     ]
     problems += [  # only a fitted prior is a mixture; N(0, I) has nothing to fit
         f"variants.{name}.latent_components is {cfg['latent_components']!r} with latent_prior "

@@ -55,6 +55,9 @@ class AdversarialSpec:
     # // (classes / CLASSES) with cgan's subclusters); its loss adds this weight times the cross-entropy of
     # the real images' digits, and G's the same of its fakes' wanted digits (`losses.classification`).
     auxiliary_classifier: float = 0.0
+    # > 0 (nats): G's digit term counts a fake only while the head reads it as its digit with probability
+    # below exp(-margin) (`losses.classification`): misread fakes are corrected, well-read ones left alone.
+    auxiliary_margin: float = 0.0
     kind: str = "adversarial"
 
 

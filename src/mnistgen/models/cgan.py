@@ -24,7 +24,10 @@ image of label y", which a fake can pass while still looking a little like anoth
 "which digit is this" outright, so the generator is pushed away from images between two digits, which is
 what every digit's label accuracy measures. Trained on real images only (the original AC-GAN trains
 it on the fakes too), the head does not learn to read a digit into a poor fake, which would let the
-generator collapse onto the easiest few images of each digit (Gong et al. 2019).
+generator collapse onto the easiest few images of each digit (Gong et al. 2019). `auxiliary_margin` (nats;
+0: off) hinges the generator's half: a fake already read as its digit with probability at least
+exp(-margin) adds nothing, so the head corrects the misread fakes without pulling every fake towards the
+digit's most typical image, which costs recall.
 `subclusters` (null: off) conditions both networks on (digit, style) instead of the digit alone: k-means
 splits each digit's training images into that many clusters (`data.clusters`, as scgan's clusters of all
 images), one label per pair. Why: one digit's images still span several styles (a slanted or an upright
@@ -49,10 +52,11 @@ ROUTING_SPAN = 20.0
 
 
 def build(cfg: dict[str, Any]) -> AdversarialSpec:
-    styles, weight = cfg["subclusters"], cfg["auxiliary_classifier"]
+    styles = cfg["subclusters"]
+    head = {"auxiliary_classifier": cfg["auxiliary_classifier"], "auxiliary_margin": cfg["auxiliary_margin"]}
     if styles:  # labels digit x styles + style (`data.clusters.relabel`); config.py asks for normal noise
-        return conditional_spec(cfg, CLASSES * styles, cfg["noise"], CLASSES, auxiliary_classifier=weight)
-    return conditional_spec(cfg, CLASSES, cfg["noise"], auxiliary_classifier=weight)
+        return conditional_spec(cfg, CLASSES * styles, cfg["noise"], CLASSES, **head)
+    return conditional_spec(cfg, CLASSES, cfg["noise"], **head)
 
 
 def conditional_spec(
@@ -61,10 +65,12 @@ def conditional_spec(
     noise: Noise,
     cluster_groups: int = 0,
     auxiliary_classifier: float = 0.0,
+    auxiliary_margin: float = 0.0,
 ) -> AdversarialSpec:
     """The spec of a GAN on these networks for labels 0..classes-1: digits, or k-means clusters in
     `cluster_groups` groups (`AdversarialSpec.cluster_groups`: scgan's 1, `subclusters`' 10 digits);
-    `auxiliary_classifier` > 0 (labels that are digits or digits' styles): D's digit head, at that weight."""
+    `auxiliary_classifier` > 0 (labels that are digits or digits' styles): D's digit head, at that weight,
+    with G's term hinged at `auxiliary_margin` nats."""
     generator, discriminator = networks(cfg, classes, digit_head=auxiliary_classifier > 0)
     return AdversarialSpec(
         generator=generator,
@@ -79,6 +85,7 @@ def conditional_spec(
         cluster_groups=cluster_groups,
         mode_seeking=cfg["mode_seeking"],
         auxiliary_classifier=auxiliary_classifier,
+        auxiliary_margin=auxiliary_margin,
     )
 
 

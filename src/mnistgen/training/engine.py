@@ -174,7 +174,7 @@ class AdversarialModel(keras.Model):
             fake_out, fake_digits = self._judge(fake, labels)
             g_loss = self.g_loss_fn(fake_out)
             if spec.auxiliary_classifier:  # ... and asks of the fakes that they read as their digit
-                misread = losses.classification(fake_digits, self._digits(labels))
+                misread = losses.classification(fake_digits, self._digits(labels), spec.auxiliary_margin)
                 g_loss += spec.auxiliary_classifier * misread
                 self.trackers["g_digit"].update_state(misread)
             if spec.mode_seeking:

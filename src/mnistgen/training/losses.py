@@ -74,11 +74,14 @@ def mode_seeking(
     return weight / (ratio + MODE_SEEKING_EPS)
 
 
-def classification(logits: tf.Tensor, labels: tf.Tensor) -> tf.Tensor:
+def classification(logits: tf.Tensor, labels: tf.Tensor, margin: float = 0.0) -> tf.Tensor:
     """Mean cross-entropy -log softmax(logits)[label] of integer labels (any shape holding one per row):
-    the auxiliary classifier's term (AC-GAN, Odena et al. 2017; `AdversarialSpec.auxiliary_classifier`)."""
+    the auxiliary classifier's term (AC-GAN, Odena et al. 2017; `AdversarialSpec.auxiliary_classifier`).
+    With a `margin` (nats) each row counts only max(0, cross-entropy - margin): a row already read as its
+    label with probability at least exp(-margin) adds nothing (`AdversarialSpec.auxiliary_margin`)."""
     labels = tf.reshape(tf.cast(labels, tf.int32), [-1])
-    return tf.reduce_mean(tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits))
+    each = tf.nn.sparse_softmax_cross_entropy_with_logits(labels=labels, logits=logits)
+    return tf.reduce_mean(tf.nn.relu(each - margin) if margin else each)
 
 
 def kl_to_standard_normal(mu: tf.Tensor, log_var: tf.Tensor) -> tf.Tensor:
