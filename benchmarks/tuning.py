@@ -48,6 +48,7 @@ CGAN_ROUND_ONE: dict[str, object] = {
     "discriminator.projection_rank": "null",
     "auxiliary_classifier": 0.0,
     "auxiliary_margin": 0.0,
+    "digit_vectors": "false",
     "ema_decay": 0.999,
 }
 HINGE_K4_B32 = {
@@ -165,6 +166,22 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
             (1.0, "-ema0.99", {"ema_decay": 0.99}),
             (1.5, "-ema0.99", {"ema_decay": 0.99}),
         )
+    },
+    # ninth session: a looser margin, and each label's vectors as its digit's plus its style's
+    # (`digit_vectors`), on cgan-aux1.0-margin0.1-ema0.99
+    **{
+        f"cgan-aux1.0-margin{m}-ema0.99{suffix}": (
+            "cgan",
+            {
+                **CGAN_SUB25,
+                "mode_seeking": 0.4,
+                "auxiliary_classifier": 1.0,
+                "auxiliary_margin": m,
+                "ema_decay": 0.99,
+                **extra,
+            },
+        )
+        for m, suffix, extra in ((0.05, "", {}), (0.1, "-digitvec", {"digit_vectors": "true"}))
     },
     "conv_gan-cpu": ("conv_gan", {}),
     "conv_gan-no-ema": ("conv_gan", {"ema_decay": "null"}),

@@ -20,13 +20,23 @@ CHANCE = 0.1
 def conditional(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # Long enough (200 steps) for the synthetic digits' label to show: the block's column. The
     # time-to-quality clock measures often, on few samples: the test checks the curve, not its values.
-    # Conditioned on styles of each digit as the cpu profile's champion is (`subclusters`: 25 there), so
-    # evaluation, registration and serving go through the generator that draws a style of its digit.
+    # Conditioned on styles of each digit as the cpu profile's cgan is (`subclusters`: 25 there), so
+    # evaluation, registration and serving go through the generator that draws a style of its digit; with
+    # its digit vectors and its hinged digit head, so the cpu setting's every network is exercised.
     overrides = {
         "profiles": {
             "smoke": {
                 "train": {"quality_every_seconds": 2, "quality_samples": 500},
-                "variants": {"cgan": {"epochs": 5, "steps_per_epoch": 40, "subclusters": 3}},
+                "variants": {
+                    "cgan": {
+                        "epochs": 5,
+                        "steps_per_epoch": 40,
+                        "subclusters": 3,
+                        "digit_vectors": True,
+                        "auxiliary_classifier": 1.0,
+                        "auxiliary_margin": 0.1,
+                    }
+                },
             }
         }
     }

@@ -98,6 +98,10 @@ def test_every_profile_is_in_range(profile: str) -> None:
             "variants.cgan.auxiliary_margin is -0.1; it must be a number of at least 0",
         ),
         (
+            "variants.cgan.digit_vectors=1",
+            "variants.cgan.digit_vectors is 1; it must be true or false",
+        ),
+        (
             "variants.cgan.subclusters=1",
             "variants.cgan.subclusters is 1; it must be null or a whole number from 2 to 100",
         ),
@@ -246,5 +250,21 @@ def test_a_digit_margin_without_the_digit_head_is_refused_by_name() -> None:
     validate(
         apply_overrides(
             with_profile(load_params(REPO), "smoke"), [overrides[0], "variants.cgan.auxiliary_classifier=1.0"]
+        )
+    )
+
+
+def test_digit_vectors_without_styles_are_refused_by_name() -> None:
+    """`digit_vectors` shares a digit's vector among its styles: without `subclusters` there are none."""
+    overrides = ["variants.cgan.digit_vectors=true", "variants.cgan.subclusters=null"]
+    params = apply_overrides(with_profile(load_params(REPO), "smoke"), overrides)
+    with pytest.raises(
+        ConfigError,
+        match="variants.cgan.digit_vectors is true with subclusters None; digit vectors need styles",
+    ):
+        validate(params)
+    validate(
+        apply_overrides(
+            with_profile(load_params(REPO), "smoke"), [overrides[0], "variants.cgan.subclusters=3"]
         )
     )

@@ -257,6 +257,7 @@ RULES: dict[str, Rule] = {
     "clusters": ("a whole number from 2 to 1000", _number(2, 1000, whole=True)),  # scgan's k-means clusters
     # cgan's, per digit (labels digit x subclusters + cluster: at most 1,000 labels, as scgan's)
     "subclusters": ("null or a whole number from 2 to 100", _optional(_number(2, 100, whole=True))),
+    "digit_vectors": ("true or false", lambda v: isinstance(v, bool)),  # cgan's, with subclusters
     "pretrain_steps": ("a whole number of at least 0", _number(0, whole=True)),
     "dropout": ("null or a number in [0, 1)", _optional(lambda v: _number(0, 1)(v) and v < 1)),
     "batch_norm_momentum": ("null or a number in [0, 1)", _optional(lambda v: _number(0, 1)(v) and v < 1)),
@@ -336,6 +337,12 @@ def validate(params: dict[str, Any]) -> dict[str, Any]:
         "(or auxiliary_margin 0)"
         for name, cfg in params.get("variants", {}).items()
         if cfg.get("auxiliary_margin") and not cfg.get("auxiliary_classifier")
+    ]
+    problems += [  # a digit's vector is shared by its styles: without styles there is nothing to share
+        f"variants.{name}.digit_vectors is true with subclusters {cfg.get('subclusters')!r}; digit vectors "
+        "need styles: subclusters of at least 2 (or digit_vectors: false)"
+        for name, cfg in params.get("variants", {}).items()
+        if cfg.get("digit_vectors") and not cfg.get("subclusters")
     ]
     problems += [  # only a fitted prior is a mixture; N(0, I) has nothing to fit
         f"variants.{name}.latent_components is {cfg['latent_components']!r} with latent_prior "

@@ -35,6 +35,12 @@ images), one label per pair. Why: one digit's images still span several styles (
 scgan's clusters do; the digit still decides what is drawn. The saved generator takes the digit and one
 more N(0, 1) noise coordinate that picks the digit's style as often as its images hold it
 (`routed_generator`), so it samples, serves and is evaluated as any conditional model.
+`digit_vectors` (with `subclusters`) makes each label's generator embedding and discriminator class vector
+the sum of its digit's and its style's. Why: a style's own vector learns only from the steps whose batch
+holds that style (one in 250 labels), so 250 labels start much slower than 10 digits do; the digit's
+vector learns from every image of the digit, so the networks learn the digits as fast as a ten-digit
+model would, and the styles' own parts (initialised as any embedding, small and random, so the styles
+differ from the first step) tell the styles apart.
 """
 
 from __future__ import annotations
@@ -55,7 +61,8 @@ def build(cfg: dict[str, Any]) -> AdversarialSpec:
     styles = cfg["subclusters"]
     head = {"auxiliary_classifier": cfg["auxiliary_classifier"], "auxiliary_margin": cfg["auxiliary_margin"]}
     if styles:  # labels digit x styles + style (`data.clusters.relabel`); config.py asks for normal noise
-        return conditional_spec(cfg, CLASSES * styles, cfg["noise"], CLASSES, **head)
+        shared = {"digit_vectors": cfg["digit_vectors"]}
+        return conditional_spec(cfg, CLASSES * styles, cfg["noise"], CLASSES, **head, **shared)
     return conditional_spec(cfg, CLASSES, cfg["noise"], **head)
 
 
@@ -66,12 +73,17 @@ def conditional_spec(
     cluster_groups: int = 0,
     auxiliary_classifier: float = 0.0,
     auxiliary_margin: float = 0.0,
+    digit_vectors: bool = False,
 ) -> AdversarialSpec:
     """The spec of a GAN on these networks for labels 0..classes-1: digits, or k-means clusters in
     `cluster_groups` groups (`AdversarialSpec.cluster_groups`: scgan's 1, `subclusters`' 10 digits);
     `auxiliary_classifier` > 0 (labels that are digits or digits' styles): D's digit head, at that weight,
-    with G's term hinged at `auxiliary_margin` nats."""
-    generator, discriminator = networks(cfg, classes, digit_head=auxiliary_classifier > 0)
+    with G's term hinged at `auxiliary_margin` nats; `digit_vectors` (labels that are digits' styles): each
+    label's vectors are its digit's plus its style's."""
+    digits = CLASSES if digit_vectors else 0
+    generator, discriminator = networks(
+        cfg, classes, digit_head=auxiliary_classifier > 0, digit_groups=digits
+    )
     return AdversarialSpec(
         generator=generator,
         discriminator=discriminator,
@@ -89,16 +101,19 @@ def conditional_spec(
     )
 
 
-def networks(cfg: dict[str, Any], classes: int, digit_head: bool = False) -> tuple[keras.Model, keras.Model]:
+def networks(
+    cfg: dict[str, Any], classes: int, digit_head: bool = False, digit_groups: int = 0
+) -> tuple[keras.Model, keras.Model]:
     """The generator ([z, label] -> image) and the projection discriminator ([image, label] -> logit, or
-    [logit, digit logits] with `digit_head`)."""
+    [logit, digit logits] with `digit_head`). `digit_groups` G > 0: the labels are G digits' styles (label
+    // (classes / G) is the digit), and each label's embedding and class vector add the digit's own."""
     z_dim, embedding = cfg["z_dim"], cfg["generator"]["label_embedding"]
     g_wide, g_narrow = cfg["generator"]["filters"]
     d_narrow, d_wide = cfg["discriminator"]["filters"]
     g_kernel, d_kernel = cfg["generator"]["kernel"], cfg["discriminator"]["kernel"]
 
     z, label = keras.Input((z_dim,), name="z"), keras.Input((1,), dtype="int32", name="label")
-    wanted = keras.layers.Flatten()(keras.layers.Embedding(classes, embedding)(label))
+    wanted = keras.layers.Flatten()(_label_vector(label, classes, embedding, digit_groups))
     x = keras.layers.Concatenate()([z, wanted])
     x = keras.layers.Dense(7 * 7 * g_wide, use_bias=False)(x)
     x = keras.layers.Reshape((7, 7, g_wide))(x)
@@ -121,7 +136,7 @@ def networks(cfg: dict[str, Any], classes: int, digit_head: bool = False) -> tup
             features
         )
     class_vector = keras.layers.Flatten(dtype=OUTPUT_DTYPE)(
-        keras.layers.Embedding(classes, rank or 7 * 7 * d_wide, dtype=OUTPUT_DTYPE)(claimed)
+        _label_vector(claimed, classes, rank or 7 * 7 * d_wide, digit_groups, dtype=OUTPUT_DTYPE)
     )
     projection = keras.layers.Dot(axes=1, dtype=OUTPUT_DTYPE)([class_vector, features])
     logit = keras.layers.Add(dtype=OUTPUT_DTYPE)([unconditional, projection])
@@ -130,6 +145,22 @@ def networks(cfg: dict[str, Any], classes: int, digit_head: bool = False) -> tup
         outputs = [logit, keras.layers.Dense(CLASSES, dtype=OUTPUT_DTYPE, name="digit")(image_features)]
     discriminator = keras.Model([seen, claimed], outputs, name="discriminator")
     return generator, discriminator
+
+
+def _label_vector(
+    label: keras.KerasTensor, classes: int, width: int, digit_groups: int, dtype: str | None = None
+) -> keras.KerasTensor:
+    """A learned vector per label; with `digit_groups` G, the label's group's vector plus the label's own.
+    The group is found by fixed bin boundaries (`Discretization`), a Keras layer that loads in safe mode."""
+    if not digit_groups:
+        return keras.layers.Embedding(classes, width, dtype=dtype)(label)
+    per_group = classes // digit_groups
+    group = keras.layers.Discretization(
+        bin_boundaries=[float(per_group * g) for g in range(1, digit_groups)], output_mode="int"
+    )(label)
+    shared = keras.layers.Embedding(digit_groups, width, dtype=dtype)(group)
+    own = keras.layers.Embedding(classes, width, dtype=dtype)(label)
+    return keras.layers.Add(dtype=dtype)([shared, own])
 
 
 def routed_generator(generator: keras.Model, shares: list[float], groups: int = 1) -> keras.Model:
