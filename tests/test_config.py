@@ -138,37 +138,44 @@ def test_settings_out_of_range_are_refused_by_name(override: str, message: str) 
         validate(params)
 
 
-def test_a_mixture_without_a_fitted_prior_is_refused_by_name() -> None:
-    overrides = ["variants.vae.latent_components=3", "variants.vae.latent_prior=normal"]
-    params = apply_overrides(with_profile(load_params(REPO), "smoke"), overrides)
-    with pytest.raises(
-        ConfigError,
-        match="variants.vae.latent_components is 3 with latent_prior 'normal'; a mixture needs latent_prior: "
-        "fitted",
-    ):
+@pytest.mark.parametrize(
+    ("clash", "message", "fix"),
+    [
+        (  # only a fitted prior is a mixture
+            ["variants.vae.latent_components=3", "variants.vae.latent_prior=normal"],
+            "variants.vae.latent_components is 3 with latent_prior 'normal'; a mixture needs latent_prior",
+            ["variants.vae.latent_prior=fitted"],
+        ),
+        (  # the saved generator reads its style coordinate as a N(0, 1) draw
+            ["variants.cgan.subclusters=4", "variants.cgan.noise=uniform"],
+            "variants.cgan.subclusters is 4 with noise 'uniform'; subclusters need noise: normal",
+            ["variants.cgan.noise=normal"],
+        ),
+        (  # the diversity term compares two images of a batch
+            ["variants.scgan.mode_seeking=0.2", "variants.scgan.batch_size=1"],
+            "variants.scgan.mode_seeking is 0.2 with batch_size 1; mode seeking needs",
+            ["variants.scgan.batch_size=2"],
+        ),
+        (  # the margin hinges the digit head's term in G's loss: without the head it would do nothing
+            ["variants.cgan.auxiliary_margin=0.1", "variants.cgan.auxiliary_classifier=0.0"],
+            "variants.cgan.auxiliary_margin is 0.1 with auxiliary_classifier 0.0; a margin needs the digit",
+            ["variants.cgan.auxiliary_classifier=1.0"],
+        ),
+        (  # a digit's vector is shared by its styles: without `subclusters` there are none
+            ["variants.cgan.digit_vectors=true", "variants.cgan.subclusters=null"],
+            "variants.cgan.digit_vectors is true with subclusters None; digit vectors need styles",
+            ["variants.cgan.subclusters=3"],
+        ),
+    ],
+)
+def test_settings_that_clash_are_refused_by_name_and_fine_once_fixed(
+    clash: list[str], message: str, fix: list[str]
+) -> None:
+    """A setting that needs another gets one line naming both and the fix; with the fix, it is valid."""
+    params = apply_overrides(with_profile(load_params(REPO), "smoke"), clash)
+    with pytest.raises(ConfigError, match=re.escape(message)):
         validate(params)
-    validate(apply_overrides(params, ["variants.vae.latent_prior=fitted"]))  # with a fitted prior: fine
-
-
-def test_subclusters_without_normal_noise_are_refused_by_name() -> None:
-    overrides = ["variants.cgan.subclusters=4", "variants.cgan.noise=uniform"]
-    params = apply_overrides(with_profile(load_params(REPO), "smoke"), overrides)
-    with pytest.raises(
-        ConfigError,
-        match="variants.cgan.subclusters is 4 with noise 'uniform'; subclusters need noise: normal",
-    ):
-        validate(params)
-    validate(apply_overrides(with_profile(load_params(REPO), "smoke"), overrides[:1]))  # alone: fine
-
-
-def test_mode_seeking_on_batches_of_one_is_refused_by_name() -> None:
-    overrides = ["variants.scgan.mode_seeking=0.2", "variants.scgan.batch_size=1"]
-    params = apply_overrides(with_profile(load_params(REPO), "smoke"), overrides)
-    with pytest.raises(
-        ConfigError, match="variants.scgan.mode_seeking is 0.2 with batch_size 1; mode seeking needs"
-    ):
-        validate(params)
-    validate(apply_overrides(with_profile(load_params(REPO), "smoke"), overrides[1:]))  # alone: fine
+    validate(apply_overrides(params, fix))
 
 
 def test_every_problem_is_named_at_once() -> None:
@@ -235,36 +242,3 @@ def test_credentials_in_urls_are_redacted_everywhere_an_error_goes() -> None:
         == "at http://***@127.0.0.1:5000/x and postgresql+psycopg2://***@db/m, s3://bucket/k, a@b.org"
     )
     assert str(ConfigError("cannot use https://token@host/")) == "cannot use https://***@host/"
-
-
-def test_a_digit_margin_without_the_digit_head_is_refused_by_name() -> None:
-    """`auxiliary_margin` hinges the digit head's term in G's loss: without the head it would do nothing."""
-    overrides = ["variants.cgan.auxiliary_margin=0.1", "variants.cgan.auxiliary_classifier=0.0"]
-    params = apply_overrides(with_profile(load_params(REPO), "smoke"), overrides)
-    with pytest.raises(
-        ConfigError,
-        match="variants.cgan.auxiliary_margin is 0.1 with auxiliary_classifier 0.0; a margin needs the "
-        "digit head",
-    ):
-        validate(params)
-    validate(
-        apply_overrides(
-            with_profile(load_params(REPO), "smoke"), [overrides[0], "variants.cgan.auxiliary_classifier=1.0"]
-        )
-    )
-
-
-def test_digit_vectors_without_styles_are_refused_by_name() -> None:
-    """`digit_vectors` shares a digit's vector among its styles: without `subclusters` there are none."""
-    overrides = ["variants.cgan.digit_vectors=true", "variants.cgan.subclusters=null"]
-    params = apply_overrides(with_profile(load_params(REPO), "smoke"), overrides)
-    with pytest.raises(
-        ConfigError,
-        match="variants.cgan.digit_vectors is true with subclusters None; digit vectors need styles",
-    ):
-        validate(params)
-    validate(
-        apply_overrides(
-            with_profile(load_params(REPO), "smoke"), [overrides[0], "variants.cgan.subclusters=3"]
-        )
-    )

@@ -61,8 +61,9 @@ def build(cfg: dict[str, Any]) -> AdversarialSpec:
     styles = cfg["subclusters"]
     head = {"auxiliary_classifier": cfg["auxiliary_classifier"], "auxiliary_margin": cfg["auxiliary_margin"]}
     if styles:  # labels digit x styles + style (`data.clusters.relabel`); config.py asks for normal noise
-        shared = {"digit_vectors": cfg["digit_vectors"]}
-        return conditional_spec(cfg, CLASSES * styles, cfg["noise"], CLASSES, **head, **shared)
+        return conditional_spec(
+            cfg, CLASSES * styles, cfg["noise"], CLASSES, digit_vectors=cfg["digit_vectors"], **head
+        )
     return conditional_spec(cfg, CLASSES, cfg["noise"], **head)
 
 
@@ -80,10 +81,8 @@ def conditional_spec(
     `auxiliary_classifier` > 0 (labels that are digits or digits' styles): D's digit head, at that weight,
     with G's term hinged at `auxiliary_margin` nats; `digit_vectors` (labels that are digits' styles): each
     label's vectors are its digit's plus its style's."""
-    digits = CLASSES if digit_vectors else 0
-    generator, discriminator = networks(
-        cfg, classes, digit_head=auxiliary_classifier > 0, digit_groups=digits
-    )
+    digit_groups = CLASSES if digit_vectors else 0
+    generator, discriminator = networks(cfg, classes, auxiliary_classifier > 0, digit_groups)
     return AdversarialSpec(
         generator=generator,
         discriminator=discriminator,
