@@ -187,6 +187,10 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
             (0.1, 0.99, "-digitvec", {"digit_vectors": "true"}),
             (0.1, 0.99, "-digitvec-ms0.5", {"digit_vectors": "true", "mode_seeking": 0.5}),
             (0.1, 0.995, "-digitvec", {"digit_vectors": "true"}),
+            # tenth session: between the two averages, mode seeking or the looser margin beside 0.995
+            (0.1, 0.993, "-digitvec", {"digit_vectors": "true"}),
+            (0.1, 0.995, "-digitvec-ms0.5", {"digit_vectors": "true", "mode_seeking": 0.5}),
+            (0.2, 0.995, "-digitvec", {"digit_vectors": "true"}),
         )
     },
     "conv_gan-cpu": ("conv_gan", {}),
