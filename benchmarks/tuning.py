@@ -168,8 +168,8 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
         )
     },
     # ninth session: a looser margin, and each label's vectors as its digit's plus its style's
-    # (`digit_vectors`), on cgan-aux1.0-margin0.1-ema0.99; -digitvec is the cpu setting since, and beside it
-    # a stronger mode-seeking term and a longer generator average (0.995: about the last 200 steps)
+    # (`digit_vectors`), on cgan-aux1.0-margin0.1-ema0.99; -digitvec was the ninth session's cpu setting,
+    # and beside it a stronger mode-seeking term and a longer generator average (0.995: the last 200 steps)
     **{
         f"cgan-aux1.0-margin{m}-ema{decay}{suffix}": (
             "cgan",
@@ -187,7 +187,8 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
             (0.1, 0.99, "-digitvec", {"digit_vectors": "true"}),
             (0.1, 0.99, "-digitvec-ms0.5", {"digit_vectors": "true", "mode_seeking": 0.5}),
             (0.1, 0.995, "-digitvec", {"digit_vectors": "true"}),
-            # tenth session: between the two averages, mode seeking or the looser margin beside 0.995
+            # tenth session: between the two averages, mode seeking or the looser margin beside 0.995;
+            # cgan-aux1.0-margin0.2-ema0.995-digitvec is the cpu setting now
             (0.1, 0.993, "-digitvec", {"digit_vectors": "true"}),
             (0.1, 0.995, "-digitvec-ms0.5", {"digit_vectors": "true", "mode_seeking": 0.5}),
             (0.2, 0.995, "-digitvec", {"digit_vectors": "true"}),
