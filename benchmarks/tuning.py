@@ -49,6 +49,7 @@ CGAN_ROUND_ONE: dict[str, object] = {
     "auxiliary_classifier": 0.0,
     "auxiliary_margin": 0.0,
     "digit_vectors": "false",
+    "shared_fakes": "false",
     "ema_decay": 0.999,
 }
 HINGE_K4_B32 = {
@@ -63,6 +64,8 @@ HK4B32_WIDE = {**HINGE_K4_B32, "generator.filters": "[256,128]"}  # round two's 
 BETA1_0 = {"generator.optimizer.beta_1": 0.0, "discriminator.optimizer.beta_1": 0.0}
 # round two's recipe on (digit, style) labels: 25 k-means styles of each digit, rank-128 class vectors
 CGAN_SUB25 = {**HK4B32_WIDE, **BETA1_0, "subclusters": 25, "discriminator.projection_rank": 128}
+# the eleventh session's trials: digit vectors, and one batch of fakes a step for both updates
+DIGITVEC_SHARED = {"digit_vectors": "true", "shared_fakes": "true"}
 # scgan before rank-128 class vectors and mode seeking (the trials that ran without them pin them off)
 PLAIN_SCGAN = {"discriminator.projection_rank": "null", "mode_seeking": 0.0}
 # scgan as the c27ec46 record trained it (200 clusters, rank 128, mode seeking 0.2): the base of later trials
@@ -188,10 +191,16 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
             (0.1, 0.99, "-digitvec-ms0.5", {"digit_vectors": "true", "mode_seeking": 0.5}),
             (0.1, 0.995, "-digitvec", {"digit_vectors": "true"}),
             # tenth session: between the two averages, mode seeking or the looser margin beside 0.995;
-            # cgan-aux1.0-margin0.2-ema0.995-digitvec is the cpu setting now
+            # cgan-aux1.0-margin0.2-ema0.995-digitvec was the tenth session's cpu setting
             (0.1, 0.993, "-digitvec", {"digit_vectors": "true"}),
             (0.1, 0.995, "-digitvec-ms0.5", {"digit_vectors": "true", "mode_seeking": 0.5}),
             (0.2, 0.995, "-digitvec", {"digit_vectors": "true"}),
+            # eleventh session: one batch of fakes a step for both updates (the generator runs once), at
+            # the same 2,200 steps and at 2,400, and with looser margins; CPU_SETTING_NOTE
+            (0.2, 0.995, "-digitvec-shared", DIGITVEC_SHARED),
+            (0.2, 0.995, "-digitvec-shared-2400", {**DIGITVEC_SHARED, "steps_per_epoch": 1200}),
+            (0.25, 0.995, "-digitvec-shared", DIGITVEC_SHARED),
+            (0.3, 0.995, "-digitvec-shared", DIGITVEC_SHARED),
         )
     },
     "conv_gan-cpu": ("conv_gan", {}),

@@ -22,7 +22,8 @@ def conditional(tmp_path_factory: pytest.TempPathFactory) -> Path:
     # time-to-quality clock measures often, on few samples: the test checks the curve, not its values.
     # Conditioned on styles of each digit as the cpu profile's cgan is (`subclusters`: 25 there), so
     # evaluation, registration and serving go through the generator that draws a style of its digit; with
-    # its digit vectors and its hinged digit head, so the cpu setting's every network is exercised.
+    # its digit vectors, its hinged digit head and its shared fakes, so the cpu setting's every network and
+    # its training step are exercised.
     overrides = {
         "profiles": {
             "smoke": {
@@ -35,6 +36,7 @@ def conditional(tmp_path_factory: pytest.TempPathFactory) -> Path:
                         "digit_vectors": True,
                         "auxiliary_classifier": 1.0,
                         "auxiliary_margin": 0.2,
+                        "shared_fakes": True,
                     }
                 },
             }

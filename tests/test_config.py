@@ -102,6 +102,10 @@ def test_every_profile_is_in_range(profile: str) -> None:
             "variants.cgan.digit_vectors is 1; it must be true or false",
         ),
         (
+            "variants.cgan.shared_fakes=maybe",
+            "variants.cgan.shared_fakes is 'maybe'; it must be true or false",
+        ),
+        (
             "variants.cgan.subclusters=1",
             "variants.cgan.subclusters is 1; it must be null or a whole number from 2 to 100",
         ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 from pathlib import Path
 
 import keras
@@ -298,6 +299,39 @@ def test_mode_seeking_pairs_two_noise_vectors_per_label_in_the_generator_step() 
     assert np.isfinite(float(figures["mode_seeking"])) and float(figures["mode_seeking"]) > 0
     free, figures = generator_step_labels(0.0)
     assert not np.array_equal(free[:4], free[4:]) and "mode_seeking" not in figures
+
+
+def test_shared_fakes_train_d_on_gs_fakes_then_g_on_the_updated_ds_reading_of_them() -> None:
+    """With `shared_fakes`, a step runs the generator once, on the real batch's labels: D's loss is that of
+    the real images and those fakes under D as it was, G's loss that of the same fakes under D as the step
+    left it (both recomputed from the networks before and after the step, with the step's own noise)."""
+    import tensorflow as tf
+
+    spec = VARIANTS["cgan"].build({**PARAMS["variants"]["cgan"], "shared_fakes": True})
+    model = build_model(spec, tf.random.Generator.from_seed(0))
+    images = tf.random.uniform((8, 28, 28, 1), -1.0, 1.0, seed=0)
+    labels = tf.constant(np.arange(8, dtype=np.int32)[:, None])
+    replay = tf.random.Generator.from_state(model.rng.state.numpy(), model.rng.algorithm)
+    z = sample_noise(replay, spec.noise, 8, spec.z_dim)  # the step's noise: its only draw
+    fake = model.generator([z, labels], training=True)  # on batch statistics, as in the step
+    fake_before = model.discriminator([fake, labels], training=True)
+    expected_d = model.d_loss_fn(model.discriminator([images, labels], training=True), fake_before)
+    asked: list[np.ndarray] = []
+    generate = model.generate
+    model.generate = lambda z, labels, training: (
+        asked.append(np.asarray(labels)) or generate(z, labels, training)
+    )
+
+    figures = model.train_step((images, labels))
+    assert len(asked) == 1
+    np.testing.assert_array_equal(asked[0], labels)
+    assert float(figures["d_loss"]) == pytest.approx(float(expected_d), rel=1e-5)
+    fake_after = model.discriminator([fake, labels], training=True)
+    assert float(figures["g_loss"]) == pytest.approx(float(model.g_loss_fn(fake_after)), rel=1e-5)
+    assert float(figures["g_loss"]) != pytest.approx(float(model.g_loss_fn(fake_before)), rel=1e-3)
+    critic_steps = VARIANTS["wgan_gp"].build(PARAMS["variants"]["wgan_gp"])
+    with pytest.raises(ValueError, match="one plain discriminator update"):
+        dataclasses.replace(critic_steps, shared_fakes=True)
 
 
 def test_the_auxiliary_classifier_reads_the_digit_of_each_style_label() -> None:

@@ -258,6 +258,7 @@ RULES: dict[str, Rule] = {
     # cgan's, per digit (labels digit x subclusters + cluster: at most 1,000 labels, as scgan's)
     "subclusters": ("null or a whole number from 2 to 100", _optional(_number(2, 100, whole=True))),
     "digit_vectors": ("true or false", lambda v: isinstance(v, bool)),  # cgan's, with subclusters
+    "shared_fakes": ("true or false", lambda v: isinstance(v, bool)),  # cgan's
     "pretrain_steps": ("a whole number of at least 0", _number(0, whole=True)),
     "dropout": ("null or a number in [0, 1)", _optional(lambda v: _number(0, 1)(v) and v < 1)),
     "batch_norm_momentum": ("null or a number in [0, 1)", _optional(lambda v: _number(0, 1)(v) and v < 1)),

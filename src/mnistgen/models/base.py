@@ -58,7 +58,17 @@ class AdversarialSpec:
     # > 0 (nats): G's digit term counts a fake only while the head reads it as its digit with probability
     # below exp(-margin) (`losses.classification`): misread fakes are corrected, well-read ones left alone.
     auxiliary_margin: float = 0.0
+    # True (one discriminator update a step): the step's fakes serve both updates, as in PyTorch's DCGAN
+    # example. D learns from them, then G from the updated D's reading of them, through the same forward
+    # pass: the generator runs once a step instead of twice. Their labels are the real batch's (paired for
+    # mode seeking), so G also learns the styles as often as the data holds them. False: G's step draws
+    # fresh noise and uniform labels.
+    shared_fakes: bool = False
     kind: str = "adversarial"
+
+    def __post_init__(self) -> None:
+        if self.shared_fakes and (self.d_steps != 1 or self.align_real or self.gp_weight):
+            raise ValueError("shared fakes need one plain discriminator update a step")
 
 
 @dataclass

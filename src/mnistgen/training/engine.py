@@ -41,6 +41,7 @@ class AdversarialModel(keras.Model):
     """A generator and a discriminator; one `train_step` = `d_steps` discriminator updates + one G update.
 
     A batch holds `d_steps` real minibatches back to back, so every critic update sees fresh real data.
+    With `shared_fakes` (one discriminator update a step), one batch of fakes serves both updates.
 
     Generator EMA (Yazici et al. 2019, "The unusual effectiveness of averaging in GAN training"): the
     generator's iterates orbit the equilibrium rather than settle on it, so two checkpoints a few dozen steps
@@ -126,22 +127,30 @@ class AdversarialModel(keras.Model):
     def train_step(self, batch: tf.Tensor | tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
         spec = self.spec
         real, labels = batch if spec.classes else (batch, None)
-        chunks = tf.split(real, spec.d_steps)
-        label_chunks = tf.split(labels, spec.d_steps) if spec.classes else [None] * spec.d_steps
-        for chunk, chunk_labels in zip(chunks, label_chunks, strict=True):
-            if spec.align_real:
-                chunk = spec.align_real(chunk)
-            self._discriminator_step(chunk, chunk_labels)
-        self._generator_step(tf.shape(real)[0] // spec.d_steps)
+        if spec.shared_fakes:
+            self._shared_fakes_step(real, labels)
+        else:
+            chunks = tf.split(real, spec.d_steps)
+            label_chunks = tf.split(labels, spec.d_steps) if spec.classes else [None] * spec.d_steps
+            for chunk, chunk_labels in zip(chunks, label_chunks, strict=True):
+                if spec.align_real:
+                    chunk = spec.align_real(chunk)
+                self._discriminator_step(chunk, chunk_labels)
+            self._generator_step(tf.shape(real)[0] // spec.d_steps)
         return {name: tracker.result() for name, tracker in self.trackers.items()}
 
     def _discriminator_step(self, real: tf.Tensor, labels: tf.Tensor | None) -> None:
-        spec = self.spec
         # Fakes carry the real batch's labels, so both halves of the loss see the same class mix.
         fake = self.generate(self.noise(tf.shape(real)[0]), labels, training=True)
+        self._update_discriminator(real, labels, fake, labels)
+
+    def _update_discriminator(
+        self, real: tf.Tensor, labels: tf.Tensor | None, fake: tf.Tensor, fake_labels: tf.Tensor | None
+    ) -> None:
+        spec = self.spec
         with tf.GradientTape() as tape:
             real_out, real_digits = self._judge(real, labels)
-            fake_out = self.discriminate(fake, labels)
+            fake_out = self.discriminate(fake, fake_labels)
             d_loss = self.d_loss_fn(real_out, fake_out)
             if spec.auxiliary_classifier:  # the digit head learns from real images only
                 misread = losses.classification(real_digits, self._digits(labels))
@@ -164,26 +173,52 @@ class AdversarialModel(keras.Model):
     def _generator_step(self, n: tf.Tensor) -> None:
         spec = self.spec
         labels = self.rng.uniform((n, 1), 0, spec.classes, dtype=tf.int32) if spec.classes else None
-        pairs = n // 2  # with mode seeking, row i is compared with row pairs + i
-        if spec.mode_seeking and labels is not None:
-            labels = tf.concat([labels[:pairs], labels[: n - pairs]], 0)  # ... and shares its label
+        labels = self._paired(labels, n)
         z = self.noise(n)
         with tf.GradientTape() as tape:
             # Only G's weights are updated: D is "frozen" for this step without touching trainable flags.
             fake = self.generate(z, labels, training=True)
-            fake_out, fake_digits = self._judge(fake, labels)
-            g_loss = self.g_loss_fn(fake_out)
-            if spec.auxiliary_classifier:  # ... and asks of the fakes that they read as their digit
-                misread = losses.classification(fake_digits, self._digits(labels), spec.auxiliary_margin)
-                g_loss += spec.auxiliary_classifier * misread
-                self.trackers["g_digit"].update_state(misread)
-            if spec.mode_seeking:
-                first, second = slice(0, pairs), slice(pairs, 2 * pairs)
-                spread = losses.mode_seeking(
-                    fake[first], fake[second], z[first], z[second], spec.mode_seeking
-                )
-                g_loss += spread
-                self.trackers["mode_seeking"].update_state(spread)
+            g_loss = self._generator_loss(fake, z, labels)
+        self._update_generator(tape, g_loss)
+
+    def _shared_fakes_step(self, real: tf.Tensor, labels: tf.Tensor | None) -> None:
+        """One batch of fakes for both updates (`AdversarialSpec.shared_fakes`): D learns from G's fakes,
+        then G learns from the updated D's reading of the same fakes, through the same forward pass."""
+        wanted = self._paired(labels, tf.shape(real)[0])
+        z = self.noise(tf.shape(real)[0])
+        with tf.GradientTape() as tape:
+            fake = self.generate(z, wanted, training=True)
+            with tape.stop_recording():  # D's update is no part of G's gradient
+                self._update_discriminator(real, labels, fake, wanted)
+            g_loss = self._generator_loss(fake, z, wanted)
+        self._update_generator(tape, g_loss)
+
+    def _paired(self, labels: tf.Tensor | None, n: tf.Tensor) -> tf.Tensor | None:
+        """With mode seeking, rows i and n // 2 + i share a label: the regulariser compares two noise
+        vectors for one label."""
+        if not self.spec.mode_seeking or labels is None:
+            return labels
+        pairs = n // 2
+        return tf.concat([labels[:pairs], labels[: n - pairs]], 0)
+
+    def _generator_loss(self, fake: tf.Tensor, z: tf.Tensor, labels: tf.Tensor | None) -> tf.Tensor:
+        """G's loss on its fakes as D reads them now, with the variant's digit and diversity terms."""
+        spec = self.spec
+        fake_out, fake_digits = self._judge(fake, labels)
+        g_loss = self.g_loss_fn(fake_out)
+        if spec.auxiliary_classifier:  # the fakes should read as their wanted digit
+            misread = losses.classification(fake_digits, self._digits(labels), spec.auxiliary_margin)
+            g_loss += spec.auxiliary_classifier * misread
+            self.trackers["g_digit"].update_state(misread)
+        if spec.mode_seeking:
+            pairs = tf.shape(fake)[0] // 2
+            first, second = slice(0, pairs), slice(pairs, 2 * pairs)
+            spread = losses.mode_seeking(fake[first], fake[second], z[first], z[second], spec.mode_seeking)
+            g_loss += spread
+            self.trackers["mode_seeking"].update_state(spread)
+        return g_loss
+
+    def _update_generator(self, tape: tf.GradientTape, g_loss: tf.Tensor) -> None:
         weights = self.generator.trainable_variables
         self.g_optimizer.apply_gradients(zip(tape.gradient(g_loss, weights), weights, strict=True))
         self.trackers["g_loss"].update_state(g_loss)
