@@ -334,6 +334,25 @@ def test_shared_fakes_train_d_on_gs_fakes_then_g_on_the_updated_ds_reading_of_th
         dataclasses.replace(critic_steps, shared_fakes=True)
 
 
+def test_shared_fakes_pair_the_real_batchs_labels_for_mode_seeking() -> None:
+    """With mode seeking, the shared fakes' rows i and n/2 + i take the label of the real batch's row i,
+    and the diversity term is logged."""
+    import tensorflow as tf
+
+    cfg = {**PARAMS["variants"]["cgan"], "shared_fakes": True, "mode_seeking": 0.2}
+    model = build_model(VARIANTS["cgan"].build(cfg), tf.random.Generator.from_seed(0))
+    asked: list[np.ndarray] = []
+    generate = model.generate
+    model.generate = lambda z, labels, training: (
+        asked.append(np.asarray(labels)) or generate(z, labels, training)
+    )
+    images = tf.random.uniform((8, 28, 28, 1), -1.0, 1.0, seed=0)
+    figures = model.train_step((images, tf.constant(np.arange(8, dtype=np.int32)[:, None])))
+    assert len(asked) == 1
+    np.testing.assert_array_equal(asked[0][:, 0], [0, 1, 2, 3, 0, 1, 2, 3])
+    assert float(figures["mode_seeking"]) > 0
+
+
 def test_the_auxiliary_classifier_reads_the_digit_of_each_style_label() -> None:
     """With `auxiliary_classifier`, cgan's discriminator gives ten digit logits beside its logit; on
     subclusters (3 styles: label 3 d + s), the head is asked for label // 3, the digit: the step's
