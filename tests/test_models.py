@@ -276,6 +276,16 @@ def test_the_cpu_profiles_cgan_trains_a_step_with_the_hinge_loss_and_4x4_kernels
     assert all(np.isfinite(float(value)) for value in figures.values()), figures
 
 
+def _record_generator_labels(model: keras.Model) -> list[np.ndarray]:
+    """The labels of every generator call the model's training steps make from now on, in order."""
+    asked: list[np.ndarray] = []
+    generate = model.generate
+    model.generate = lambda z, labels, training: (
+        asked.append(np.asarray(labels)) or generate(z, labels, training)
+    )
+    return asked
+
+
 def test_mode_seeking_pairs_two_noise_vectors_per_label_in_the_generator_step() -> None:
     """With `mode_seeking`, the generator step's rows i and n/2 + i share a label (the regulariser compares
     two noise vectors for one label) and its figure is logged; without it, the labels are drawn freely."""
@@ -284,11 +294,7 @@ def test_mode_seeking_pairs_two_noise_vectors_per_label_in_the_generator_step() 
     def generator_step_labels(weight: float) -> tuple[np.ndarray, dict]:
         spec = VARIANTS["scgan"].build({**PARAMS["variants"]["scgan"], "mode_seeking": weight})
         model = build_model(spec, tf.random.Generator.from_seed(0))
-        asked: list[np.ndarray] = []
-        generate = model.generate
-        model.generate = lambda z, labels, training: (
-            asked.append(np.asarray(labels)) or generate(z, labels, training)
-        )
+        asked = _record_generator_labels(model)
         images = tf.random.uniform((8, 28, 28, 1), -1.0, 1.0, seed=0)
         figures = model.train_step((images, tf.constant(np.arange(8, dtype=np.int32)[:, None])))
         return asked[-1], figures  # the discriminator step's fakes come first, with the real batch's labels
@@ -316,11 +322,7 @@ def test_shared_fakes_train_d_on_gs_fakes_then_g_on_the_updated_ds_reading_of_th
     fake = model.generator([z, labels], training=True)  # on batch statistics, as in the step
     fake_before = model.discriminator([fake, labels], training=True)
     expected_d = model.d_loss_fn(model.discriminator([images, labels], training=True), fake_before)
-    asked: list[np.ndarray] = []
-    generate = model.generate
-    model.generate = lambda z, labels, training: (
-        asked.append(np.asarray(labels)) or generate(z, labels, training)
-    )
+    asked = _record_generator_labels(model)
 
     figures = model.train_step((images, labels))
     assert len(asked) == 1
@@ -341,11 +343,7 @@ def test_shared_fakes_pair_the_real_batchs_labels_for_mode_seeking() -> None:
 
     cfg = {**PARAMS["variants"]["cgan"], "shared_fakes": True, "mode_seeking": 0.2}
     model = build_model(VARIANTS["cgan"].build(cfg), tf.random.Generator.from_seed(0))
-    asked: list[np.ndarray] = []
-    generate = model.generate
-    model.generate = lambda z, labels, training: (
-        asked.append(np.asarray(labels)) or generate(z, labels, training)
-    )
+    asked = _record_generator_labels(model)
     images = tf.random.uniform((8, 28, 28, 1), -1.0, 1.0, seed=0)
     figures = model.train_step((images, tf.constant(np.arange(8, dtype=np.int32)[:, None])))
     assert len(asked) == 1
