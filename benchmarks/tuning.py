@@ -197,11 +197,16 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
             (0.2, 0.995, "-digitvec", {"digit_vectors": "true"}),
             # eleventh session: one batch of fakes a step for both updates (the generator runs once), at
             # the same 2,200 steps and at 2,400, and with looser margins; -digitvec-shared-2400 is the cpu
-            # setting now
+            # setting of the eleventh session
             (0.2, 0.995, "-digitvec-shared", DIGITVEC_SHARED),
             (0.2, 0.995, "-digitvec-shared-2400", {**DIGITVEC_SHARED, "steps_per_epoch": 1200}),
             (0.25, 0.995, "-digitvec-shared", DIGITVEC_SHARED),
             (0.3, 0.995, "-digitvec-shared", DIGITVEC_SHARED),
+            # twelfth session: the 2,400 shared steps with tighter margins, or with a longer average (0.997:
+            # about the last 330 steps); -margin0.05-ema0.995-digitvec-shared-2400 is the cpu setting now
+            (0.1, 0.995, "-digitvec-shared-2400", {**DIGITVEC_SHARED, "steps_per_epoch": 1200}),
+            (0.05, 0.995, "-digitvec-shared-2400", {**DIGITVEC_SHARED, "steps_per_epoch": 1200}),
+            (0.2, 0.997, "-digitvec-shared-2400", {**DIGITVEC_SHARED, "steps_per_epoch": 1200}),
         )
     },
     "conv_gan-cpu": ("conv_gan", {}),

@@ -35,7 +35,7 @@ def conditional(tmp_path_factory: pytest.TempPathFactory) -> Path:
                         "subclusters": 3,
                         "digit_vectors": True,
                         "auxiliary_classifier": 1.0,
-                        "auxiliary_margin": 0.2,
+                        "auxiliary_margin": 0.05,
                         "shared_fakes": True,
                     }
                 },
