@@ -1,7 +1,8 @@
 """Prefect flow for the data stage: stage -> validate -> publish -> version.
 
 Run it with `python flows/data_flow.py` (or from the pipeline). Mirrors come from the `mirrors` parameter,
-else `MNISTGEN_MIRRORS`, else `params.yaml`.
+else `MNISTGEN_MIRRORS`, else `params.yaml`; a mirror with a password goes in `MNISTGEN_MIRRORS`, never in
+the parameter (Prefect stores parameters).
 """
 
 from __future__ import annotations
@@ -12,7 +13,7 @@ from typing import Any
 from prefect import flow, task
 from prefect.artifacts import create_table_artifact
 
-from mnistgen.config import resolve_mirrors
+from mnistgen.config import check_flow_mirrors, resolve_mirrors
 from mnistgen.data import prepare
 from mnistgen.data.validation import ValidationReport
 from mnistgen.data.versioning import DataVersion
@@ -41,6 +42,7 @@ def version_mnist(settings: prepare.DataSettings) -> DataVersion:
 @flow(name="mnist-data", log_prints=True)
 def data_flow(project_dir: str | None = None, mirrors: list[str] | None = None) -> dict[str, Any]:
     """Download, validate and version MNIST; fails, listing what is wrong, before bad data is published."""
+    check_flow_mirrors(mirrors)
     settings = prepare.DataSettings.load(Path(project_dir) if project_dir else None)
     verified = stage_mnist(settings, resolve_mirrors(mirrors, settings.mirrors))
     report = validate_mnist(settings, verified)

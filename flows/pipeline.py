@@ -26,10 +26,10 @@ from flows.progress import StepClock
 from flows.retries import store_or_network_failed
 from flows.train_flow import TRAIN_DEPLOYMENT, train_all, train_on_workers
 from mnistgen import lineage, tracking
-from mnistgen.config import ConfigError, load_params, load_project
+from mnistgen.config import ConfigError, check_flow_mirrors, check_options, load_params, load_project
 from mnistgen.data.versioning import VersioningError
 from mnistgen.errors import redact
-from mnistgen.evaluation.evaluate import FLOOR
+from mnistgen.evaluation.evaluate import FLOOR, reports_folder
 from mnistgen.serving.generate import sample_to_file
 
 CHAMPION_GRID = "champion.png"
@@ -81,6 +81,8 @@ def retrain(
     project_dir: str | None = None,
 ) -> dict[str, Any]:
     """Run every step; `on_workers` (default: when running as a deployment) trains on the `gpu` pool."""
+    check_flow_mirrors(mirrors)
+    check_options(seed=seed)
     root, params = load_project(project_dir, profile)
     profile = params["profile"]
     names = variants or params["train"]["variants"]
@@ -113,7 +115,7 @@ def retrain(
         leaderboard = clock.time("evaluation", lambda: evaluate_runs(root, params, seed))
         decision = clock.time("registration", lambda: register(profile, str(root), seed))
         grid = clock.time("champion grid", lambda: publish_champion(root, params))
-        reports = root / params["evaluation"]["reports_dir"]
+        reports = reports_folder(root, params, seed)
         record_pipeline_run(parent, profile, extractor, leaderboard, decision, clock.seconds, reports, grid)
     except BaseException:
         with contextlib.suppress(Exception):  # the store may be what failed: the original error matters

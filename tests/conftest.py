@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import atexit
+import base64
 import copy
 import functools
 import gzip
@@ -18,7 +19,7 @@ import threading
 import time
 import urllib.request
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -195,6 +196,13 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
     def do_GET(self) -> None:  # noqa: N802 - http.server's naming
         self.server.requests.append(self.path)
+        if self.server.credentials:
+            user, password = self.server.credentials
+            expected = "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()
+            if self.headers.get("Authorization") != expected:
+                self.send_error(401, "Unauthorized")
+                return
+            self.server.authorized += 1
         if self.server.failures_left > 0:
             self.server.failures_left -= 1
             if self.server.failure == "503":
@@ -215,34 +223,41 @@ class _Handler(http.server.SimpleHTTPRequestHandler):
 
 
 class MirrorServer(http.server.ThreadingHTTPServer):
-    """Serves a folder on 127.0.0.1; `failure` makes the next `failures_left` requests fail that way."""
+    """Serves a folder on 127.0.0.1; `failure` makes the next `failures_left` requests fail that way;
+    with `credentials` (user, password), only to requests that send them (HTTP basic authentication)."""
 
-    def __init__(self, folder: Path) -> None:
+    def __init__(self, folder: Path, credentials: tuple[str, str] | None = None) -> None:
         handler = lambda *a, **kw: _Handler(*a, directory=str(folder), **kw)  # noqa: E731
         super().__init__(("127.0.0.1", 0), handler)
         self.requests: list[str] = []
         self.failure = ""
         self.failures_left = 0
+        self.credentials = credentials
+        self.authorized = 0  # requests served with the right credentials
 
     @property
     def url(self) -> str:
-        return f"http://127.0.0.1:{self.server_address[1]}/"
+        """The mirror's URL, with its credentials in it if it has some (`http://user:password@...`)."""
+        login = "{}:{}@".format(*self.credentials) if self.credentials else ""
+        return f"http://{login}127.0.0.1:{self.server_address[1]}/"
+
+
+@contextmanager
+def serving(folder: Path, credentials: tuple[str, str] | None = None) -> Iterator[MirrorServer]:
+    """A MirrorServer of `folder` for the length of the block."""
+    server = MirrorServer(folder, credentials)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        server.server_close()
 
 
 @pytest.fixture
-def serve() -> Iterator[Callable[[Path], MirrorServer]]:
-    servers: list[MirrorServer] = []
-
-    def start(folder: Path) -> MirrorServer:
-        server = MirrorServer(folder)
-        threading.Thread(target=server.serve_forever, daemon=True).start()
-        servers.append(server)
-        return server
-
-    yield start
-    for server in servers:
-        server.shutdown()
-        server.server_close()
+def serve() -> Iterator[Callable[..., MirrorServer]]:
+    with ExitStack() as servers:
+        yield lambda folder, credentials=None: servers.enter_context(serving(folder, credentials))
 
 
 @pytest.fixture

@@ -131,3 +131,28 @@ def test_a_bad_option_is_refused_before_tensorflow_is_imported(dvc_project: Path
         timed = [line for line in done.stderr.splitlines() if line.startswith("import time:")]
         imported = {line.split("|")[-1].strip() for line in timed}
         assert "mnistgen.cli" in imported and "tensorflow" not in imported, args
+
+
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [
+        (["--seed", "-1"], "error: --seed is -1; it must be a whole number"),
+        (["--variants", ""], "error: --variants names no variant"),
+        (
+            ["--mirror", "/srv/mnist,copy"],
+            "error: --mirror '/srv/mnist,copy': a mirror's URL or folder cannot",
+        ),
+    ],
+    ids=["seed", "no-variants", "comma"],
+)
+def test_pipeline_options_are_refused_before_any_step(dvc_project: Path, options, expected: str) -> None:
+    """Refused before Prefect starts its server or the first step runs: nothing is fetched or written.
+    In a process of its own, as a user runs it (the verb sets up Prefect's logging for the process)."""
+    import subprocess
+    import sys
+
+    before = snapshot(dvc_project)
+    command = [sys.executable, "-m", "mnistgen", "pipeline", "--project-dir", str(dvc_project), *options]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=120, cwd=dvc_project)
+    assert done.returncode == 1 and expected in done.stderr and "Traceback" not in done.stderr, done.stderr
+    assert snapshot(dvc_project) == before

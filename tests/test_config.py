@@ -7,7 +7,15 @@ import re
 import pytest
 from conftest import REPO
 
-from mnistgen.config import ConfigError, apply_overrides, check_options, load_params, validate, with_profile
+from mnistgen.config import (
+    ConfigError,
+    apply_overrides,
+    check_flow_mirrors,
+    check_options,
+    load_params,
+    validate,
+    with_profile,
+)
 from mnistgen.errors import redact
 
 PARAMS = {"variants": {"cgan": {"epochs": 3, "ema_decay": None, "optimizer": {"lr": 0.0002}}}, "train": {}}
@@ -134,12 +142,95 @@ def test_every_profile_is_in_range(profile: str) -> None:
             "variants.cgan.discriminator.optimizer={name: adam, lr: 0.001}",
             "variants.cgan.discriminator.optimizer.beta_1 is missing; the adam optimizer needs lr, beta_1",
         ),
+        (
+            "variants.mlp_gan.batch_size=64.0",
+            "variants.mlp_gan.batch_size is 64.0; it must be a whole number",
+        ),
+        ("variants.mlp_gan.z_dim=1e2", "variants.mlp_gan.z_dim is 100.0; it must be a whole number"),
+        ("variants.mlp_gan.generator.init=glorot_unifrom", "init is 'glorot_unifrom'; it must be one of"),
+        ("variants.conv_gan.generator.activation=relux", "activation is 'relux'; it must be one of relu"),
+        ("variants.dcgan.generator.filters=[]", "variants.dcgan.generator.filters is []; it must be a list"),
+        (
+            "variants.wgan.generator.initial_shape=[7, 7]",
+            "initial_shape is [7, 7]; it must be a list of three",
+        ),
+        (
+            "variants.mlp_gan.bf16=yes please",
+            "variants.mlp_gan.bf16 is 'yes please'; it must be true or false",
+        ),
+        ("train.variants=[mlp_gan, mlp_gan]", "train.variants names 'mlp_gan' (unknown, or twice)"),
+        ("train.variants=[gan9]", "train.variants names 'gan9' (unknown, or twice)"),
+        ("train.variants=[]", "train.variants is []; it must be a list of variants"),
+        ("train.runs_dir=/tmp/runs", "train.runs_dir is '/tmp/runs'; it must be a folder inside the project"),
+        ("data.dir=../elsewhere", "data.dir is '../elsewhere'; it must be a folder inside the project"),
+        ("data.download.attempts=0", "data.download.attempts is 0; it must be a whole number of at least 1"),
+        ("classifier.batch_size=0", "classifier.batch_size is 0; it must be a whole number of at least 1"),
+        ("classifier.filters=[]", "classifier.filters is []; it must be a list of whole numbers"),
+        ("classifier.min_accuracy=99", "classifier.min_accuracy is 99; it must be a number from 0 to 1"),
+        ("evaluation.samples=1", "evaluation.samples is 1; it must be a whole number of at least 2"),
+        ("evaluation.seed=null", "evaluation.seed is None; it must be a whole number from 0"),
+        ("registry.direction=Lower", "registry.direction is 'Lower'; it must be one of lower, higher"),
+        ("registry.direction=higher", "registry.direction is 'higher', but fid is better lower"),
+        ("registry.primary_metric=FID", "registry.primary_metric is 'FID'; it must be one of fid, kid"),
+        ("registry.min_mode_entropy=.nan", "registry.min_mode_entropy is nan; it must be a number from 0"),
+        ("registry.min_memorisation_ratio=-1", "registry.min_memorisation_ratio is -1"),
+        ("registry.model_name=a' or name = 'b", "registry.model_name is \"a' or name = 'b\"; it must be a"),
     ],
 )
 def test_settings_out_of_range_are_refused_by_name(override: str, message: str) -> None:
     params = apply_overrides(with_profile(load_params(REPO), "smoke"), [override])
     with pytest.raises(ConfigError, match=re.escape(message)):
         validate(params)
+
+
+def test_the_registry_may_rank_by_a_figure_that_is_better_higher() -> None:
+    params = with_profile(load_params(REPO), "smoke")
+    ranked = validate(
+        apply_overrides(params, ["registry.primary_metric=recall", "registry.direction=higher"])
+    )
+    assert ranked["registry"]["direction"] == "higher"
+
+
+@pytest.mark.parametrize(
+    ("override", "message"),
+    [
+        ("train.seed=[1", r"the --set value '\[1' is not valid YAML"),
+        (
+            "train.seed=!!python/object/apply:os.system [echo planted]",
+            r"is not valid YAML: could not determine",
+        ),
+        ("variants.mlp_gan=5", r"variants.mlp_gan is a section, not a setting. Fix: set one of its settings"),
+        ("train=[]", r"train is a section, not a setting"),
+    ],
+)
+def test_overrides_that_are_not_settings_are_refused_with_the_fix(override: str, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        apply_overrides(with_profile(load_params(REPO), "smoke"), [override])
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        ("profile: smoke\n", r"the key 'profile' is written twice"),
+        (
+            "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}' if i else '1'] * 10)}]\n" for i in range(6)),
+            r"stands for [\d,]{9} values once its aliases \(\*name\) are expanded",
+        ),
+    ],
+    ids=["duplicate-key", "alias-bomb"],
+)
+def test_a_params_file_with_a_key_twice_or_an_alias_bomb_is_refused(
+    tmp_path, extra: str, message: str
+) -> None:
+    (tmp_path / "params.yaml").write_text((REPO / "params.yaml").read_text() + "\n" + extra)
+    with pytest.raises(ConfigError, match=message):
+        load_params(tmp_path)
+
+
+def test_a_params_file_far_larger_than_settings_is_refused_unread(tmp_path) -> None:
+    (tmp_path / "params.yaml").write_text("# padding\n" * 200_000)
+    with pytest.raises(ConfigError, match=r"more than a settings file holds"):
+        load_params(tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -246,3 +337,13 @@ def test_credentials_in_urls_are_redacted_everywhere_an_error_goes() -> None:
         == "at http://***@127.0.0.1:5000/x and postgresql+psycopg2://***@db/m, s3://bucket/k, a@b.org"
     )
     assert str(ConfigError("cannot use https://token@host/")) == "cannot use https://***@host/"
+
+
+def test_a_flow_refuses_a_mirror_password_as_its_parameter() -> None:
+    """Prefect keeps flow-run parameters in its database: a mirror with credentials must come through
+    MNISTGEN_MIRRORS (which `mnistgen pipeline --mirror` uses), never as the `mirrors` parameter."""
+    check_flow_mirrors(None)
+    check_flow_mirrors(["https://storage.example/mnist/", "/srv/mnist", "file:///srv/mnist"])
+    with pytest.raises(ConfigError, match=r"Fix: give it in MNISTGEN_MIRRORS") as refused:
+        check_flow_mirrors(["/srv/mnist", "https://alice:pw@host/mnist/"])
+    assert "pw" not in str(refused.value)

@@ -72,6 +72,34 @@ def test_falls_back_when_first_mirror_serves_corrupt_file(mirror: Mirror, serve,
     )
 
 
+def test_a_password_in_a_mirror_url_is_sent_as_basic_authentication(
+    mirror: Mirror, serve, tmp_path: Path
+) -> None:
+    """`https://user:password@host/` authenticates to that host (urllib alone would take the login for
+    part of the host name); a wrong password is that mirror's failure, and the next mirror is tried."""
+    locked = serve(mirror.folder, ("alice", "s3cret"))
+    wrong = locked.url.replace("s3cret", "guess")
+    open_mirror = serve(mirror.folder)
+    verified = stage(mirror, [wrong, locked.url], tmp_path)
+    assert len(verified) == 4 and locked.authorized == 4
+    assert not open_mirror.requests
+    with pytest.raises(DownloadError) as refused:
+        stage(mirror, [wrong], tmp_path / "again")
+    assert "HTTP 401" in str(refused.value) and "guess" not in str(refused.value), "the password is hidden"
+
+
+def test_a_mirror_holding_a_fifo_fails_at_once_and_the_next_is_tried(mirror: Mirror, tmp_path: Path) -> None:
+    import os
+    import shutil
+
+    fifo_mirror = tmp_path / "fifo-mirror"
+    shutil.copytree(mirror.folder, fifo_mirror)
+    (fifo_mirror / f"{FILE_NAMES['train_images']}.gz").unlink()
+    os.mkfifo(fifo_mirror / f"{FILE_NAMES['train_images']}.gz")  # opening it to read would block forever
+    verified = stage(mirror, [str(fifo_mirror), str(mirror.folder)], tmp_path)
+    assert len(verified) == 4
+
+
 def test_skips_files_already_present_and_valid(mirror: Mirror, serve, tmp_path: Path) -> None:
     server = serve(mirror.folder)
     publish(stage(mirror, [server.url], tmp_path), tmp_path / "data", tmp_path / "staging")

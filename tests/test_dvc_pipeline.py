@@ -17,6 +17,7 @@ from conftest import (
     copy_repository,
     publish_synthetic_mnist,
     set_params,
+    snapshot,
     stages_run,
 )
 
@@ -57,10 +58,14 @@ def test_the_training_stage_and_the_plots_cover_every_variant() -> None:
 # ---------------------------------------------------------------- dvc repro end to end
 
 
-def _run(repo: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+def _dvc_env() -> dict[str, str]:
     env = cli_env()
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"  # `mnistgen` in the stages
-    done = subprocess.run(args, cwd=repo, capture_output=True, text=True, env=env, timeout=timeout)
+    return env
+
+
+def _run(repo: Path, *args: str, timeout: float = 900) -> subprocess.CompletedProcess[str]:
+    done = subprocess.run(args, cwd=repo, capture_output=True, text=True, env=_dvc_env(), timeout=timeout)
     assert done.returncode == 0, f"{' '.join(args)} failed:\n{done.stdout[-3000:]}\n{done.stderr[-3000:]}"
     return done
 
@@ -108,6 +113,19 @@ def test_dvc_repro_rebuilds_everything_then_only_what_changed(tmp_path: Path) ->
     # outputs, as the trial below shows by running them).
     _run(repo, "git", "add", "-A")
     _run(repo, "git", "-c", "user.email=t@mnistgen.invalid", "-c", "user.name=t", "commit", "-qm", "baseline")
+
+    # A setting mnistgen refuses: DVC runs the stage, mnistgen stops before any work, and the previous
+    # run, its figures and the reports are all still there (DVC deletes no output: `persist: true`).
+    before = {folder: snapshot(repo / folder) for folder in ("runs", "reports", "models")}
+    set_params(repo, {"profiles": {"smoke": {"variants": {"mlp_gan": {"batch_size": 0}}}}})
+    refused = subprocess.run(
+        [*dvc, "repro", "train@mlp_gan"], cwd=repo, capture_output=True, text=True, env=_dvc_env()
+    )
+    assert refused.returncode != 0 and "variants.mlp_gan.batch_size is 0" in refused.stderr, refused.stderr
+    assert {folder: snapshot(repo / folder) for folder in before} == before, "an output was touched"
+    _run(repo, "git", "checkout", "--", "params.yaml")
+    assert stages_run(_run(repo, *dvc, "repro").stdout) == set(), "the kept outputs are current"
+
     set_params(repo, {"profiles": {"smoke": {"variants": {"toy_gan_1d": {"epochs": 3}}}}})
     status = _run(repo, *dvc, "status", "--json")
     assert set(json.loads(status.stdout)) == {"train@toy_gan_1d"}

@@ -3,11 +3,17 @@
 from __future__ import annotations
 
 import json
+import signal
+import subprocess
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import make_training_project, run_cli
+import yaml
+from conftest import cli_env, make_training_project, run_cli, snapshot
 
 pytestmark = pytest.mark.slow
 
@@ -147,6 +153,151 @@ def test_a_registered_model_changed_after_registration_is_refused(evaluated, tmp
     assert run_cli(project, "sample", "--out", str(tmp_path / "x.png")).returncode == 0
 
 
+# `mnistgen register`, killed by SIGKILL at the moment it writes the model's files into the store.
+KILLED_WHILE_LOGGING = """
+import os, signal, sys
+from mlflow import MlflowClient
+MlflowClient.log_model_artifacts = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
+from mnistgen.cli import app
+app(sys.argv[1:])
+"""
+
+
+def killed_in(project: Path, script: str, verb: str) -> None:
+    """`mnistgen VERB --profile smoke` run by `script`, which SIGKILLs it at its chosen moment."""
+    command = [sys.executable, "-c", script, verb, "--profile", "smoke", "--project-dir", str(project)]
+    done = subprocess.run(command, capture_output=True, text=True, env=cli_env(), cwd=project, timeout=300)
+    assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
+
+
+@contextmanager
+def registered_as(project: Path, name: str) -> Iterator[None]:
+    """`registry.model_name` set to `name` in the project's params.yaml for the block: a model with no
+    champion yet, so a registration logs and registers a version."""
+    path = project / "params.yaml"
+    original = path.read_text()
+    params = yaml.safe_load(original)
+    params["registry"]["model_name"] = name
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        yield
+    finally:
+        path.write_text(original)
+
+
+def _store(project: Path):
+    import mlflow
+
+    return mlflow.MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow/mlflow.db")
+
+
+def _statuses(project: Path) -> dict[str, str]:
+    client = _store(project)
+    runs = client.search_runs([e.experiment_id for e in client.search_experiments()])
+    return {run.info.run_id: run.info.status for run in runs}
+
+
+def _champion_run(project: Path, name: str = "mnist-generator") -> str:
+    return _store(project).get_model_version_by_alias(name, "champion").run_id
+
+
+def test_a_registration_killed_while_it_logs_leaves_every_run_as_it_was(evaluated) -> None:
+    """The kill leaves no run RUNNING, so the next evaluation finds every variant and keeps its report,
+    and the next registration crowns the same generator an uninterrupted one did."""
+    project, _ = evaluated
+    before = _statuses(project)
+    with registered_as(project, "killed-generator"):
+        killed_in(project, KILLED_WHILE_LOGGING, "register")
+        assert _statuses(project) == before, "every run as it was: none left RUNNING"
+        evaluated_again = run_cli(project, "evaluate", "--profile", "smoke")
+        assert evaluated_again.returncode == 0, evaluated_again.stderr[-3000:]
+        reports = {path.stem for path in (project / "reports" / "metrics").glob("*.json")}
+        assert reports == {"mlp_gan", "autoencoder", "toy_gan_1d", "floor"}
+        registered = run_cli(project, "register", "--profile", "smoke")
+        assert registered.returncode == 0, registered.stderr[-3000:]
+        assert "killed-generator v1 @champion: first registration" in registered.stdout
+        assert _champion_run(project, "killed-generator") == _champion_run(project)
+
+
+def test_two_registrations_at_once_register_the_best_once(evaluated) -> None:
+    project, _ = evaluated
+    command = [
+        sys.executable,
+        "-m",
+        "mnistgen",
+        "register",
+        "--profile",
+        "smoke",
+        "--project-dir",
+        str(project),
+    ]
+    with registered_as(project, "twice-generator"):
+        both = [
+            subprocess.Popen(
+                command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=cli_env()
+            )
+            for _ in range(2)
+        ]
+        printed = [process.communicate(timeout=300) for process in both]
+        assert [process.returncode for process in both] == [0, 0], [err[-2000:] for _, err in printed]
+        said = sorted(out.strip().splitlines()[-1] for out, _ in printed)
+        assert said[0].startswith("twice-generator @champion: ") and "is already the champion" in said[0], (
+            said
+        )
+        assert said[1].startswith("twice-generator v1 @champion: first registration"), said
+        (version,) = _store(project).search_model_versions("name = 'twice-generator'")
+        assert version.run_id == _champion_run(project), "the best generator, registered once"
+
+
+# `mnistgen evaluate`, killed by SIGKILL at the moment it writes a run's figures into the store.
+KILLED_WHILE_WRITING = KILLED_WHILE_LOGGING.replace("log_model_artifacts", "log_batch")
+
+
+def test_an_evaluation_killed_while_it_writes_leaves_the_figures_and_their_key_together(evaluated) -> None:
+    """Evaluated again under other settings and killed as it writes: each run keeps its earlier figures
+    under its earlier key (so they are never reused as the new evaluation's), nothing half-written."""
+    project, _ = evaluated
+    client = _store(project)
+    run_ids = [
+        json.loads((project / "runs" / variant / "run.json").read_text())["run_id"]
+        for variant in ("mlp_gan", "autoencoder", "toy_gan_1d")
+    ]
+
+    def written() -> dict[str, str]:  # as text: a NaN figure equals itself
+        return {run_id: repr(client.get_run(run_id).data) for run_id in run_ids}
+
+    before = written()
+    path = project / "params.yaml"
+    original = path.read_text()
+    params = yaml.safe_load(original)
+    params["profiles"]["smoke"]["evaluation"]["samples"] += 100  # another evaluation key
+    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    try:
+        killed_in(project, KILLED_WHILE_WRITING, "evaluate")
+    finally:
+        path.write_text(original)
+    assert written() == before
+
+
+def test_registration_waits_for_figures_that_went_missing(evaluated) -> None:
+    """A variant whose figures are gone from its run (an evaluation that never finished) stops the
+    registration before it decides anything; evaluating again mends it."""
+    project, _ = evaluated
+    client = _store(project)
+    run_id = json.loads((project / "runs" / "autoencoder" / "run.json").read_text())["run_id"]
+    client.delete_tag(run_id, "eval/key")
+    with registered_as(project, "waiting-generator"):
+        refused = run_cli(project, "register", "--profile", "smoke")
+        assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr[-3000:]
+        (error,) = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
+        assert f"autoencoder (run {run_id}) has no figures from the current evaluation" in error
+        assert "Fix: run `mnistgen evaluate`, then `mnistgen register`" in error
+        assert not client.search_model_versions("name = 'waiting-generator'"), "nothing registered"
+        assert run_cli(project, "evaluate", "--profile", "smoke").returncode == 0
+        assert run_cli(project, "register", "--profile", "smoke").returncode == 0
+        assert _champion_run(project, "waiting-generator") == _champion_run(project)
+
+
 def test_evaluate_and_register_flows(evaluated, prefect_harness) -> None:
     from flows import evaluate_flow
 
@@ -155,3 +306,26 @@ def test_evaluate_and_register_flows(evaluated, prefect_harness) -> None:
     assert {row["variant"] for row in rows} == {"mlp_gan", "autoencoder", "toy_gan_1d", "real data (floor)"}
     decision = evaluate_flow.register(profile="smoke", project_dir=str(project))
     assert decision["alias"] == "champion"
+
+
+def test_a_trial_seed_is_reported_beside_the_pipeline_reports(evaluated) -> None:
+    """`evaluate --seed N` and `register --seed N` (a trial's runs) write under reports/seed-N/ and leave
+    the reports of `train.seed`'s runs (the ones DVC tracks) as they were."""
+    project, _ = evaluated
+    reports = project / "reports"
+    before = snapshot(reports)
+    assert run_cli(project, "train", "mlp_gan", "--profile", "smoke", "--seed", "1").returncode == 0
+    done = run_cli(project, "evaluate", "--profile", "smoke", "--seed", "1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    with registered_as(project, "trial-generator"):
+        done = run_cli(project, "register", "--profile", "smoke", "--seed", "1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    after = snapshot(reports)
+    assert {name: digest for name, digest in after.items() if not name.startswith("seed-1/")} == before
+    assert {name for name in after if name.startswith("seed-1/")} == {
+        "seed-1/leaderboard.md",
+        "seed-1/leaderboard.html",
+        "seed-1/metrics/mlp_gan.json",
+        "seed-1/metrics/floor.json",
+        "seed-1/registration.json",
+    }

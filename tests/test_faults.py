@@ -111,12 +111,22 @@ def no_finished_run_without_a_model(project: Path) -> None:
         (["--max-minutes", "-1"], "--max-minutes is -1.0"),
         (["--seed", "-1"], "--seed is -1"),
         (["--seed", str(10**20)], "--seed is 100000000000000000000"),
+        (["--set", "train.seed=[1"], "the --set value '[1' is not valid YAML"),
+        (["--set", "train.seed=!!python/object/apply:os.system [touch planted]"], "is not valid YAML"),
+        (["--set", "variants.mlp_gan=5"], "variants.mlp_gan is a section, not a setting"),
+        (["--set", "train=[]"], "train is a section, not a setting"),
+        (["--set", "variants.mlp_gan.batch_size=64.0"], "variants.mlp_gan.batch_size is 64.0"),
+        (["--set", "variants.mlp_gan.z_dim=1e2"], "variants.mlp_gan.z_dim is 100.0"),
+        (["--set", "variants.mlp_gan.generator.init=glorot_unifrom"], "init is 'glorot_unifrom'"),
+        (["--set", "variants.conv_gan.generator.activation=relux"], "activation is 'relux'"),
+        (["--set", "variants.dcgan.generator.filters=[]"], "variants.dcgan.generator.filters is []"),
     ],
 )
 def test_a_bad_setting_or_option_changes_nothing(trained: Path, options: list[str], expected: str) -> None:
     before = state(trained)
     one_error(mnistgen(trained, "train", VARIANT, "--profile", "smoke", *options), expected, "Fix:")
     assert state(trained) == before
+    assert not (trained / "planted").exists(), "no code from a setting ran"
 
 
 @pytest.mark.parametrize(
@@ -133,17 +143,92 @@ def test_a_bad_setting_or_option_changes_nothing(trained: Path, options: list[st
     ids=["missing-section", "unknown-section", "wrong-type", "profile-typo"],
 )
 def test_a_broken_params_file_changes_nothing(trained: Path, edit, expected: str) -> None:
-    path = trained / "params.yaml"
-    original = path.read_text()
-    before = state(trained)
-    params = yaml.safe_load(original)
+    refused_with_params(trained, edited(trained, edit), ["train", VARIANT, "--profile", "smoke"], expected)
+
+
+def edited(project: Path, edit) -> str:
+    """The project's params.yaml after `edit` (a function that changes the parsed settings in place)."""
+    params = yaml.safe_load((project / "params.yaml").read_text())
     edit(params)
-    path.write_text(yaml.safe_dump(params, sort_keys=False))
+    return yaml.safe_dump(params, sort_keys=False)
+
+
+def refused_with_params(project: Path, text: str, args: list[str], expected: str) -> None:
+    """`mnistgen ARGS` with params.yaml holding `text`: one error line naming `expected` and the fix, and
+    nothing of the project changed; params.yaml is restored afterwards."""
+    path = project / "params.yaml"
+    original = path.read_text()
+    before = state(project)
+    path.write_text(text)
     try:
-        one_error(mnistgen(trained, "train", VARIANT, "--profile", "smoke"), expected, "Fix:")
+        one_error(mnistgen(project, *args), expected, "Fix:")
     finally:
         path.write_text(original)
-    assert state(trained) == before
+    assert state(project) == before
+
+
+@pytest.mark.parametrize(
+    ("verb", "edit", "expected"),
+    [
+        ("register", lambda p: p["registry"].update(direction="Lower"), "registry.direction is 'Lower'"),
+        ("register", lambda p: p["registry"].update(direction="higher"), "but fid is better lower"),
+        (
+            "register",
+            lambda p: p["profiles"]["smoke"]["registry"].update(min_mode_entropy=float("nan")),
+            "min_mode_entropy is nan",
+        ),
+        ("register", lambda p: p["registry"].update(model_name="a' or name = 'b"), "registry.model_name is"),
+        ("classifier", lambda p: p["classifier"].update(batch_size=0), "classifier.batch_size is 0"),
+        (
+            "evaluate",
+            lambda p: p["profiles"]["smoke"]["evaluation"].update(samples=1),
+            "evaluation.samples is 1",
+        ),
+        ("data", lambda p: p["data"]["download"].update(attempts=0), "data.download.attempts is 0"),
+        (
+            "data",
+            lambda p: p["data"].update(dir="/tmp/mnist-elsewhere"),
+            "data.dir is '/tmp/mnist-elsewhere'",
+        ),
+        ("train", lambda p: p["train"].update(variants=[]), "train.variants is []"),
+    ],
+    ids=[
+        "direction-capitalised",
+        "direction-inverted",
+        "guard-nan",
+        "model-name-quote",
+        "classifier-batch",
+        "evaluation-samples",
+        "download-attempts",
+        "data-dir-absolute",
+        "no-variants",
+    ],
+)
+def test_a_bad_setting_of_any_section_is_refused_before_any_work(
+    trained: Path, verb: str, edit, expected: str
+):
+    """Each verb checks the whole of params.yaml first: one error line, and nothing changed."""
+    options = {"data": ["--mirror", str(trained / "no-mirror")], "train": [VARIANT, "--profile", "smoke"]}
+    refused_with_params(
+        trained, edited(trained, edit), [verb, *options.get(verb, ["--profile", "smoke"])], expected
+    )
+    assert not Path("/tmp/mnist-elsewhere").exists()
+
+
+@pytest.mark.parametrize(
+    ("extra", "expected"),
+    [
+        ("profile: smoke\n", "the key 'profile' is written twice"),
+        (  # nine lines that stand for a billion values
+            "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}' if i else '1'] * 10)}]\n" for i in range(9)),
+            "values once its aliases (*name) are expanded",
+        ),
+    ],
+    ids=["duplicate-key", "alias-bomb"],
+)
+def test_a_params_file_with_a_key_twice_or_an_alias_bomb_is_refused_at_once(trained: Path, extra, expected):
+    text = (trained / "params.yaml").read_text() + "\n" + extra
+    refused_with_params(trained, text, ["train", VARIANT, "--profile", "smoke"], expected)
 
 
 def test_a_garbage_tracking_database_changes_nothing(trained: Path) -> None:

@@ -21,12 +21,14 @@ from conftest import (
     pipeline_project,
     project_params,
     run_cli,
+    serving,
     write_project,
 )
 
 pytestmark = pytest.mark.slow
 
 VARIANTS = ("mlp_gan", "cgan", "toy_gan_1d")
+MIRROR_PASSWORD = "pw-of-the-mirror-7731"
 
 
 @pytest.fixture(scope="module")
@@ -43,13 +45,17 @@ def pipeline_cli(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str]:
     root = tmp_path_factory.mktemp("pages")
     overrides = {"profiles": {"smoke": {"train": {"quality_every_seconds": 1}}}}
     project, mirror = pipeline_project(root, overrides)
-    done = run_cli(
-        project,
-        *("pipeline", "--profile", "smoke", "--variants", ",".join(VARIANTS), "--mirror", str(mirror.folder)),
-        timeout=900,
-        env={"PREFECT_HOME": str(root / "prefect-home")},
-    )
+    # The data from a mirror that wants a password, given in its URL: the password must reach the
+    # mirror and nothing else (see test_a_password_in_a_mirror_url_is_kept_nowhere).
+    with serving(mirror.folder, ("alice", MIRROR_PASSWORD)) as server:
+        done = run_cli(
+            project,
+            *("pipeline", "--profile", "smoke", "--variants", ",".join(VARIANTS), "--mirror", server.url),
+            timeout=900,
+            env={"PREFECT_HOME": str(root / "prefect-home")},
+        )
     assert done.returncode == 0, done.stderr[-3000:]
+    assert server.authorized == 4, "the four files came from the mirror that wants the password"
     return project, done.stdout + done.stderr
 
 
@@ -64,6 +70,22 @@ def test_the_pipeline_prints_its_steps_and_no_routine_noise(pipeline_cli: tuple[
     routine = ("Finished in state Completed()", "View at ", "Beginning subflow run", "absl::InitializeLog")
     for noise in routine:
         assert noise not in printed, f"{noise!r} in the pipeline's output:\n{printed[-3000:]}"
+
+
+def test_a_password_in_a_mirror_url_is_kept_nowhere(pipeline_cli: tuple[Path, str]) -> None:
+    """Neither Prefect's database (flow runs' parameters, logs, artifacts), nor the MLflow store, nor any
+    file of the project, nor what the pipeline printed holds the mirror's password."""
+    project, printed = pipeline_cli
+    assert MIRROR_PASSWORD not in printed
+    stores = [project, project.parent / "prefect-home"]
+    holding = [
+        path
+        for folder in stores
+        for path in folder.rglob("*")
+        if path.is_file() and MIRROR_PASSWORD.encode() in path.read_bytes()
+    ]
+    assert (project.parent / "prefect-home" / "prefect.db").is_file(), "Prefect's database was searched"
+    assert not holding, f"the password is stored in {holding}"
 
 
 def test_the_leaderboard_page_shows_every_variant_and_every_image_loads(browser, pipeline_run: Path) -> None:

@@ -378,6 +378,34 @@ def test_resume_refuses_changed_settings(killed_then_resumed: tuple[Path, str, s
     assert (snapshot(project / "runs"), snapshot(project / ".mnistgen")) == before
 
 
+def test_a_terminated_training_ends_its_run_killed_and_resumable(tmp_path: Path) -> None:
+    """SIGTERM (`kill`, a scheduler stopping a job) ends a training as Ctrl-C does: checkpointed, the MLflow
+    run KILLED (never left RUNNING), nothing published, and `--resume` named."""
+    project = make_training_project(
+        tmp_path / "project", {"profiles": {"smoke": {"variants": {"mlp_gan": {"epochs": 40}}}}}
+    )
+    command = [sys.executable, "-m", "mnistgen", "train", "mlp_gan", "--profile", "smoke"]
+    process = subprocess.Popen(
+        [*command, "--project-dir", str(project), "--no-progress"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env=cli_env(),
+    )
+    state = project / ".mnistgen" / "runs" / "mlp_gan" / "checkpoints" / "checkpoint"
+    deadline = time.monotonic() + 120
+    while not state.is_file() and time.monotonic() < deadline and process.poll() is None:
+        time.sleep(0.2)
+    assert process.poll() is None, "training ended before it could be stopped"
+    process.send_signal(signal.SIGTERM)
+    _, stderr = process.communicate(timeout=120)
+    assert process.returncode == 130 and "Traceback" not in stderr, stderr[-3000:]
+    assert "`mnistgen train mlp_gan --resume` continues" in stderr
+    run = mlflow_client(project).get_run(staged_record(project, "mlp_gan")["run_id"])
+    assert run.info.status == "KILLED" and run.data.tags["stopped_by"] == "interrupted"
+    assert not (project / "runs" / "mlp_gan").exists(), "nothing published"
+
+
 def test_nan_loss_stops_the_run_and_saves_no_model(tmp_path: Path) -> None:
     explode = {"optimizer": {"lr": 1.0e30}}
     exploding = {

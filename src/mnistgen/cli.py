@@ -12,6 +12,7 @@ import importlib.util
 import logging
 import os
 import re
+import signal
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
@@ -24,7 +25,14 @@ from typing import Annotated, NoReturn
 
 import typer
 
-from mnistgen.config import load_project, project_root, resolve_mirrors
+from mnistgen.config import (
+    MIRRORS_ENV,
+    ConfigError,
+    check_options,
+    load_project,
+    project_root,
+    resolve_mirrors,
+)
 from mnistgen.errors import MnistgenError, free_space, redact
 from mnistgen.tracking import SERVER_PREFIXES
 
@@ -281,6 +289,7 @@ def train(
             progress,
             tuple(set_ or ()),
         )
+        signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends the run as Ctrl-C does: KILLED, resumable
         try:
             result = train_variant(request, quality_clock.start)
         except KeyboardInterrupt:
@@ -292,6 +301,10 @@ def train(
     )
     typer.echo("final: " + ", ".join(f"{k}={v:.4g}" for k, v in result.metrics.items()))
     typer.echo(f"figures and model: {result.run_dir}")
+
+
+def _interrupt(signum: int, frame: object) -> NoReturn:
+    raise KeyboardInterrupt(f"signal {signum}")
 
 
 ProfileOption = Annotated[
@@ -388,18 +401,24 @@ def pipeline(
     project_dir: ProjectDir = None,
 ) -> None:
     """The whole pipeline as the Prefect flow `retrain`: data, classifier, training, evaluation, registry."""
-    # The flows are the outer, orchestrating layer: imported here, never by the computing modules.
-    from flows.pipeline import retrain
-
     with _user_errors():
         root = project_root(project_dir)
-        chosen = [v.strip() for v in variants.split(",") if v.strip()] if variants else None
+        chosen = [v.strip() for v in variants.split(",") if v.strip()] if variants is not None else None
+        check_options(seed=seed)  # before Prefect is imported, its server started, or a step run
+        if chosen == []:
+            raise ConfigError(
+                "--variants names no variant. Fix: name some (mlp_gan,cgan), or drop it for all."
+            )
+        if mirror:  # through the environment: a flow's parameters are kept in Prefect's database
+            os.environ[MIRRORS_ENV] = _mirrors_variable(mirror)
+        # The flows are the outer, orchestrating layer: imported here, never by the computing modules.
+        from flows.pipeline import retrain
+
         result = retrain(
             profile=profile,
             variants=chosen,
             seed=seed,
             force=force,
-            mirrors=mirror,
             on_workers=False,
             project_dir=str(root),
         )
@@ -422,6 +441,16 @@ def pipeline(
         typer.echo(f"Prefect UI:    {ui}{run_page}")
     else:  # Prefect's temporary server kept the run in its database, which `prefect server start` opens
         typer.echo(f"Prefect UI:    make prefect-server  (then http://127.0.0.1:4200{run_page})")
+
+
+def _mirrors_variable(mirrors: list[str]) -> str:
+    """`--mirror` values as `MNISTGEN_MIRRORS` holds them (comma-separated, so none may hold a comma)."""
+    if commas := [mirror for mirror in mirrors if "," in mirror]:
+        raise ConfigError(
+            f"--mirror {commas[0]!r}: a mirror's URL or folder cannot hold a comma here. Fix: use a "
+            "folder whose path has none (or percent-encode it in a URL: %2C)."
+        )
+    return ",".join(mirrors)
 
 
 @app.command()

@@ -4,16 +4,18 @@ from __future__ import annotations
 
 import math
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
 
-from mnistgen.errors import MnistgenError
+from mnistgen.errors import MnistgenError, has_credentials
 
 PARAMS_FILE = "params.yaml"
 MIRRORS_ENV = "MNISTGEN_MIRRORS"
+MAX_PARAMS_BYTES = 1 << 20  # params.yaml is about 25 kB; a file far larger is not a settings file
 
 
 class ConfigError(MnistgenError):
@@ -63,13 +65,16 @@ def load_params(project_dir: Path) -> dict[str, Any]:
     setting silently ignored)."""
     path = project_dir / PARAMS_FILE
     try:
-        params = yaml.safe_load(path.read_text())
+        if path.is_file() and path.stat().st_size > MAX_PARAMS_BYTES:
+            raise ConfigError(
+                f"{path} is {path.stat().st_size:,} bytes, more than a settings file holds "
+                f"({MAX_PARAMS_BYTES:,} at most). Fix: compare it with the project's params.yaml."
+            )
+        params = read_yaml(path.read_text(), str(path))
     except FileNotFoundError as err:
         raise ConfigError(
             f"{path} does not exist. Pass the project folder that holds {PARAMS_FILE}."
         ) from err
-    except yaml.YAMLError as err:
-        raise ConfigError(f"{path} is not valid YAML: {err}") from err
     if not isinstance(params, dict):
         raise ConfigError(f"{path} is not a mapping of sections; compare it with the project's params.yaml.")
     missing = [name for name in SECTIONS if not isinstance(params.get(name), dict)]
@@ -83,6 +88,50 @@ def load_params(project_dir: Path) -> dict[str, Any]:
     return params
 
 
+MAX_VALUES = 100_000  # values in params.yaml once its aliases are expanded (the project's holds about 1,500)
+
+
+class _StrictLoader(yaml.SafeLoader):
+    """PyYAML's safe loader, refusing a key written twice in one mapping: the later would silently win,
+    and DVC refuses such a file."""
+
+    def construct_mapping(self, node: Any, deep: bool = False) -> Any:
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=True)
+            if key in seen:
+                raise yaml.YAMLError(f"the key {key!r} is written twice (at {key_node.start_mark})")
+            seen.add(key)
+        return super().construct_mapping(node, deep=deep)
+
+
+def read_yaml(text: str, where: str) -> Any:
+    """`text` as YAML by the rules of `_StrictLoader`, and at most MAX_VALUES values once its aliases are
+    expanded (a few lines of nested aliases stand for billions, which merging the profile would then
+    build); one ConfigError naming `where` otherwise."""
+    try:
+        value = yaml.load(text, Loader=_StrictLoader)  # noqa: S506 - a SafeLoader
+    except yaml.YAMLError as err:
+        problem = " ".join(str(err).split())
+        raise ConfigError(f"{where} is not valid YAML: {problem}. Fix: correct it and run again.") from err
+    if (size := _expanded_size(value, {})) > MAX_VALUES:
+        raise ConfigError(
+            f"{where} stands for {size:,} values once its aliases (*name) are expanded, more than settings "
+            f"hold ({MAX_VALUES:,} at most). Fix: write the settings out instead of nesting aliases."
+        )
+    return value
+
+
+def _expanded_size(value: Any, sizes: dict[int, int]) -> int:
+    """How many values `value` holds with every alias expanded, counted once per shared object."""
+    if not isinstance(value, dict | list):
+        return 1
+    if id(value) not in sizes:
+        items = [*value.keys(), *value.values()] if isinstance(value, dict) else value
+        sizes[id(value)] = 1 + sum(_expanded_size(item, sizes) for item in items)
+    return sizes[id(value)]
+
+
 def resolve_mirrors(cli_mirrors: list[str] | None, configured: list[str]) -> list[str]:
     """Mirrors in order of precedence: `--mirror`, then `MNISTGEN_MIRRORS`, then `params.yaml`."""
     if cli_mirrors:
@@ -93,6 +142,17 @@ def resolve_mirrors(cli_mirrors: list[str] | None, configured: list[str]) -> lis
     if not configured:
         raise ConfigError(f"no MNIST mirror configured: set data.mirrors in {PARAMS_FILE} or {MIRRORS_ENV}.")
     return list(configured)
+
+
+def check_flow_mirrors(mirrors: list[str] | None) -> None:
+    """Refuse mirrors with credentials given as a flow's parameter: Prefect keeps every flow run's
+    parameters in its database, in clear, for anyone with its UI to read."""
+    if mirrors and any(has_credentials(mirror) for mirror in mirrors):
+        raise ConfigError(
+            "a mirror URL with credentials was passed as a flow parameter, which Prefect stores in its "
+            f"database. Fix: give it in {MIRRORS_ENV} (the worker's environment) instead, or run "
+            "`mnistgen pipeline --mirror URL`, which passes it that way."
+        )
 
 
 def with_profile(params: dict[str, Any], profile: str | None = None) -> dict[str, Any]:
@@ -157,6 +217,8 @@ def apply_overrides(params: dict[str, Any], overrides: list[str] | tuple[str, ..
             raise ConfigError(
                 f"--set {override!r}: expected KEY.PATH=VALUE. Fix: write it as e.g. variants.cgan.epochs=5"
             )
+        if keys == ["profile"]:  # the profile's settings are merged in before --set applies
+            raise ConfigError(f"--set {override!r}: the profile is not a setting here. Fix: pass --profile.")
         node = result
         for depth, key in enumerate(keys):
             if not isinstance(node, dict) or key not in node:
@@ -166,7 +228,13 @@ def apply_overrides(params: dict[str, Any], overrides: list[str] | tuple[str, ..
                     f"(known here: {known}). Fix: correct the key; `mnistgen params VARIANT` prints them all."
                 )
             if depth == len(keys) - 1:
-                node[key] = _yaml_value(raw)
+                value = _yaml_value(raw)
+                if isinstance(node[key], dict) and not isinstance(value, dict):  # a section stays one
+                    raise ConfigError(
+                        f"--set {override!r}: {path.strip()} is a section, not a setting. Fix: set one of "
+                        f"its settings, e.g. --set {path.strip()}.{next(iter(node[key]), 'KEY')}=VALUE"
+                    )
+                node[key] = value
             else:
                 node[key] = dict(node[key]) if isinstance(node[key], dict) else node[key]
                 node = node[key]
@@ -175,7 +243,7 @@ def apply_overrides(params: dict[str, Any], overrides: list[str] | tuple[str, ..
 
 def _yaml_value(raw: str) -> Any:
     """A YAML scalar or list; also `1e-3`, which YAML 1.1 (PyYAML) would leave a string."""
-    value = yaml.safe_load(raw)
+    value = read_yaml(raw, f"the --set value {raw!r}")
     if isinstance(value, str):
         try:
             return float(value)
@@ -204,10 +272,12 @@ Rule = tuple[str, Callable[[Any], bool]]  # (what a value must be, the check)
 def _number(
     low: float, high: float = math.inf, *, whole: bool = False, low_open: bool = False
 ) -> Callable[[Any], bool]:
+    """A finite number in the range; `whole`: an integer as written (`64`, not `64.0` or `1e2`)."""
+
     def check(value: Any) -> bool:
         if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
             return False
-        if whole and not float(value).is_integer():
+        if whole and not isinstance(value, int):
             return False
         return (value > low if low_open else value >= low) and value <= high
 
@@ -219,10 +289,39 @@ def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
 
 
 def _one_of(*choices: str) -> Rule:
-    return f"one of {', '.join(choices)}", lambda value: value in choices
+    return f"one of {', '.join(choices)}", lambda value: isinstance(value, str) and value in choices
+
+
+def _list_of(check: Callable[[Any], bool], length: int | None = None) -> Callable[[Any], bool]:
+    """A non-empty list (of exactly `length` items, if given) whose every item passes `check`."""
+    return lambda value: (
+        isinstance(value, list)
+        and len(value) > 0
+        and (length is None or len(value) == length)
+        and all(check(item) for item in value)
+    )
+
+
+def _inside_project(value: Any) -> bool:
+    """A relative path that stays inside the project folder (no `/...`, no `..`)."""
+    return (
+        isinstance(value, str)
+        and bool(value.strip())
+        and not Path(value).is_absolute()
+        and ".." not in Path(value).parts
+    )
+
+
+def _range_pair(low: float, high: float) -> Callable[[Any], bool]:
+    """`[a, b]` with low <= a <= b <= high."""
+    return lambda value: _list_of(_number(low, high), 2)(value) and value[0] <= value[1]
 
 
 WHOLE_POSITIVE: Rule = ("a whole number of at least 1", _number(1, whole=True))
+WHOLE_LIST: Rule = ("a list of whole numbers of at least 1", _list_of(_number(1, whole=True)))
+TRUE_OR_FALSE: Rule = ("true or false", lambda v: isinstance(v, bool))
+INSIDE: Rule = ("a folder inside the project, as a relative path (e.g. runs)", _inside_project)
+SHARE: Rule = ("a number from 0 to 1", _number(0, 1))
 # Every setting with a range, by its key, wherever it appears under `train` and `variants` (a variant's
 # nested `optimizer`, `generator`, `critic` sections included): checked for params.yaml, the profile and
 # `--set` alike, once the three are merged, before anything runs.
@@ -257,8 +356,22 @@ RULES: dict[str, Rule] = {
     "clusters": ("a whole number from 2 to 1000", _number(2, 1000, whole=True)),  # scgan's k-means clusters
     # cgan's, per digit (labels digit x subclusters + cluster: at most 1,000 labels, as scgan's)
     "subclusters": ("null or a whole number from 2 to 100", _optional(_number(2, 100, whole=True))),
-    "digit_vectors": ("true or false", lambda v: isinstance(v, bool)),  # cgan's, with subclusters
-    "shared_fakes": ("true or false", lambda v: isinstance(v, bool)),  # cgan's
+    "digit_vectors": TRUE_OR_FALSE,  # cgan's, with subclusters
+    "shared_fakes": TRUE_OR_FALSE,  # cgan's
+    "bf16": TRUE_OR_FALSE,
+    "batch_norm": TRUE_OR_FALSE,
+    "sort_batches": TRUE_OR_FALSE,
+    "deterministic": TRUE_OR_FALSE,
+    "xla": TRUE_OR_FALSE,
+    "filters": WHOLE_LIST,
+    "strides": WHOLE_LIST,
+    "upsample": WHOLE_LIST,
+    "encoder_filters": WHOLE_LIST,
+    "encoder_strides": WHOLE_LIST,
+    "decoder_filters": WHOLE_LIST,
+    "decoder_strides": WHOLE_LIST,
+    "initial_shape": ("a list of three whole numbers of at least 1", _list_of(_number(1, whole=True), 3)),
+    "runs_dir": INSIDE,
     "pretrain_steps": ("a whole number of at least 0", _number(0, whole=True)),
     "dropout": ("null or a number in [0, 1)", _optional(lambda v: _number(0, 1)(v) and v < 1)),
     "batch_norm_momentum": ("null or a number in [0, 1)", _optional(lambda v: _number(0, 1)(v) and v < 1)),
@@ -274,6 +387,16 @@ RULES: dict[str, Rule] = {
     "latent_prior": _one_of("normal", "fitted"),
     "latent_components": ("a whole number from 1 to 1000", _number(1, 1000, whole=True)),
     "precision": _one_of("auto", "float32", "bfloat16"),
+    "activation": _one_of("relu", "leaky_relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid"),
+    "init": _one_of(
+        "glorot_uniform",
+        "glorot_normal",
+        "he_uniform",
+        "he_normal",
+        "lecun_uniform",
+        "lecun_normal",
+        "orthogonal",
+    ),
 }
 OPTION_RULES: dict[str, Rule] = {
     "seed": ("a whole number from 0 to 2**32 - 1", _number(0, 2**32 - 1, whole=True)),
@@ -284,9 +407,73 @@ OPTION_RULES: dict[str, Rule] = {
 }
 # What each optimizer needs, besides its `name` (an optimizer's section, wherever it appears).
 OPTIMIZER_SETTINGS = {"adam": ("lr", "beta_1"), "rmsprop": ("lr",), "sgd": ("lr", "momentum")}
-# Rules for one setting by its path, where the key alone does not say (a variant's algorithm, the workers).
+# The figures a champion may be chosen by (`registry.primary_metric`): every image model has them. Each
+# with the way it is better, which `registry.direction` must name.
+RANKING_METRICS = {
+    "fid": "lower",
+    "kid": "lower",
+    "inception_score": "higher",
+    "precision": "higher",
+    "recall": "higher",
+}
+# Rules for one setting by its path: the sections outside `train` and `variants` (every setting of theirs
+# that a value can break), and where the key alone does not say (a variant's algorithm).
 PATH_RULES: dict[str, Rule] = {
     "train.seed": OPTION_RULES["seed"],
+    "data.dir": INSIDE,
+    "data.reports_dir": INSIDE,
+    "data.docs_assets": (  # read only: it may lie outside the project
+        "null or a folder",
+        _optional(lambda v: isinstance(v, str) and bool(v.strip())),
+    ),
+    "data.mirrors": (
+        "a list of mirrors (URLs or folders)",
+        lambda v: isinstance(v, list) and all(isinstance(m, str) and m.strip() for m in v),
+    ),
+    "data.download.attempts": WHOLE_POSITIVE,
+    "data.download.backoff_seconds": ("a number of seconds from 0 to 600", _number(0, 600)),
+    "data.download.timeout_seconds": ("a number of seconds above 0", _number(0, low_open=True)),
+    "data.validation.rows.train": WHOLE_POSITIVE,
+    "data.validation.rows.test": WHOLE_POSITIVE,
+    "data.validation.class_share": ("a pair [low, high] of shares from 0 to 1", _range_pair(0, 1)),
+    "data.validation.image_mean": ("a pair [low, high] from 0 to 255", _range_pair(0, 255)),
+    "data.validation.split_mean": ("a pair [low, high] from 0 to 255", _range_pair(0, 255)),
+    "data.validation.min_peak": ("a whole number from 0 to 255", _number(0, 255, whole=True)),
+    "data.dvc.push": TRUE_OR_FALSE,
+    "mlflow.tracking_uri": (
+        "a tracking URI, e.g. sqlite:///mlflow/mlflow.db",
+        lambda v: isinstance(v, str) and bool(v.strip()),
+    ),
+    "mlflow.experiment": ("an experiment name", lambda v: isinstance(v, str) and bool(v.strip())),
+    "mlflow.tuning_experiment": ("an experiment name", lambda v: isinstance(v, str) and bool(v.strip())),
+    "mlflow.artifact_location": ("a folder or a URI", lambda v: isinstance(v, str) and bool(v.strip())),
+    "classifier.dir": INSIDE,
+    "classifier.filters": WHOLE_LIST,
+    "classifier.features": WHOLE_POSITIVE,
+    "classifier.lr": RULES["lr"],
+    "classifier.batch_size": WHOLE_POSITIVE,
+    "classifier.epochs": WHOLE_POSITIVE,
+    "classifier.train_images": ("null or a whole number of at least 1", _optional(_number(1, whole=True))),
+    "classifier.min_accuracy": SHARE,
+    "classifier.seed": OPTION_RULES["seed"],
+    "evaluation.samples": ("a whole number of at least 2", _number(2, whole=True)),
+    "evaluation.kid_subsets": WHOLE_POSITIVE,
+    "evaluation.kid_subset_size": ("a whole number of at least 2", _number(2, whole=True)),
+    "evaluation.pr_samples": ("a whole number of at least 2", _number(2, whole=True)),
+    "evaluation.pr_k": WHOLE_POSITIVE,
+    "evaluation.memorisation_samples": WHOLE_POSITIVE,
+    "evaluation.cas.images": ("a whole number of at least 10", _number(10, whole=True)),
+    "evaluation.cas.epochs": WHOLE_POSITIVE,
+    "evaluation.seed": OPTION_RULES["seed"],
+    "evaluation.reports_dir": INSIDE,
+    "registry.model_name": (
+        "a name of letters, digits, '.', '_' and '-' (at most 100), e.g. mnist-generator",
+        lambda v: isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", v) is not None,
+    ),
+    "registry.primary_metric": _one_of(*RANKING_METRICS),
+    "registry.direction": _one_of("lower", "higher"),
+    "registry.min_mode_entropy": SHARE,
+    "registry.min_memorisation_ratio": ("a number of at least 0", _number(0)),
     "workers.timeout_minutes": ("a number of minutes above 0", _number(0, low_open=True)),
     "workers.poll_seconds": ("a number of seconds above 0", _number(0, low_open=True)),
     "evaluation.bootstrap.resamples": ("a whole number of at least 10", _number(10, whole=True)),
@@ -302,14 +489,15 @@ PATH_RULES: dict[str, Rule] = {
 
 
 def validate(params: dict[str, Any]) -> dict[str, Any]:
-    """`params` if every setting under `train`, `variants`, `evaluation` and `workers` is in range, else one
-    error naming them all (`variants.mlp_gan.optimizer.lr is -0.1; it must be a number above 0`)."""
+    """`params` if every setting of every section is in range (by `PATH_RULES`, and under `train` and
+    `variants` by `RULES` too) and the settings agree with each other, else one error naming them all
+    (`variants.mlp_gan.optimizer.lr is -0.1; it must be a number above 0`)."""
     problems = []
-    for section in ("train", "variants", "evaluation", "workers"):
+    for section in SECTIONS[:-1]:  # every section but the profiles, which are merged in by now
         settings = flatten(params.get(section, {}), f"{section}.")
         for path, value in settings.items():
             key = path.rsplit(".", 1)[-1]
-            rule = PATH_RULES.get(path) or RULES.get(key)
+            rule = PATH_RULES.get(path) or (RULES.get(key) if section in ("train", "variants") else None)
             if rule and not rule[1](value):
                 problems.append(f"{path} is {value!r}; it must be {rule[0]}")
             if key == "name" and value in OPTIMIZER_SETTINGS:  # `name` is an optimizer's
@@ -353,6 +541,30 @@ def validate(params: dict[str, Any]) -> dict[str, Any]:
         and cfg["latent_components"] > 1
         and cfg.get("latent_prior") != "fitted"
     ]
+    registry = params.get("registry", {})
+    metric, direction = registry.get("primary_metric"), registry.get("direction")
+    if (
+        metric in RANKING_METRICS
+        and direction in ("lower", "higher")
+        and direction != RANKING_METRICS[metric]
+    ):
+        problems.append(  # a wrong way round would crown the worst generator
+            f"registry.direction is {direction!r}, but {metric} is better {RANKING_METRICS[metric]}; it "
+            f"must be {RANKING_METRICS[metric]!r}"
+        )
+    chosen = params.get("train", {}).get("variants")
+    known = list(params.get("variants", {}))
+    if not (isinstance(chosen, list) and chosen and all(isinstance(v, str) for v in chosen)):
+        problems.append(
+            f"train.variants is {chosen!r}; it must be a list of variants from: {', '.join(known)}"
+        )
+    else:
+        wrong = [v for v in dict.fromkeys(chosen) if v not in known or chosen.count(v) > 1]
+        if wrong:
+            problems.append(
+                f"train.variants names {', '.join(map(repr, wrong))} (unknown, or twice); it must list "
+                f"each variant once, from: {', '.join(known)}"
+            )
     if problems:
         raise ConfigError(
             "settings out of range (params.yaml, its profile or --set):\n  - "

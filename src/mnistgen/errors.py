@@ -14,6 +14,11 @@ def redact(text: str) -> str:
     return _CREDENTIALS.sub(r"\g<scheme>***@", text)
 
 
+def has_credentials(text: str) -> bool:
+    """Whether `text` holds a URL with credentials (what `redact` would hide)."""
+    return _CREDENTIALS.search(text) is not None
+
+
 def free_space(path: Path) -> str:
     """`N MiB free in FOLDER` for the nearest existing folder at or above `path`: what a message about a
     full disk (or a file-size limit) tells the user, so they can tell the two apart."""

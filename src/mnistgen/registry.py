@@ -10,17 +10,20 @@ time on one store (two pipelines) leave `champion` on the best of them (`settle_
 
 from __future__ import annotations
 
+import fcntl
 import json
 import logging
 import math
 import tempfile
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from mnistgen.errors import MnistgenError
 from mnistgen.serving.sampler import DIGEST_TAG, INFO_FILE, generator_digest
-from mnistgen.training.plan import COMPLETED, FINAL_GRID, SAMPLES_DIR, grid_file
+from mnistgen.training.plan import COMPLETED, FINAL_GRID, LOCK_DIR, SAMPLES_DIR, grid_file
 
 log = logging.getLogger(__name__)
 
@@ -28,7 +31,7 @@ CHAMPION, CHALLENGER = "champion", "challenger"
 IMAGE_KINDS = ("adversarial", "reconstruction")
 PYFUNC_FILE = Path(__file__).parent / "serving" / "generator_model.py"
 PACKAGE_DIR = Path(__file__).parent
-REGISTRATION_FILE = "registration.json"  # the last decision, under evaluation.reports_dir
+REGISTRATION_FILE = "registration.json"  # the last decision, beside the leaderboard it was made from
 CLAIM_TAG = "claims"  # on a version that was decided champion and generates (see settle_champion)
 SETTLE_ATTEMPTS = 10
 
@@ -265,10 +268,12 @@ def log_generator(run_id: str) -> tuple[Any, str]:
     import numpy as np
     import pandas as pd
     import tensorflow as tf
-    from mlflow.models import ModelSignature
+    from mlflow.models import Model, ModelSignature
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
 
-    with mlflow.start_run(run_id=run_id), tempfile.TemporaryDirectory(prefix="mnistgen-log-") as scratch:
+    # Logged beside the run with `Model.log(run_id=...)`, never by opening it again: a registration killed
+    # mid-way must leave the training run FINISHED, as evaluation and the next registration look for it.
+    with tempfile.TemporaryDirectory(prefix="mnistgen-log-") as scratch:
         model_dir = mlflow.artifacts.download_artifacts(
             run_id=run_id, artifact_path="model", dst_path=scratch
         )
@@ -281,8 +286,19 @@ def log_generator(run_id: str) -> tuple[Any, str]:
             outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 28, 28))]),
             params=ParamSchema([ParamSpec("pixels", "string", "float")]),
         )
-        logged = mlflow.pyfunc.log_model(
+        run = mlflow.MlflowClient().get_run(run_id)
+        entry = mlflow.initialize_logged_model(  # in the run's experiment, whatever is active here
             name="generator",
+            source_run_id=run_id,
+            params=run.data.params,
+            experiment_id=run.info.experiment_id,
+        )
+        logged = Model.log(
+            None,  # `artifact_path`, which MLflow 3 replaced by `name`
+            name="generator",
+            flavor=mlflow.pyfunc,
+            run_id=run_id,
+            model_id=entry.model_id,
             python_model=str(PYFUNC_FILE),
             artifacts={"generator": model_dir, "samples": grid},
             code_paths=[str(PACKAGE_DIR)],
@@ -324,10 +340,10 @@ def register(project_dir: Path, params: dict[str, Any], seed: int | None = None)
 
     from mnistgen import tracking
     from mnistgen.evaluation.classifier import INFO_FILE
-    from mnistgen.evaluation.evaluate import current_runs
+    from mnistgen.evaluation.evaluate import current_runs, evaluation_key, reports_folder
 
     name = params["registry"]["model_name"]
-    record_file = project_dir / params["evaluation"]["reports_dir"] / REGISTRATION_FILE
+    record_file = reports_folder(project_dir, params, seed) / REGISTRATION_FILE
     record_file.parent.mkdir(parents=True, exist_ok=True)
     if experiment := tracking.dvc_experiment():
         reason = (
@@ -348,10 +364,45 @@ def register(project_dir: Path, params: dict[str, Any], seed: int | None = None)
     extractor = json.loads(info_file.read_text())["version"]
     experiments = tracking.experiment_ids(project_dir, params["mlflow"])  # points MLflow at the store
     client = mlflow.MlflowClient()
-    runs = list(current_runs(client, experiments, project_dir, params, seed).values())
-    try:
-        decision = register_best(client, runs, params["registry"], extractor)
-    except MlflowException as err:  # the server, its database or its artifact store failed mid-way
-        raise tracking.store_failed(project_dir, params["mlflow"], err) from err
-    record_file.write_text(json.dumps(decision.as_dict(name), indent=2) + "\n")
+    with _one_at_a_time(project_dir):
+        runs = current_runs(client, experiments, project_dir, params, seed)
+        check_evaluated(runs, evaluation_key(project_dir, params, extractor), extractor)
+        try:
+            decision = register_best(client, list(runs.values()), params["registry"], extractor)
+        except MlflowException as err:  # the server, its database or its artifact store failed mid-way
+            raise tracking.store_failed(project_dir, params["mlflow"], err) from err
+        record_file.write_text(json.dumps(decision.as_dict(name), indent=2) + "\n")
     return decision
+
+
+def check_evaluated(runs: dict[str, Any], key: str, extractor: str) -> None:
+    """Refuse to decide while a variant's current run lacks figures from the current evaluation (never
+    evaluated, its evaluation failed or cut short, or measured under other settings): the champion must
+    never change because another variant's figures are missing."""
+    missing = [
+        f"{variant} (run {run.info.run_id})"
+        for variant, run in runs.items()
+        if run.data.tags.get("eval/key") != key or run.data.tags.get("eval/extractor_version") != extractor
+    ]
+    if missing:
+        raise RegistryError(
+            f"not registered: {', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no figures from "
+            f"the current evaluation (classifier {extractor}, today's evaluation settings and code), so the "
+            "best generator cannot be told. Fix: run `mnistgen evaluate`, then `mnistgen register`."
+        )
+
+
+@contextmanager
+def _one_at_a_time(project_dir: Path) -> Iterator[None]:
+    """One registration at a time in a project: a second waits for the first to end, then finds what it
+    registered (the kernel's `flock`, so a killed registration never leaves the lock behind). Registrations
+    from other hosts on a shared store are reconciled by `settle_champion`."""
+    lock_file = project_dir / LOCK_DIR / "register.lock"
+    lock_file.parent.mkdir(parents=True, exist_ok=True)
+    with lock_file.open("a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            log.info("waiting for another registration in %s to end", project_dir)
+            fcntl.flock(handle, fcntl.LOCK_EX)
+        yield

@@ -7,6 +7,7 @@ is `publish`'s job, called once the whole data set has been validated.
 
 from __future__ import annotations
 
+import base64
 import gzip
 import hashlib
 import http.client
@@ -15,6 +16,7 @@ import os
 import shutil
 import time
 import urllib.error
+import urllib.parse
 import urllib.request
 import zlib
 from collections.abc import Callable
@@ -205,9 +207,26 @@ def _download_verified(url: str, spec: FileSpec, staging_dir: Path, timeout: flo
         partial.unlink(missing_ok=True)
 
 
+def _request(url: str) -> urllib.request.Request:
+    """A request for `url`; a `user:password@` in it becomes HTTP basic authentication (urllib would take
+    it for part of the host name), sent to that host only, never along a redirect."""
+    parts = urllib.parse.urlsplit(url)
+    if parts.username is None:
+        return urllib.request.Request(url)
+    request = urllib.request.Request(parts._replace(netloc=parts.netloc.rpartition("@")[2]).geturl())
+    user, password = urllib.parse.unquote(parts.username), urllib.parse.unquote(parts.password or "")
+    token = base64.b64encode(f"{user}:{password}".encode()).decode()
+    request.add_unredirected_header("Authorization", f"Basic {token}")
+    return request
+
+
 def _open(url: str, timeout: float) -> Any:
+    if url.startswith("file:"):  # a FIFO or a device under a file's name would block or never end
+        path = Path(urllib.request.url2pathname(urllib.parse.urlsplit(url).path))
+        if path.exists() and not path.is_file():
+            raise _MirrorError(f"{path} is not a regular file")
     try:
-        return urllib.request.urlopen(url, timeout=timeout)  # noqa: S310 - mirrors are user-configured
+        return urllib.request.urlopen(_request(url), timeout=timeout)  # noqa: S310 - user-configured
     except urllib.error.HTTPError as err:
         if err.code >= 500 or err.code == 429:
             raise _TransientError(f"HTTP {err.code} {err.reason}") from err

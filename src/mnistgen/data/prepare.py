@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mnistgen.config import load_params, project_root
+from mnistgen.config import load_project
 from mnistgen.data import download, idx, validation, versioning
 
 log = logging.getLogger(__name__)
@@ -53,9 +53,9 @@ class DataSettings:
 
     @classmethod
     def load(cls, project_dir: Path | None = None) -> DataSettings:
-        """Settings of the project at `project_dir`, or of the nearest one above the working directory."""
-        root = project_root(project_dir)
-        return cls.from_params(root, load_params(root))
+        """Settings of the project at `project_dir`, or of the nearest one above the working directory
+        (the whole of params.yaml checked first)."""
+        return cls.from_params(*load_project(project_dir))
 
     @property
     def data_version(self) -> str:

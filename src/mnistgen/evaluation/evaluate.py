@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import tempfile
+import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,19 @@ Usefulness = Callable[[np.ndarray, np.ndarray], float]  # (images in [0, 1], lab
 
 class EvaluationError(MnistgenError):
     """Nothing could be evaluated."""
+
+
+SEED_REPORTS = "seed-{seed}"  # under evaluation.reports_dir: the reports of runs trained with another seed
+
+
+def reports_folder(project_dir: Path, params: dict[str, Any], seed: int | None) -> Path:
+    """Where the reports of runs trained with `seed` go: `evaluation.reports_dir` for `train.seed` (the
+    pipeline's, which DVC tracks), its `seed-N/` for any other, so a trial's figures are written beside
+    the pipeline's, never over them."""
+    reports = project_dir / params["evaluation"]["reports_dir"]
+    if seed is None or seed == params["train"]["seed"]:
+        return reports
+    return reports / SEED_REPORTS.format(seed=seed)
 
 
 def current_runs(
@@ -120,12 +134,28 @@ def evaluate_run(
             )
         if kind == "reconstruction":
             figures["reconstruction_mse"] = reconstruction_error(model_dir, test, bool(sampler.classes))
-    for name, value in figures.items():
-        client.log_metric(run.info.run_id, f"eval/{name}", float(value))
-    client.set_tag(run.info.run_id, "eval/extractor_version", classifier.version)
-    client.set_tag(run.info.run_id, "eval/samples", str(cfg["samples"]))
-    client.set_tag(run.info.run_id, "eval/key", key)
+    log_figures(client, run.info.run_id, figures, classifier.version, cfg["samples"], key)
     return _entry(client, run, kind, figures, samples[:GRID_SAMPLES] if kind != "toy" else None)
+
+
+def log_figures(
+    client: Any, run_id: str, figures: dict[str, float], extractor: str, samples: int, key: str
+) -> None:
+    """The figures and the key they were measured under, in one write (one transaction of the store): an
+    evaluation killed mid-way leaves the run's earlier figures with their own key, never new figures under
+    an old key or old figures under a new one."""
+    from mlflow.entities import Metric, RunTag
+
+    now = int(time.time() * 1000)
+    client.log_batch(
+        run_id,
+        metrics=[Metric(f"eval/{name}", float(value), now, 0) for name, value in figures.items()],
+        tags=[
+            RunTag("eval/extractor_version", extractor),
+            RunTag("eval/samples", str(samples)),
+            RunTag("eval/key", key),
+        ],
+    )
 
 
 def _entry(client: Any, run: Any, kind: str, figures: dict[str, float], grid: np.ndarray | None) -> Entry:
@@ -135,12 +165,15 @@ def _entry(client: Any, run: Any, kind: str, figures: dict[str, float], grid: np
 
 def evaluation_key(project_dir: Path, params: dict[str, Any], extractor: str) -> str:
     """What an evaluation's figures depend on besides the run: the `evaluate` stage's params and code (as
-    dvc.yaml lists them, runs left out) and the classifier's version."""
+    dvc.yaml lists them) and the classifier's version, the hash of its weights. The runs are left out,
+    and so are the classifier's files, whose bytes hold the time they were saved: the same classifier
+    trained in two clones sharing one store gives one key."""
     from mnistgen import lineage
     from mnistgen.config import load_params
 
     inputs = lineage.fingerprint(project_dir, load_params(project_dir), "evaluate", params["profile"])
     inputs["deps"].pop(params["train"]["runs_dir"], None)
+    inputs["deps"].pop(params["classifier"]["dir"], None)
     return lineage.digest({**inputs, "extractor": extractor})
 
 
@@ -213,7 +246,7 @@ def evaluate_all(
     project_dir: Path, params: dict[str, Any], seed: int | None = None, champion: Any | None = None
 ) -> tuple[list[Entry], str, tuple[Path, Path]]:
     """Evaluate every variant's current run (trained with `seed`, default `train.seed`), add the floor, and
-    write the leaderboard under `evaluation.reports_dir`. `champion`, the registered champion's model
+    write the leaderboard under `reports_folder`. `champion`, the registered champion's model
     version if any, is scored again when its score came from another classifier, so the registry can
     compare like with like."""
     import mlflow
@@ -271,7 +304,10 @@ def evaluate_all(
     figures = {name: float(value) for name, value in floor.metrics.items()}
     client.set_experiment_tag(experiment_ids[0], FLOOR_TAG, json.dumps({"key": key, "figures": figures}))
     paths = write_leaderboard(
-        entries, params["registry"]["primary_metric"], classifier.version, project_dir / cfg["reports_dir"]
+        entries,
+        params["registry"]["primary_metric"],
+        classifier.version,
+        reports_folder(project_dir, params, seed),
     )
     if failed:
         raise EvaluationError(

@@ -219,10 +219,18 @@ def write(entries: list[Entry], primary: str, extractor: str, reports_dir: Path)
     md, page = reports_dir / "leaderboard.md", reports_dir / "leaderboard.html"
     md.write_text(markdown(entries, primary, extractor))
     page.write_text(html_page(entries, primary, extractor))
-    metrics_dir = reports_dir / METRICS_DIR
-    shutil.rmtree(metrics_dir, ignore_errors=True)  # no stale file of a variant no longer evaluated
-    metrics_dir.mkdir()
+    # Written beside, then swapped in: no stale file of a variant no longer evaluated, and a crash
+    # mid-way leaves the previous files.
+    metrics_dir, partial = reports_dir / METRICS_DIR, reports_dir / f".{METRICS_DIR}.partial"
+    shutil.rmtree(partial, ignore_errors=True)
+    partial.mkdir()
     for name, values in metrics_by_variant(entries).items():
         record = {**values, "extractor_version": extractor}
-        (metrics_dir / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+        (partial / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+    retired = reports_dir / f".{METRICS_DIR}.retired"
+    shutil.rmtree(retired, ignore_errors=True)
+    if metrics_dir.exists():
+        metrics_dir.replace(retired)
+    partial.replace(metrics_dir)
+    shutil.rmtree(retired, ignore_errors=True)
     return md, page
