@@ -1,6 +1,9 @@
-# Every target sets up .venv from the lock file first, so a fresh clone needs nothing but Python 3.11.
-PYTHON ?= python3.11
-VENV := .venv
+# Every target sets up the virtual environment from the lock files first, so a fresh clone needs nothing
+# but Python 3.11, 3.12 or 3.13: the newest of python3.13, python3.12 and python3.11 that runs here, or
+# PYTHON=/path/to/python. VENV= names the environment (CI keeps one per Python version).
+SUPPORTED_PYTHONS := 3.13 3.12 3.11
+PYTHON ?= $(firstword $(foreach v,$(SUPPORTED_PYTHONS),$(shell python$(v) -c '' >/dev/null 2>&1 && echo python$(v))))
+VENV ?= .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-from-lock
 DOCS_ASSETS := datadocs/node_modules/.installed-from-lock
@@ -52,11 +55,15 @@ team-up: $(STAMP)
 team-down: $(STAMP)
 	$(BIN)/python team/stack.py down
 
-$(STAMP): requirements.lock pyproject.toml
-	@$(PYTHON) -c 'import sys; assert sys.version_info[:2] == (3, 11), f"mnistgen needs Python 3.11, {sys.executable} is {sys.version.split()[0]}: pass PYTHON=/path/to/python3.11"'
+# uv (pinned with its hashes in tools.lock) installs the lock: every package hash-checked, in about a
+# minute from a cold cache (README "Development" has the measured times).
+$(STAMP): requirements.lock tools.lock pyproject.toml
+	@test -n "$(PYTHON)" || { echo "error: no Python 3.13, 3.12 or 3.11 runs here (python3.13, python3.12, python3.11 on the PATH). Fix: install one, or pass PYTHON=/path/to/python3.X"; exit 1; }
+	@$(PYTHON) -c 'import sys; sys.exit(None if (3, 11) <= sys.version_info[:2] <= (3, 13) else f"error: mnistgen runs on Python 3.11, 3.12 or 3.13; {sys.executable} is {sys.version.split()[0]}. Fix: pass PYTHON=/path/to/python3.13 (or 3.12, 3.11)")'
 	$(PYTHON) -m venv $(VENV)
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r requirements.lock
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-deps -e .
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --require-hashes --no-deps -r tools.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --require-hashes --no-deps --compile-bytecode -r requirements.lock
+	$(BIN)/uv pip install --quiet --python $(BIN)/python --no-deps -e .
 	touch $@
 
 # The scripts, styles and fonts of the Data Docs, pinned in datadocs/package-lock.json, so the pages work
@@ -66,7 +73,9 @@ $(DOCS_ASSETS): datadocs/package-lock.json
 		npm ci --prefix datadocs --ignore-scripts --no-audit --no-fund --loglevel=error && touch $@; \
 	else echo "note: no npm here: the Data Docs will load their scripts and styles from CDNs (apt-get install npm)"; fi
 
-lock:  ## re-resolve requirements.lock after changing dependencies in pyproject.toml
-	$(BIN)/python -m pip install --quiet uv
-	$(BIN)/uv pip compile pyproject.toml --extra cpu --extra dev --extra team --generate-hashes \
-		--python-version 3.11 --python-platform x86_64-manylinux_2_28 -o requirements.lock
+# One lock for every supported Python and platform (universal resolution; the same version of a package on
+# every Python where one version serves them all); the versions already locked are kept where they fit.
+lock: $(STAMP)  ## re-resolve requirements.lock (and tools.lock) after changing pyproject.toml (or tools.in)
+	$(BIN)/uv pip compile pyproject.toml --extra cpu --extra dev --extra team --universal \
+		--fork-strategy fewest --generate-hashes --python-version 3.11 -o requirements.lock
+	$(BIN)/uv pip compile tools.in --universal --generate-hashes --python-version 3.11 -o tools.lock
