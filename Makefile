@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-from-lock
 DOCS_ASSETS := datadocs/node_modules/.installed-from-lock
 
-.PHONY: pipeline test test-fast lint lock setup repro deploy prefect-server mlflow-server team-up team-down
+.PHONY: pipeline test test-fast lint lock setup repro deploy prefect-server mlflow-server mlflow-ui docs docs-serve team-up team-down
 
 pipeline: $(STAMP) $(DOCS_ASSETS)  ## the main job: data -> classifier -> every variant -> evaluation -> registry (cpu profile)
 	$(BIN)/mnistgen pipeline
@@ -28,7 +28,16 @@ test-fast: $(STAMP)  ## the quick inner loop
 	$(PYTEST) -m "not slow"
 
 lint: $(STAMP)
-	$(BIN)/ruff check src flows tests benchmarks team
+	$(BIN)/ruff check src flows tests benchmarks team docs
+
+# The documentation site (MkDocs Material, mkdocs.yml): built offline, and strictly (a broken link or a page
+# missing from the navigation fails); its reference pages and results are generated (docs/hooks.py).
+docs: $(STAMP)  ## the documentation site in site/ (open site/index.html)
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs build --strict --quiet
+	@echo "site/index.html"
+
+docs-serve: $(STAMP)  ## the documentation site on http://127.0.0.1:8000, rebuilt as pages change
+	NO_MKDOCS_2_WARNING=1 $(BIN)/mkdocs serve --strict --dev-addr 127.0.0.1:8000
 
 setup: $(STAMP) $(DOCS_ASSETS)
 
@@ -46,6 +55,9 @@ deploy: $(STAMP)  ## work pools `gpu` (one run at a time) and `cpu`, then every 
 
 mlflow-server: $(STAMP)  ## a shared MLflow tracking server (see mlflow/README.md)
 	mlflow/server.sh
+
+mlflow-ui: $(STAMP)  ## the MLflow UI on the project's own store: http://127.0.0.1:5000
+	$(BIN)/mlflow ui --backend-store-uri sqlite:///mlflow/mlflow.db --host 127.0.0.1 --port 5000
 
 # PostgreSQL, an S3 store (moto), MLflow on both and Prefect on PostgreSQL, on 127.0.0.1; writes .team.env
 # (README "Team scale"): `set -a; . ./.team.env; set +a` points mnistgen, prefect, mlflow and dvc at them.

@@ -27,6 +27,8 @@ PIXEL_FORMATS = {"float": 1.0, "uint8": 255.0}  # the pyfunc's `pixels` paramete
 BAD_REQUESTS = {  # what a client may get wrong -> the request it sends
     "a string seed": {"dataframe_records": [{"seed": "abc"}]},
     "a negative seed": {"dataframe_records": [{"seed": -1}]},
+    "a fractional seed": {"dataframe_records": [{"seed": 1.5}]},
+    "a boolean seed": {"dataframe_records": [{"seed": True}]},
     "label 12": {"dataframe_records": [{"seed": 0, "label": 12}]},
     "10^7 rows": {"inputs": {"seed": range(10**7)}},
     "an unknown pixel format": {"dataframe_records": [{"seed": 0}], "params": {"pixels": "gray"}},

@@ -64,7 +64,7 @@ HK4B32_WIDE = {**HINGE_K4_B32, "generator.filters": "[256,128]"}  # round two's 
 BETA1_0 = {"generator.optimizer.beta_1": 0.0, "discriminator.optimizer.beta_1": 0.0}
 # round two's recipe on (digit, style) labels: 25 k-means styles of each digit, rank-128 class vectors
 CGAN_SUB25 = {**HK4B32_WIDE, **BETA1_0, "subclusters": 25, "discriminator.projection_rank": 128}
-# the eleventh session's trials: digit vectors, and one batch of fakes a step for both updates
+# digit vectors, and one batch of fakes a step for both updates
 DIGITVEC_SHARED = {"digit_vectors": "true", "shared_fakes": "true"}
 # scgan before rank-128 class vectors and mode seeking (the trials that ran without them pin them off)
 PLAIN_SCGAN = {"discriminator.projection_rank": "null", "mode_seeking": 0.0}
@@ -149,15 +149,15 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     # cgan on (digit, style) labels: `subclusters` k-means clusters of each digit's images, rank-128 class
     # vectors as scgan's (250 labels), at three mode-seeking weights
     **{f"cgan-sub25-rank128-ms{w}": ("cgan", {**CGAN_SUB25, "mode_seeking": w}) for w in (0.2, 0.3, 0.4)},
-    # round two, seventh session: AC-GAN's digit head in D (`auxiliary_classifier`: its weight) on
-    # cgan-sub25-rank128-ms0.4, and beside it a stronger mode-seeking term (`ms`) for the recall it costs
+    # AC-GAN's digit head in D (`auxiliary_classifier`: its weight) on cgan-sub25-rank128-ms0.4, and beside
+    # it a stronger mode-seeking term (`ms`) for the recall it costs
     **{
         f"cgan-aux{w}-ms{m}": ("cgan", {**CGAN_SUB25, "mode_seeking": m, "auxiliary_classifier": w})
         for w, m in ((0.3, 0.4), (1.0, 0.4), (1.0, 0.5), (1.0, 0.6))
     },
-    # eighth session: G's half of the head hinged at `auxiliary_margin` nats (cgan-aux1.0-ms0.4 beside it),
-    # with 40 styles, and with a shorter generator average (0.99: about the last 100 steps, where the
-    # warm-up ramp alone gives about the last 245); cgan-aux1.0-margin0.1-ema0.99: the next cpu setting
+    # G's half of the head hinged at `auxiliary_margin` nats (cgan-aux1.0-ms0.4 beside it), with 40 styles,
+    # and with a shorter generator average (0.99: about the last 100 steps, where the warm-up ramp alone
+    # gives about the last 245)
     **{
         f"cgan-aux{w}-margin0.1{suffix}": (
             "cgan",
@@ -170,9 +170,9 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
             (1.5, "-ema0.99", {"ema_decay": 0.99}),
         )
     },
-    # ninth session: a looser margin, and each label's vectors as its digit's plus its style's
-    # (`digit_vectors`), on cgan-aux1.0-margin0.1-ema0.99; -digitvec was the ninth session's cpu setting,
-    # and beside it a stronger mode-seeking term and a longer generator average (0.995: the last 200 steps)
+    # on cgan-aux1.0-margin0.1-ema0.99: a tighter margin, and each label's vectors as its digit's plus its
+    # style's (`digit_vectors`), with a stronger mode-seeking term or a longer generator average (0.995:
+    # about the last 200 steps)
     **{
         f"cgan-aux1.0-margin{m}-ema{decay}{suffix}": (
             "cgan",
@@ -190,20 +190,18 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
             (0.1, 0.99, "-digitvec", {"digit_vectors": "true"}),
             (0.1, 0.99, "-digitvec-ms0.5", {"digit_vectors": "true", "mode_seeking": 0.5}),
             (0.1, 0.995, "-digitvec", {"digit_vectors": "true"}),
-            # tenth session: between the two averages, mode seeking or the looser margin beside 0.995;
-            # cgan-aux1.0-margin0.2-ema0.995-digitvec was the tenth session's cpu setting
+            # between the two averages; mode seeking or a looser margin beside 0.995
             (0.1, 0.993, "-digitvec", {"digit_vectors": "true"}),
             (0.1, 0.995, "-digitvec-ms0.5", {"digit_vectors": "true", "mode_seeking": 0.5}),
             (0.2, 0.995, "-digitvec", {"digit_vectors": "true"}),
-            # eleventh session: one batch of fakes a step for both updates (the generator runs once), at
-            # the same 2,200 steps and at 2,400, and with looser margins; -digitvec-shared-2400 is the cpu
-            # setting of the eleventh session
+            # one batch of fakes a step for both updates (the generator runs once), at the same 2,200
+            # steps and at 2,400, and with looser margins
             (0.2, 0.995, "-digitvec-shared", DIGITVEC_SHARED),
             (0.2, 0.995, "-digitvec-shared-2400", {**DIGITVEC_SHARED, "steps_per_epoch": 1200}),
             (0.25, 0.995, "-digitvec-shared", DIGITVEC_SHARED),
             (0.3, 0.995, "-digitvec-shared", DIGITVEC_SHARED),
-            # twelfth session: the 2,400 shared steps with tighter margins, or with a longer average (0.997:
-            # about the last 330 steps); -margin0.05-ema0.995-digitvec-shared-2400 is the cpu setting now
+            # the 2,400 shared steps with tighter margins, or with a longer average (0.997: about the last
+            # 330 steps); -margin0.05-ema0.995-digitvec-shared-2400 is the cpu setting
             (0.1, 0.995, "-digitvec-shared-2400", {**DIGITVEC_SHARED, "steps_per_epoch": 1200}),
             (0.05, 0.995, "-digitvec-shared-2400", {**DIGITVEC_SHARED, "steps_per_epoch": 1200}),
             (0.2, 0.997, "-digitvec-shared-2400", {**DIGITVEC_SHARED, "steps_per_epoch": 1200}),
@@ -239,11 +237,11 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
         "vae",
         {**VAE_Z16, "r_loss_factor": 4000.0, "latent_prior": "fitted", "optimizer.lr": 0.001},
     ),
-    # round two, fifth session: a mixture over the codes (vae-cpu has 50 components since)
+    # a mixture over the codes against one Gaussian (vae-cpu has 50 components)
     "vae-one-gaussian": ("vae", {"latent_components": 1}),
     "autoencoder-mix10": ("autoencoder", {"latent_components": 10}),
     "cvae-z16": ("cvae", {**CVAE_ROUND_ONE, "z_dim": 16}),
-    # round two, sixth session: the vae's recipe with a prior fitted to each digit's codes (now cvae-cpu)
+    # the vae's recipe with a prior fitted to each digit's codes (cvae-cpu is one of them)
     "cvae-cpu": ("cvae", {}),
     "cvae-round-one": ("cvae", CVAE_ROUND_ONE),
     "cvae-z16-r4k-fitted": ("cvae", CVAE_Z16_FITTED),

@@ -12,7 +12,9 @@ from __future__ import annotations
 
 import base64
 import contextlib
+import json
 import re
+import time
 from pathlib import Path
 from typing import Any
 
@@ -29,10 +31,14 @@ from mnistgen import lineage, tracking
 from mnistgen.config import ConfigError, check_flow_mirrors, check_options, load_params, load_project
 from mnistgen.data.versioning import VersioningError
 from mnistgen.errors import redact
-from mnistgen.evaluation.evaluate import FLOOR, reports_folder
+from mnistgen.evaluation.evaluate import reports_folder
+from mnistgen.evaluation.leaderboard import FLOOR
 from mnistgen.serving.generate import sample_to_file
+from mnistgen.training import hardware
 
 CHAMPION_GRID = "champion.png"
+DESCRIPTION_ROWS = 6  # leaderboard rows in the pipeline run's description
+SUMMARY_FILE = "pipeline_run.json"  # beside the reports: the commit, machine and step times that made them
 
 
 @task
@@ -89,6 +95,7 @@ def retrain(
     if unknown := sorted(set(names) - set(params["variants"])):
         raise ConfigError(f"unknown variants {unknown}; params.yaml defines: {', '.join(params['variants'])}")
     clock = StepClock(steps=7)
+    commit = tracking.git_commit(root)  # before the run writes dvc.lock and the reports
     tracking_uri, experiment_page = clock.time("MLflow check", lambda: check_tracking(root, params))
     trained_with = params["train"]["seed"] if seed is None else seed
     parent = tracking.start_pipeline_run(
@@ -116,7 +123,20 @@ def retrain(
         decision = clock.time("registration", lambda: register(profile, str(root), seed))
         grid = clock.time("champion grid", lambda: publish_champion(root, params))
         reports = reports_folder(root, params, seed)
-        record_pipeline_run(parent, profile, extractor, leaderboard, decision, clock.seconds, reports, grid)
+        record_pipeline_run(
+            parent, profile, extractor, leaderboard, decision, clock.seconds, clock.table(), reports, grid
+        )
+        summary = {
+            "commit": commit,
+            "date": time.strftime("%Y-%m-%d"),
+            "machine": hardware.machine(),
+            "profile": profile,
+            "seed": trained_with,
+            "steps": {name: round(seconds, 1) for name, seconds in clock.seconds.items()},
+            "trainings": {name: round(seconds, 1) for name, seconds in clock.trainings.items()},
+            "registration": decision,
+        }
+        (reports / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
     except BaseException:
         with contextlib.suppress(Exception):  # the store may be what failed: the original error matters
             tracking.end_pipeline_run(parent, "FAILED", {}, {}, [])
@@ -151,13 +171,15 @@ def record_pipeline_run(
     leaderboard: list[dict[str, Any]],
     decision: dict[str, Any],
     seconds: dict[str, float],
+    step_table: str,
     reports: Path,
     grid: Path,
 ) -> None:
     """The pipeline's MLflow run, one row that expands in the UI: the trainings it ran nested under it,
     an evaluation run with the real-data floor (`floor/...`, so it does not rank among the generators'
-    `eval/...`), and the leaderboard, the champion's grid and the time per step on the run itself. Not
-    retried: a second try would log a second evaluation run."""
+    `eval/...`), and the leaderboard, the champion's grid and the time per step on the run itself; its
+    description (the run page's first lines) the top of the leaderboard, the decision and the step table.
+    Not retried: a second try would log a second evaluation run."""
     adopted = tracking.adopt_new_runs(parent, [row["run_id"] for row in leaderboard if row["run_id"]])
     floor = next(row for row in leaderboard if row["variant"] == FLOOR)
     numbers = {k: v for k, v in floor.items() if isinstance(v, int | float)}
@@ -172,8 +194,34 @@ def record_pipeline_run(
         parent,
         "FINISHED",
         {f"time/{re.sub(r'[^A-Za-z0-9]+', '_', step).strip('_')}": took for step, took in seconds.items()},
-        {"decision": decision["reason"], "trainings_nested": str(len(adopted))},
+        {
+            "decision": decision["reason"],
+            "trainings_nested": str(len(adopted)),
+            tracking.DESCRIPTION_TAG: _description(reports / "leaderboard.md", decision, step_table),
+        },
         [reports / "leaderboard.md", reports / "leaderboard.html", grid],
+    )
+
+
+def _description(leaderboard: Path, decision: dict[str, Any], step_table: str) -> str:
+    """The leaderboard's table without its run ids, cut after the first rows, then the decision and
+    the time of each step."""
+    table = [
+        line.rsplit("|", 2)[0] + "|" for line in leaderboard.read_text().splitlines() if line.startswith("|")
+    ]
+    return "\n".join(
+        [
+            "**Leaderboard** (the top; the whole in `leaderboard.html`)",
+            "",
+            *table[: DESCRIPTION_ROWS + 2],
+            "",
+            f"**Registry**: {decision['variant']} is `{decision['alias']}` of `{decision['model']}`: "
+            f"{decision['reason']}",
+            "",
+            "**Time per step**",
+            "",
+            step_table,
+        ]
     )
 
 

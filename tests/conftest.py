@@ -418,6 +418,19 @@ def run_cli(
     )
 
 
+def build_docs(site: Path) -> None:
+    """The documentation site into `site`, as `make docs` builds it (strictly: a broken link fails)."""
+    done = subprocess.run(
+        [sys.executable, "-m", "mkdocs", "build", "--strict", "--site-dir", str(site)],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        timeout=300,
+        env={**os.environ, "NO_MKDOCS_2_WARNING": "1"},  # Material's notice of its successor
+    )
+    assert done.returncode == 0, done.stderr[-4000:]
+
+
 # ---------------------------------------------------------------- servers on loopback
 
 

@@ -15,6 +15,8 @@ import pytest
 import yaml
 from conftest import cli_env, make_training_project, run_cli, snapshot
 
+from mnistgen import tracking
+
 pytestmark = pytest.mark.slow
 
 
@@ -76,6 +78,13 @@ def test_metrics_are_logged_into_the_training_runs(evaluated) -> None:
     )
     toy = client.get_run(json.loads((project / "runs" / "toy_gan_1d" / "run.json").read_text())["run_id"])
     assert {"eval/wasserstein1", "eval/ks"} <= set(toy.data.metrics)
+    # The data each run read, as MLflow dataset inputs: the split, its DVC version, the context.
+    version = tracking.data_version(project)
+    read = {(i.dataset.name, i.dataset.digest, i.tags[0].value) for i in run.inputs.dataset_inputs}
+    assert read == {("mnist-train", version, "training"), ("mnist-test", version, "evaluation")}
+    (classifier_run,) = client.search_runs([run.info.experiment_id], "tags.kind = 'classifier'")
+    read = {(i.dataset.name, i.tags[0].value) for i in classifier_run.inputs.dataset_inputs}
+    assert read == {("mnist-train", "training"), ("mnist-test", "evaluation")}
 
 
 def test_evaluation_and_registration_leave_no_model_copies_behind(evaluated) -> None:
@@ -90,6 +99,18 @@ def test_evaluation_and_registration_leave_no_model_copies_behind(evaluated) -> 
 def test_register_sets_a_champion_and_sample_writes_images(evaluated, tmp_path: Path) -> None:
     project, outputs = evaluated
     assert "mnist-generator v1 @champion: first registration" in outputs["register"]
+    # The version's description is its model card, made from the figures the leaderboard reports.
+    client = _store(project)
+    version = client.get_model_version("mnist-generator", "1")
+    variant = version.tags["variant"]
+    figures = json.loads((project / "reports" / "metrics" / f"{variant}.json").read_text())
+    floor = json.loads((project / "reports" / "metrics" / "floor.json").read_text())
+    for metric in ("fid", "recall", "precision"):
+        assert (
+            f"{figures[metric]:.3g}" in version.description and f"{floor[metric]:.3g}" in version.description
+        )
+    assert "models:/mnist-generator/1" in version.description and "## Known limits" in version.description
+    assert "How `champion` is decided" in client.get_registered_model("mnist-generator").description
     grid = run_cli(project, "sample", "--n", "16", "--out", str(tmp_path / "grid.png"), "--seed", "3")
     assert grid.returncode == 0, grid.stderr[-2000:]
     assert (tmp_path / "grid.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"

@@ -5,6 +5,7 @@ Each test saves a screenshot under `reports/screenshots/` (git-ignored), named i
 from __future__ import annotations
 
 import json
+import os
 import re
 import sys
 from collections.abc import Iterator
@@ -14,6 +15,7 @@ import pytest
 from chromium import chromium, shot, texts, wait_for
 from conftest import (
     REPO,
+    build_docs,
     cli_env,
     free_port,
     init_dvc_repo,
@@ -67,6 +69,10 @@ def pipeline_run(pipeline_cli: tuple[Path, str]) -> Path:
 def test_the_pipeline_prints_its_steps_and_no_routine_noise(pipeline_cli: tuple[Path, str]) -> None:
     _, printed = pipeline_cli
     assert "[1/7]" in printed and "[7/7]" in printed and "Prefect UI:" in printed, printed[-3000:]
+    for ui in ("MLflow UI:", "Prefect UI:"):  # each command runs as printed, in any shell and folder
+        (line,) = [line for line in printed.splitlines() if line.startswith(ui)]
+        program = Path(line.removeprefix(ui).split()[0])
+        assert program.is_absolute() and os.access(program, os.X_OK), line
     routine = ("Finished in state Completed()", "View at ", "Beginning subflow run", "absl::InitializeLog")
     for noise in routine:
         assert noise not in printed, f"{noise!r} in the pipeline's output:\n{printed[-3000:]}"
@@ -142,25 +148,33 @@ def test_the_mlflow_experiment_opens_on_its_runs_ranked_by_fid(
     variant, profile and seed, the deciding metrics as columns, best FID first."""
     from mnistgen.tracking import VIEW_METRICS, experiment_page
 
-    browser.get(experiment_page(mlflow_ui, _experiment_id(pipeline_run)))
-    names = [f"{variant} · smoke · seed 42" for variant in VARIANTS]
-    wait_for(
-        browser,
-        lambda: all(name in browser.page_source for name in names),
-        "mlflow-experiment",
-        f"the runs {names}",
-    )
-    path = shot(browser, "mlflow-experiment")
-    headers = set(texts(browser, "[role=columnheader]"))
-    assert set(VIEW_METRICS) <= headers, f"columns {sorted(headers)}; see {path}"
-    text = browser.find_element("tag name", "body").text
-    assert "Token usage" not in text and "Sort: eval/fid" in text, f"not the runs view; see {path}"
-    fid = {
-        v: json.loads((pipeline_run / "reports" / "metrics" / f"{v}.json").read_text())["fid"]
-        for v in ("mlp_gan", "cgan")
-    }
-    shown = sorted(fid, key=lambda v: text.index(f"{v} · smoke · seed 42"))
-    assert shown == sorted(fid, key=fid.get), f"rows {shown}, FID {fid}; see {path}"
+    browser.set_window_size(2400, 1000)  # the table draws only the columns in view: show them all
+    try:
+        browser.get(experiment_page(mlflow_ui, _experiment_id(pipeline_run)))
+        names = [f"{variant} · smoke · seed 42" for variant in VARIANTS]
+        wait_for(
+            browser,
+            lambda: all(name in browser.page_source for name in names),
+            "mlflow-experiment",
+            f"the runs {names}",
+        )
+        path = shot(browser, "mlflow-experiment")
+        headers = set(texts(browser, "[role=columnheader]"))
+        assert set(VIEW_METRICS) <= headers, f"columns {sorted(headers)}; see {path}"
+        text = browser.find_element("tag name", "body").text
+        assert "Token usage" not in text and "Sort: eval/fid" in text, f"not the runs view; see {path}"
+        fid = {
+            v: json.loads((pipeline_run / "reports" / "metrics" / f"{v}.json").read_text())["fid"]
+            for v in ("mlp_gan", "cgan")
+        }
+        shown = sorted(fid, key=lambda v: text.index(f"{v} · smoke · seed 42"))
+        assert shown == sorted(fid, key=fid.get), f"rows {shown}, FID {fid}; see {path}"
+        from mnistgen.tracking import data_version
+
+        shown = f"mnist-train ({data_version(pipeline_run)[:12]}"  # a run's data, by its DVC version
+        assert shown in text, f"no {shown}...) in the runs table's Dataset column; see {path}"
+    finally:
+        browser.set_window_size(1600, 1000)
 
 
 def test_a_pipeline_run_is_one_row_that_expands_to_its_trainings(
@@ -207,6 +221,13 @@ def test_the_registered_model_shows_the_champion_on_its_version(
     assert re.search(rf"variant\s*:\s*{variant}", row), f"{row!r}; see {path}"
     assert re.search(r"decision\s*:\s*first registration", row), f"{row!r}; see {path}"
 
+    # The version's page shows its model card: how to sample it, how good it is, its limits.
+    browser.get(f"{mlflow_ui}/#/models/{registration['model']}/versions/{version}")
+    card = ("Sampling it", "How good", "Known limits", f"models:/{registration['model']}/{version}")
+    shown = lambda: all(part in browser.page_source for part in card)  # noqa: E731
+    wait_for(browser, shown, "mlflow-model-card", "the model card on the version's page")
+    shot(browser, "mlflow-model-card")
+
     # Its logged model carries the training's last sample grid, which the artifact browser previews.
     import mlflow
 
@@ -250,20 +271,20 @@ def test_two_variants_open_side_by_side_in_the_compare_view(
     text = browser.find_element("tag name", "body").text
     for variant in ("mlp_gan", "cgan"):
         assert f"{variant} · smoke · seed 42" in text, f"{variant}'s run is not shown; see {path}"
-    # The chart draws an FID axis from both runs' values (a parallel-coordinates plot labels each axis
-    # with its name and the extremes of what it draws: here the two runs' values).
+    # The chart draws a metric both runs have (the first MLflow shares: which one depends on the order
+    # the runs logged them) from both runs' values: a parallel-coordinates plot labels each axis with its
+    # name and the extremes of what it draws, here the two runs' values.
     import mlflow
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{pipeline_run}/mlflow/mlflow.db")
     metrics = [client.get_run(run).data.metrics for run in runs]
+    shared = set(metrics[0]) & set(metrics[1])
     labels_js = "return [...document.querySelectorAll('.js-plotly-plot text')].map(e => e.textContent)"
     labels = lambda: set(browser.execute_script(labels_js))  # noqa: E731 (SVG text: no innerText)
-    wait_for(browser, lambda: any("fid" in label for label in labels()), "mlflow-compare", "an FID axis")
-    words = labels()
-    drawn = sorted(name for name in words if "fid" in name and all(name in m for m in metrics))
-    assert drawn, f"no FID axis among the charts' labels {sorted(words)}; see {path}"
+    wait_for(browser, lambda: labels() & shared, "mlflow-compare", "a metric's axis")
+    (drawn, *_) = sorted(labels() & shared)
     for run_metrics in metrics:
-        assert f"{run_metrics[drawn[0]]:.5f}" in words, f"{drawn[0]} of a run is not drawn; see {path}"
+        assert f"{run_metrics[drawn]:.5f}" in labels(), f"{drawn} of a run is not drawn; see {path}"
 
 
 def test_the_data_docs_show_the_passed_validation_with_the_internet_cut_off(
@@ -342,3 +363,36 @@ def _index_rows(browser) -> list[tuple[str, str]]:
             ".map(r => [r.innerText, new URL(r.dataset.href, document.baseURI).href])"
         )
     ]
+
+
+def test_the_docs_site_works_offline(browser, tmp_path: Path) -> None:
+    """The site `make docs` builds, served on 127.0.0.1 with every other http(s) request blocked: the home
+    page's champion image loads, the navigation leads to the results page and its leaderboard, and the
+    search box answers from the site's own index."""
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
+
+    site = tmp_path / "site"
+    build_docs(site)
+    with serving(site) as server:
+        browser.execute_cdp_cmd("Network.enable", {})
+        browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["https://*"]})  # fonts, CDNs
+        try:
+            browser.get(f"{server.url}index.html")
+            champion = lambda: browser.execute_script(  # noqa: E731
+                "const i = document.querySelector('img[alt*=champion]'); return !!i && i.naturalWidth > 0"
+            )
+            wait_for(browser, champion, "docs-home", "the champion's image on the home page")
+            shot(browser, "docs-home")
+            browser.find_element(By.LINK_TEXT, "Results").click()
+            wait_for(browser, lambda: "results.html" in browser.current_url, "docs-nav", "the results page")
+            rows = texts(browser, "article table tr")
+            assert any(row.startswith("1\t") for row in rows), f"see {shot(browser, 'docs-results')}"
+            box = browser.find_element(By.CSS_SELECTOR, "input.md-search__input")
+            box.click()
+            box.send_keys("champion")
+            found = lambda: bool(texts(browser, ".md-search-result__item"))  # noqa: E731
+            wait_for(browser, found, "docs-search", "search results for 'champion'")
+            box.send_keys(Keys.ESCAPE)
+        finally:
+            browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": []})

@@ -187,7 +187,7 @@ def test_two_registrations_at_once_leave_the_champion_on_the_better(store, monke
         and "which claimed it too (registered at the same time), is better" in a.reason
     )
     assert client.get_model_version_by_alias(name, "challenger").run_id == worse
-    assert client.get_model_version(name, a.version).description == a.reason
+    assert a.reason in client.get_model_version(name, a.version).description, "the card gives the decision"
     versions = client.search_model_versions(f"name = '{name}'")
     assert sorted(v.run_id for v in versions) == sorted([worse, better]), "no version lost, none twice"
 
@@ -207,7 +207,8 @@ def test_the_champion_generates_in_a_fresh_process(store) -> None:
         "small = model.predict(pd.DataFrame({'seed': [1, 2, 3]}), params={'pixels': 'uint8'})\n"
         "print(small.dtype, np.array_equal(small, np.rint(images * 255)))\n"
         "bad = {'label': pd.DataFrame({'seed': [0, 1], 'label': [3, 12]}),\n"
-        "       'seed': pd.DataFrame({'seed': [5, -1]}), 'rows': pd.DataFrame({'seed': range(1001)})}\n"
+        "       'seed': pd.DataFrame({'seed': [5, -1]}), 'rows': pd.DataFrame({'seed': range(1001)}),\n"
+        "       'fraction': pd.DataFrame({'seed': [1.5]}), 'flag': pd.DataFrame({'seed': [True]})}\n"
         "for name, frame in [*bad.items(), ('pixels', pd.DataFrame({'seed': [0]}))]:\n"
         "    try:\n"
         "        model.predict(frame, params={'pixels': 'gray'} if name == 'pixels' else None)\n"
@@ -217,13 +218,15 @@ def test_the_champion_generates_in_a_fresh_process(store) -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     printed = done.stdout.strip().splitlines()
-    assert printed[-6] == "(3, 28, 28) float32 True True True", "same seed, same image"
-    assert printed[-5] == "uint8 True", "pixels='uint8': the same images in 0..255"
-    refusals = {line.split()[0]: line for line in printed[-4:]}
+    assert printed[-8] == "(3, 28, 28) float32 True True True", "same seed, same image"
+    assert printed[-7] == "uint8 True", "pixels='uint8': the same images in 0..255"
+    refusals = {line.split()[0]: line for line in printed[-6:]}
     assert "`label` 12 in row 1: it must be 0..9" in refusals["label"], printed
     assert "`seed` -1 in row 1: it must be an integer of at least 0" in refusals["seed"], printed
     assert "1001 rows in one request; at most 1000" in refusals["rows"], printed
     assert "pixels='gray' is not a pixel format; use one of float, uint8" in refusals["pixels"], printed
+    for name in ("fraction", "flag"):  # never read as seed 1
+        assert "`seed` must be an integer in every row" in refusals[name], printed
     assert all(" INVALID_PARAMETER_VALUE " in line for line in refusals.values()), printed
 
 

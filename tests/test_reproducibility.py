@@ -44,12 +44,14 @@ def _weights(run_dir: Path) -> dict[str, list[np.ndarray]]:
 @pytest.fixture(scope="module")
 def twice(smoke_run, tmp_path_factory: pytest.TempPathFactory) -> dict[str, tuple[Path, Path]]:
     """Each kind trained twice with the same seed, each time in a fresh project and process: the session's
-    shared smoke run, and one more here."""
+    shared smoke run (with MLflow's system metrics every second, as the smoke profile has them), and one
+    more here without them: sampling the machine must not touch a result."""
     runs = {}
     for name, extra in KINDS.items():
         variant = name.split("-")[0]
         again = make_training_project(tmp_path_factory.mktemp(f"{name}-again") / "project")
-        done = run_cli(again, "train", variant, "--profile", "smoke", *extra)
+        quiet = ("--set", "train.system_metrics_seconds=null")
+        done = run_cli(again, "train", variant, "--profile", "smoke", *extra, *quiet)
         assert done.returncode == 0, done.stderr[-3000:]
         runs[name] = (smoke_run(variant, *extra) / "runs" / variant, again / "runs" / variant)
     return runs

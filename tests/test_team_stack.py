@@ -222,6 +222,8 @@ def test_the_champion_served_over_http(team_pipeline, tmp_path: Path) -> None:
     assert all(answer["status"] == 400 for answer in refused.values()), refused
     assert "`label` 12 in row 0: it must be 0..9" in refused["label 12"]["message"], refused
     assert "10000000 rows in one request; at most 1000" in refused["10^7 rows"]["message"], refused
+    for seed in ("a fractional seed", "a boolean seed"):  # never read as seed 1
+        assert "`seed` must be an integer in every row" in refused[seed]["message"], refused
     assert measured["still_serving"], measured
     print(done.stdout)  # the latency, for the log
 

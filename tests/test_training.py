@@ -24,6 +24,8 @@ from conftest import (
     synthetic_split,
 )
 
+from mnistgen import tracking
+
 pytestmark = pytest.mark.slow
 
 MODEL_FILES = {
@@ -63,6 +65,10 @@ def test_smoke_training_is_tracked_in_mlflow(variant: str, smoke_run) -> None:
     history = client.get_metric_history(run.info.run_id, f"train/{first_loss}")
     assert len(history) >= 2 and all(point.value == point.value for point in history)
     assert [m.step for m in client.get_metric_history(run.info.run_id, f"epoch/{first_loss}")] == [1, 2]
+    assert any(name.startswith("system/cpu") for name in run.data.metrics), "the run's CPU use, every second"
+    inputs = {(i.dataset.name, i.dataset.digest, i.tags[0].value) for i in run.inputs.dataset_inputs}
+    read = {("mnist-train", tracking.data_version(project), "training")} if variant != "toy_gan_1d" else set()
+    assert inputs == read, "the data it trained on, by its DVC version (the toy GAN draws its own)"
 
     artifacts = {a.path for a in client.list_artifacts(run.info.run_id)}
     assert {"samples", "figures", "model", "history.csv"} <= artifacts

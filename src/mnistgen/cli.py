@@ -430,17 +430,21 @@ def pipeline(
     typer.echo(f"leaderboard:   {result['reports']['leaderboard']}")
     typer.echo(f"champion grid: {result['reports']['champion_grid']}")
     uri, page = redact(result["tracking_uri"]), redact(result["experiment_page"])
+    tools = Path(sys.executable).parent  # the environment's own commands, so each line runs as printed
     if uri.startswith(SERVER_PREFIXES):
         typer.echo(f"MLflow UI:     {page}")
     else:
-        typer.echo(f"MLflow UI:     mlflow ui --backend-store-uri {uri}  (then {page})")
+        typer.echo(f"MLflow UI:     {tools / 'mlflow'} ui --backend-store-uri {uri}  (then {page})")
     from prefect.settings import get_current_settings
 
     run_page = f"/runs/flow-run/{result['flow_run_id']}"
     if ui := get_current_settings().ui_url:  # a Prefect server (PREFECT_API_URL)
         typer.echo(f"Prefect UI:    {ui}{run_page}")
     else:  # Prefect's temporary server kept the run in its database, which `prefect server start` opens
-        typer.echo(f"Prefect UI:    make prefect-server  (then http://127.0.0.1:4200{run_page})")
+        typer.echo(
+            f"Prefect UI:    {tools / 'prefect'} server start --host 127.0.0.1 --analytics-off  "
+            f"(then http://127.0.0.1:4200{run_page})"
+        )
 
 
 def _mirrors_variable(mirrors: list[str]) -> str:

@@ -380,6 +380,7 @@ RULES: dict[str, Rule] = {
     "samples_every_epochs": WHOLE_POSITIVE,
     "max_minutes": ("null or a number of minutes above 0", _optional(_number(0, low_open=True))),
     "quality_every_seconds": ("null or a number of seconds above 0", _optional(_number(0, low_open=True))),
+    "system_metrics_seconds": ("null or a number of seconds of at least 1", _optional(_number(1))),
     "quality_samples": ("a whole number of at least 2", _number(2, whole=True)),
     "noise": _one_of("normal", "uniform", "uniform01", "stratified"),
     "loss": _one_of("bce", "hinge"),  # cgan's: non-saturating or hinge

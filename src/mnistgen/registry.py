@@ -21,6 +21,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mnistgen import model_card
 from mnistgen.errors import MnistgenError
 from mnistgen.serving.sampler import DIGEST_TAG, INFO_FILE, generator_digest
 from mnistgen.training.plan import COMPLETED, FINAL_GRID, LOCK_DIR, SAMPLES_DIR, grid_file
@@ -171,8 +172,16 @@ def decide(best: Candidate, champion: Any | None, cfg: dict[str, Any]) -> tuple[
     )
 
 
-def register_best(client: Any, runs: list[Any], cfg: dict[str, Any], extractor: str) -> Decision:
-    """Register the best eligible run and move the aliases as `decide` says; checks the model generates."""
+def register_best(
+    client: Any,
+    runs: list[Any],
+    cfg: dict[str, Any],
+    extractor: str,
+    bases: dict[str, dict[str, Any]] | None = None,
+) -> Decision:
+    """Register the best eligible run and move the aliases as `decide` says; checks the model generates,
+    and writes the version's model card (`bases`: each variant's settings before any profile, flattened
+    as a run logs them, which the card compares the run's with)."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
@@ -221,11 +230,25 @@ def register_best(client: Any, runs: list[Any], cfg: dict[str, Any], extractor: 
                 "is better"
             )
             client.set_model_version_tag(name, version.version, "decision", reason)
-    client.update_model_version(name, version.version, description=reason)
+    write_card(client, name, version.version, alias, reason, best.run_id, (bases or {}).get(best.variant))
     if alias == CHALLENGER:
         client.set_registered_model_alias(name, CHALLENGER, version.version)
     log.info("%s v%s -> %s: %s", name, version.version, alias, reason)
     return Decision(best, version.version, alias, reason)
+
+
+def write_card(
+    client: Any, name: str, version: str, alias: str, reason: str, run_id: str, base: dict[str, Any] | None
+) -> None:
+    """The version's model card as its description, and the family's description on the registered model."""
+    from mnistgen.evaluation.evaluate import FLOOR_TAG
+
+    run = client.get_run(run_id)
+    floor = model_card.floor_figures(client.get_experiment(run.info.experiment_id).tags, FLOOR_TAG)
+    client.update_model_version(
+        name, version, description=model_card.card(name, version, alias, reason, run, floor, base)
+    )
+    client.update_registered_model(name, description=model_card.MODEL_DESCRIPTION)
 
 
 def settle_champion(client: Any, name: str, cfg: dict[str, Any], extractor: str) -> Any:
@@ -270,6 +293,7 @@ def log_generator(run_id: str) -> tuple[Any, str]:
     import tensorflow as tf
     from mlflow.models import Model, ModelSignature
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
+    from mlflow.types.schema import AnyType
 
     # Logged beside the run with `Model.log(run_id=...)`, never by opening it again: a registration killed
     # mid-way must leave the training run FINISHED, as evaluation and the next registration look for it.
@@ -281,8 +305,11 @@ def log_generator(run_id: str) -> tuple[Any, str]:
         grid = mlflow.artifacts.download_artifacts(
             run_id=run_id, artifact_path=f"{SAMPLES_DIR}/{grid_file(FINAL_GRID)}", dst_path=scratch
         )
-        signature = ModelSignature(  # the outputs of the default `pixels="float"` (generator_model.py)
-            inputs=Schema([ColSpec("long", "seed"), ColSpec("long", "label", required=False)]),
+        # `seed` and `label` are integers, which the model checks itself: declared as `long`, a server
+        # would turn 1.5 or `true` into 1 while parsing the request, before the model could refuse them.
+        # The outputs are those of the default `pixels="float"` (generator_model.py).
+        signature = ModelSignature(
+            inputs=Schema([ColSpec(AnyType(), "seed"), ColSpec(AnyType(), "label", required=False)]),
             outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 28, 28))]),
             params=ParamSchema([ParamSpec("pixels", "string", "float")]),
         )
@@ -339,6 +366,7 @@ def register(project_dir: Path, params: dict[str, Any], seed: int | None = None)
     from mlflow.exceptions import MlflowException
 
     from mnistgen import tracking
+    from mnistgen.config import flatten, load_params
     from mnistgen.evaluation.classifier import INFO_FILE
     from mnistgen.evaluation.evaluate import current_runs, evaluation_key, reports_folder
 
@@ -367,8 +395,10 @@ def register(project_dir: Path, params: dict[str, Any], seed: int | None = None)
     with _one_at_a_time(project_dir):
         runs = current_runs(client, experiments, project_dir, params, seed)
         check_evaluated(runs, evaluation_key(project_dir, params, extractor), extractor)
+        raw = load_params(project_dir)
+        bases = {v: flatten({"variant": raw["variants"][v], "train": raw["train"]}) for v in raw["variants"]}
         try:
-            decision = register_best(client, list(runs.values()), params["registry"], extractor)
+            decision = register_best(client, list(runs.values()), params["registry"], extractor, bases)
         except MlflowException as err:  # the server, its database or its artifact store failed mid-way
             raise tracking.store_failed(project_dir, params["mlflow"], err) from err
         record_file.write_text(json.dumps(decision.as_dict(name), indent=2) + "\n")

@@ -35,12 +35,17 @@ LEADERBOARD_VIEW = json.dumps(
     {
         "orderByKey": "metrics.`eval/fid`",
         "orderByAsc": True,
-        "selectedColumns": [f"metrics.`{m}`" for m in VIEW_METRICS] + [f"tags.`{t}`" for t in VIEW_TAGS],
+        "selectedColumns": [
+            "attributes.`Dataset`",  # the splits a run read (its dataset inputs)
+            *(f"metrics.`{m}`" for m in VIEW_METRICS),
+            *(f"tags.`{t}`" for t in VIEW_TAGS),
+        ],
     }
 )
 EXPERIMENT_TAGS = {EXPERIMENT_KIND_TAG: MODEL_TRAINING_KIND, VIEW_TAG: LEADERBOARD_VIEW}
 PARENT_TAG = "mlflow.parentRunId"  # MLflow's own: the UI shows a run nested under the run this names
 PIPELINE_TAG = "pipeline"  # on the parent run of a `mnistgen pipeline` / `retrain` flow run
+DESCRIPTION_TAG = "mlflow.note.content"  # MLflow's own: a run's description, shown atop its page
 HEALTH_TIMEOUT_SECONDS = 10  # one `/health` request to a tracking server before any work
 # A request to a tracking server that fails (a 5xx: its database restarting, its artifact store down) is
 # tried again for about 30 s (waits of 1, 2, 4, 8, 16 s), enough for a database restart (measured: a

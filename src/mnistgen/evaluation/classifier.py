@@ -206,6 +206,7 @@ def train_and_log(
     from mnistgen import runtime, tracking
     from mnistgen.config import flatten
     from mnistgen.data.prepare import DataSettings, load_mnist
+    from mnistgen.datasets import EVALUATION, TRAINING, dataset, mnist_input
 
     cfg = params["classifier"]
     runtime.configure(int(cfg["seed"]), params["train"]["deterministic"])  # the same data, the same extractor
@@ -221,6 +222,9 @@ def train_and_log(
     ):
         mlflow.log_params(flatten({"classifier": cfg}))
         subset = slice(0, cfg["train_images"])  # None: the whole training split
+        rows = {"train": len(splits["train"].images[subset]), "test": len(splits["test"].images)}
+        for split, context in (("train", TRAINING), ("test", EVALUATION)):
+            mlflow.log_input(dataset(mnist_input(project_dir, params, split, rows[split], context)), context)
         model, accuracy = train(
             splits["train"].images[subset],
             splits["train"].labels[subset],

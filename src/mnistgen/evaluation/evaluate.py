@@ -16,7 +16,7 @@ from mnistgen.data.idx import Split
 from mnistgen.errors import MnistgenError
 from mnistgen.evaluation import metrics, quality
 from mnistgen.evaluation.classifier import Classifier
-from mnistgen.evaluation.leaderboard import Entry
+from mnistgen.evaluation.leaderboard import FLOOR, Entry
 from mnistgen.evaluation.leaderboard import write as write_leaderboard
 from mnistgen.evaluation.quality_clock import METRIC as QUALITY_METRIC
 from mnistgen.images import to_unit
@@ -26,7 +26,6 @@ from mnistgen.serving.sampler import EVALUATION_BATCH, Sampler
 
 log = logging.getLogger(__name__)
 
-FLOOR = "real data (floor)"
 FLOOR_TAG = "eval/floor"  # an experiment tag: the floor's figures and the key of their evaluation
 Usefulness = Callable[[np.ndarray, np.ndarray], float]  # (images in [0, 1], labels) -> CAS
 
@@ -253,6 +252,7 @@ def evaluate_all(
 
     from mnistgen import runtime, tracking
     from mnistgen.data.prepare import DataSettings, load_mnist
+    from mnistgen.datasets import EVALUATION, log_inputs, mnist_input
     from mnistgen.evaluation import classifier as classifier_module
 
     cfg = params["evaluation"]
@@ -280,6 +280,7 @@ def evaluate_all(
         )
 
     key = evaluation_key(project_dir, params, classifier.version)
+    test_input = mnist_input(project_dir, params, "test", len(splits["test"].images), EVALUATION)
     entries, failed = [], []
     for variant, run in runs.items():
         log.info("evaluating %s (run %s)", variant, run.info.run_id)
@@ -287,6 +288,8 @@ def evaluate_all(
             entries.append(
                 evaluate_run(client, run, reference, splits["test"], classifier, cfg, usefulness, key)
             )
+            if run.data.tags.get("kind") != "toy":  # the toy GAN is measured against N(-1, 1)
+                log_inputs(client, run.info.run_id, [test_input])
         except Exception as err:  # a broken model must not cost the other variants their evaluation
             log.error("%s (run %s) could not be evaluated: %s", variant, run.info.run_id, err)
             client.set_tag(run.info.run_id, "eval/failure", f"{type(err).__name__}: {err}"[:5000])
@@ -297,6 +300,7 @@ def evaluate_all(
         entry = evaluate_run(
             client, champion_run, reference, splits["test"], classifier, cfg, usefulness, key
         )
+        log_inputs(client, champion.run_id, [test_input])
         entry.name, entry.rescored = f"{entry.name} (champion v{champion.version})", True
         entries.append(entry)
     floor = floor_entry(reference, classifier, cfg, usefulness, measured_floor(client, experiment_ids, key))

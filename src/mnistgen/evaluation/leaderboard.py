@@ -16,6 +16,7 @@ from mnistgen import figures
 from mnistgen.training.plan import COMPLETED
 
 METRICS_DIR = "metrics"
+FLOOR = "real data (floor)"  # the row of real training images, measured as a generator's samples are
 
 
 @dataclass
@@ -97,48 +98,61 @@ def _cell(entry: Entry, metric: str) -> str:
     return _number(value)
 
 
+def image_table(entries: list[Entry], primary: str, top: int | None = None, runs: bool = True) -> list[str]:
+    """The image models ranked by `primary`, then the floor, as Markdown table lines: the `top` best only
+    if given; with their MLflow run ids if `runs`."""
+    head = "| rank | variant | steps | " + " | ".join(label for _, label, _ in IMAGE_COLUMNS)
+    lines = [head + (" | run |" if runs else " |"), "|" + " --- |" * (len(IMAGE_COLUMNS) + 3 + runs)]
+    rank = 0
+    for entry in ranked(entries, primary):
+        if entry.kind == "toy" or (entry.kind != "real" and top is not None and rank >= top):
+            continue
+        rank_text = "" if entry.kind == "real" else str(rank := rank + 1)
+        cells = " | ".join(_cell(entry, metric) for metric, _, _ in IMAGE_COLUMNS)
+        run = f" {entry.run_id or ''} |" if runs else ""
+        lines.append(f"| {rank_text} | {entry.name} | {steps(entry)} | {cells} |{run}")
+    return lines
+
+
+def toy_table(entries: list[Entry], runs: bool = True) -> list[str]:
+    """The 1-D toy GANs against N(-1, 1) as Markdown table lines (none if there are none)."""
+    toys = [e for e in entries if e.kind == "toy"]
+    if not toys:
+        return []
+    head = "| variant | steps | " + " | ".join(label for _, label, _ in TOY_COLUMNS)
+    lines = [head + (" | run |" if runs else " |"), "|" + " --- |" * (len(TOY_COLUMNS) + 2 + runs)]
+    for entry in toys:
+        cells = " | ".join(_cell(entry, metric) for metric, _, _ in TOY_COLUMNS)
+        lines.append(f"| {entry.name} | {steps(entry)} | {cells} |" + (f" {entry.run_id} |" if runs else ""))
+    return lines
+
+
 def markdown(entries: list[Entry], primary: str, extractor: str) -> str:
-    rows = ranked(entries, primary)
-    head = "| rank | variant | steps | " + " | ".join(label for _, label, _ in IMAGE_COLUMNS) + " | run |"
     lines = [
         "# mnistgen leaderboard",
         "",
         f"Ranked by `{primary}`; features from classifier version `{extractor}`. Each figure compares "
         "samples with the MNIST test set; the floor row is real training images measured the same way.",
         "",
-        head,
-        "|" + " --- |" * (len(IMAGE_COLUMNS) + 4),
+        *image_table(entries, primary),
     ]
-    rank = 0
-    for entry in rows:
-        if entry.kind == "toy":
-            continue
-        rank_text = "" if entry.kind == "real" else str(rank := rank + 1)
-        cells = " | ".join(_cell(entry, metric) for metric, _, _ in IMAGE_COLUMNS)
-        lines.append(f"| {rank_text} | {entry.name} | {steps(entry)} | {cells} | {entry.run_id or ''} |")
-    toys = [e for e in rows if e.kind == "toy"]
-    if toys:
-        lines += [
-            "",
-            "1-D toy GAN against N(-1, 1):",
-            "",
-            "| variant | steps | " + " | ".join(label for _, label, _ in TOY_COLUMNS) + " | run |",
-            "|" + " --- |" * (len(TOY_COLUMNS) + 3),
-        ]
-        for entry in toys:
-            cells = " | ".join(_cell(entry, metric) for metric, _, _ in TOY_COLUMNS)
-            lines.append(f"| {entry.name} | {steps(entry)} | {cells} | {entry.run_id} |")
-    legend = ", ".join(f"{label}: {better} is better" for _, label, better in IMAGE_COLUMNS)
-    lines += [
-        "",
-        f"Reading the columns: {legend}. Memorisation ratio: mean L1 distance of samples to their "
+    if toys := toy_table(entries):
+        lines += ["", "1-D toy GAN against N(-1, 1):", "", *toys]
+    lines += ["", legend()]
+    return "\n".join(lines) + "\n"
+
+
+def legend() -> str:
+    """How to read the leaderboard's columns."""
+    better = ", ".join(f"{label}: {way} is better" for _, label, way in IMAGE_COLUMNS)
+    return (
+        f"Reading the columns: {better}. Memorisation ratio: mean L1 distance of samples to their "
         "nearest training image over the same for real test images (below 1 suggests copying). "
         "FID and recall [in brackets]: the bootstrap confidence interval of their sampling noise "
         "(`evaluation.bootstrap`); a challenger takes `champion` only beyond it. "
         "Steps: the training steps of the run; † marks a run the safety cap or `--max-steps` stopped "
-        "before its step budget: shown, never registered.",
-    ]
-    return "\n".join(lines) + "\n"
+        "before its step budget: shown, never registered."
+    )
 
 
 def _png(grid: np.ndarray, title: str) -> str:
@@ -210,6 +224,36 @@ def metrics_by_variant(entries: list[Entry]) -> dict[str, dict[str, float | int 
             row |= {"steps": int(entry.tags["steps"].split("/")[0]), "complete": entry.complete}
         rows["floor" if entry.kind == "real" else entry.name] = row
     return rows
+
+
+def read_metrics(metrics_dir: Path) -> tuple[list[Entry], str]:
+    """The files `write` leaves under `metrics/` read back as entries (figures and steps; no run ids or
+    grids), with the classifier version they were measured with: what the docs' results page shows."""
+    entries, extractors = [], set()
+    for path in sorted(metrics_dir.glob("*.json")):
+        values = json.loads(path.read_text())
+        extractors.add(values.pop("extractor_version"))
+        done, complete = values.pop("steps", None), values.pop("complete", True)
+        figures = {k: float("nan") if v is None else float(v) for k, v in values.items()}
+        kind = (
+            "real"
+            if path.stem == "floor"
+            else "toy"
+            if "wasserstein1" in figures
+            else "reconstruction"
+            if "reconstruction_mse" in figures
+            else "adversarial"
+        )
+        tags = {} if done is None else {"steps": f"{done}/{done}"}  # the budget itself is not kept
+        if not complete:
+            tags["stopped_by"] = "cut short"
+        name = FLOOR if kind == "real" else path.stem
+        entries.append(Entry(name, None, kind, figures, tags=tags))
+    if len(extractors) != 1:
+        raise ValueError(
+            f"{metrics_dir}: figures of {len(extractors)} classifier versions: {sorted(extractors)}"
+        )
+    return entries, extractors.pop()
 
 
 def write(entries: list[Entry], primary: str, extractor: str, reports_dir: Path) -> tuple[Path, Path]:

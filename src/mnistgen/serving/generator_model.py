@@ -57,8 +57,8 @@ def _integer_column(frame: pd.DataFrame, name: str, low: int, high: int | None) 
     """The column as int64, or the request refused naming the first bad row and the fix."""
     if name not in frame:
         raise _refused(f"no `{name}` column: send one integer `{name}` per row")
-    values = frame[name]
-    if not pd.api.types.is_integer_dtype(values):
+    values = frame[name].infer_objects()  # as the request gave them: 1.5 and `true` are not integers
+    if not pd.api.types.is_integer_dtype(values) or pd.api.types.is_bool_dtype(values):
         raise _refused(f"`{name}` must be an integer in every row (got {values.dtype})")
     wrong = (values < low) | (values > high if high is not None else False)
     if wrong.any():

@@ -2,10 +2,32 @@
 
 from __future__ import annotations
 
+import os
+import platform
 from pathlib import Path
 
 CPU_BF16_FLAGS = {"avx512_bf16", "amx_bf16"}
 GPU_BF16_COMPUTE_CAPABILITY = (8, 0)  # Ampere and newer have bf16 tensor cores
+
+
+def machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, object]:
+    """What a run's figures may depend on besides code, data and settings: the CPU (its model and the
+    instruction sets oneDNN picks its kernels by), the cores, Python and TensorFlow."""
+    try:
+        lines = cpuinfo.read_text().splitlines()
+    except OSError:
+        lines = []
+    model = next((line.split(":", 1)[1].strip() for line in lines if line.startswith("model name")), "")
+    flags = {flag for line in lines if line.startswith("flags") for flag in line.split()}
+    import tensorflow as tf
+
+    return {
+        "cpu": model or platform.processor() or "unknown",
+        "instruction_sets": sorted(flags & {"avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile"}),
+        "cores": os.cpu_count(),
+        "python": platform.python_version(),
+        "tensorflow": tf.__version__,
+    }
 
 
 def device() -> str:

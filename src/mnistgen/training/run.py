@@ -75,7 +75,15 @@ def train_variant(
         from mlflow.exceptions import MlflowException  # late, like TensorFlow: the CLI starts fast
 
         session = Session(
-            plan, spec, model, splits, precision, device, request, tracker or MlflowTracker(), start_clock
+            plan,
+            spec,
+            model,
+            splits,
+            precision,
+            device,
+            request,
+            tracker or MlflowTracker(plan.train["system_metrics_seconds"]),
+            start_clock,
         )
         try:
             result = session.run(record)

@@ -24,6 +24,7 @@ from tqdm.auto import tqdm
 from mnistgen import figures, lineage, tracking
 from mnistgen.config import flatten
 from mnistgen.data.idx import Split
+from mnistgen.datasets import TRAINING, mnist_input
 from mnistgen.models.base import AdversarialSpec, Spec, sampling_info
 from mnistgen.training import batches, export
 from mnistgen.training.plan import (
@@ -202,6 +203,9 @@ class Session:
             self.tracker.log_params(
                 {"steps_per_epoch": self.budget.steps_per_epoch, "total_steps": self.budget.total_steps}
             )
+        if self.splits is not None:  # the toy GAN draws its data as it trains
+            rows = len(self.splits["train"].images)
+            self.tracker.log_input(mnist_input(plan.project_dir, plan.params, "train", rows, TRAINING))
         write_record(self.folder, self._record_base())
         log.info(
             "%s: %s run %s on %s in %s",

@@ -15,6 +15,8 @@ from typing import Any, Protocol
 import mlflow
 from mlflow.exceptions import MlflowException
 
+from mnistgen.datasets import DataInput, dataset
+
 
 class Tracker(Protocol):
     """One run at a time: `start` or `resume` it, report, then `end` it with its final status."""
@@ -35,6 +37,10 @@ class Tracker(Protocol):
 
     def log_params(self, params: dict[str, Any]) -> None: ...
 
+    def log_input(self, data: DataInput) -> None:
+        """Record which data the run read (MNIST's training split, at its DVC version)."""
+        ...
+
     def log_metrics(self, values: dict[str, float], step: int | None = None) -> None: ...
 
     def set_tags(self, tags: dict[str, str]) -> None: ...
@@ -49,26 +55,37 @@ class Tracker(Protocol):
 
 
 class MlflowTracker:
-    """The active MLflow store (`tracking.use_experiment` has chosen the store and the experiment)."""
+    """The active MLflow store (`tracking.use_experiment` has chosen the store and the experiment), with
+    the run's CPU and memory use as MLflow's system metrics every `system_metrics_seconds` (None: off),
+    sampled on a thread of their own that no result reads."""
 
     label = "MLflow"
+
+    def __init__(self, system_metrics_seconds: float | None = None) -> None:
+        self.system_metrics_seconds = system_metrics_seconds
+        if system_metrics_seconds is not None:
+            mlflow.set_system_metrics_sampling_interval(system_metrics_seconds)
 
     @property
     def active(self) -> bool:
         return mlflow.active_run() is not None
 
     def start(self, name: str, tags: dict[str, str]) -> str:
-        return mlflow.start_run(run_name=name, tags=tags).info.run_id
+        system = self.system_metrics_seconds is not None
+        return mlflow.start_run(run_name=name, tags=tags, log_system_metrics=system).info.run_id
 
     def resume(self, run_id: str) -> str | None:
         try:
-            mlflow.start_run(run_id=run_id)
+            mlflow.start_run(run_id=run_id, log_system_metrics=self.system_metrics_seconds is not None)
         except MlflowException as err:
             return str(err).splitlines()[0]
         return None
 
     def log_params(self, params: dict[str, Any]) -> None:
         mlflow.log_params(params)
+
+    def log_input(self, data: DataInput) -> None:
+        mlflow.log_input(dataset(data), context=data.context)
 
     def log_metrics(self, values: dict[str, float], step: int | None = None) -> None:
         mlflow.log_metrics(values, step=step)
@@ -99,6 +116,7 @@ class MemoryTracker:
     params: dict[str, Any] = field(default_factory=dict)
     metrics: dict[str, list[tuple[int | None, float]]] = field(default_factory=dict)
     files: dict[str, list[Path]] = field(default_factory=dict)
+    inputs: list[DataInput] = field(default_factory=list)
 
     @property
     def active(self) -> bool:
@@ -117,6 +135,9 @@ class MemoryTracker:
 
     def log_params(self, params: dict[str, Any]) -> None:
         self.params.update(params)
+
+    def log_input(self, data: DataInput) -> None:
+        self.inputs.append(data)
 
     def log_metrics(self, values: dict[str, float], step: int | None = None) -> None:
         for name, value in values.items():

@@ -1,0 +1,363 @@
+"""The pages of the documentation that are made, not written: the command-line reference (from the Typer
+app), the settings reference (from params.yaml and the settings rules), the results (from the committed
+reports and dvc.lock), the trial tables of the tuning log (from benchmarks/trials.csv) and the README's
+leaderboard block. docs/hooks.py hands them to MkDocs; tests/test_docs.py holds the README to them.
+
+    .venv/bin/python docs/generate.py --readme   # rewrite the README's generated block from the record
+"""
+
+from __future__ import annotations
+
+import argparse
+import csv
+import json
+import re
+import statistics
+import sys
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+REPO = Path(__file__).resolve().parents[1]
+README_BLOCK = re.compile(r"(<!-- leaderboard:start.*?-->\n)(.*?)(<!-- leaderboard:end -->)", re.S)
+README_TOP = 5  # variants shown in the README's leaderboard block
+CHAMPION_IMAGE = "assets/champion.png"  # where the site carries reports/champion.png
+
+
+# ---------------------------------------------------------------------------------------- command line
+
+
+def cli_reference() -> str:
+    """Every `mnistgen` command with its arguments and options, as the Typer app declares them."""
+    import click
+    import typer.main
+    from typer.cli import get_docs_for_click
+
+    from mnistgen.cli import app
+
+    command = typer.main.get_command(app)
+    body = get_docs_for_click(obj=command, ctx=click.Context(command), name="mnistgen", title="Command line")
+    intro = (
+        "Generated from the command-line app itself (`src/mnistgen/cli.py`); `mnistgen COMMAND --help` "
+        "prints the same. Run the commands from the project root as `.venv/bin/mnistgen ...`.\n\n"
+    )
+    for name, sub in command.commands.items():  # each command's whole first line, not click's 45 characters
+        body = body.replace(
+            f"* `{name}`: {sub.get_short_help_str()}\n", f"* `{name}`: {sub.help.splitlines()[0]}\n", 1
+        )
+    title, rest = body.split("\n", 1)
+    return f"{title}\n\n{intro}{rest.lstrip()}"
+
+
+# ---------------------------------------------------------------------------------------- settings
+
+KEY = re.compile(r"^(?P<indent>\s*)(?P<key>[A-Za-z0-9_]+):(?P<rest>.*)$")
+
+
+def setting_comments(text: str) -> dict[str, str]:
+    """Each setting's comment in params.yaml, by its dotted path: the comment on its line, else the comment
+    lines right above it."""
+    comments: dict[str, str] = {}
+    stack: list[tuple[int, str]] = []
+    above: list[str] = []
+    for line in text.splitlines():
+        stripped = line.strip()
+        if stripped.startswith("#"):
+            above.append(stripped.lstrip("#").strip())
+            continue
+        found = KEY.match(line)
+        if not found:
+            above = []
+            continue
+        indent, key, rest = len(found["indent"]), found["key"], found["rest"]
+        while stack and stack[-1][0] >= indent:
+            stack.pop()
+        path = ".".join([*(k for _, k in stack), key])
+        value, _, inline = rest.partition(" #")
+        comments[path] = inline.strip() or " ".join(above)
+        above = []
+        if not value.strip():
+            stack.append((indent, key))
+    return comments
+
+
+def _meaning(path: str, comments: dict[str, str]) -> str:
+    """A setting's comment; else that of the same setting of another variant (`variants.*.z_dim`), else
+    its section's."""
+    if comments.get(path):
+        return comments[path]
+    parts = path.split(".")
+    if parts[0] == "variants" and len(parts) > 2:
+        tail = ".".join(parts[2:])
+        twin = next(
+            (
+                text
+                for key, text in comments.items()
+                if text and re.fullmatch(rf"variants\.[a-z0-9_]+\.{re.escape(tail)}", key)
+            ),
+            "",
+        )
+        if twin:
+            return twin
+    return next(
+        (comments[p] for p in (".".join(parts[:n]) for n in range(len(parts) - 1, 0, -1)) if comments.get(p)),
+        "",
+    )
+
+
+def _value(value: Any) -> str:
+    return (
+        "null"
+        if value is None
+        else yaml.safe_dump(value, default_flow_style=True).strip().removesuffix("...").strip()
+    )
+
+
+def settings_reference(root: Path = REPO) -> str:
+    """Every setting of params.yaml: its default, what each profile sets, what it may be, what it does."""
+    from mnistgen.config import PATH_RULES, RULES, SECTIONS, flatten, load_params
+
+    params = load_params(root)
+    comments = setting_comments((root / "params.yaml").read_text())
+    profiles = {name: flatten(settings or {}) for name, settings in params["profiles"].items()}
+    lines = [
+        "# Settings",
+        "",
+        "Generated from `params.yaml` (its values and comments) and the rules every setting is checked "
+        "against before anything runs (`src/mnistgen/config.py`). A profile states only what it changes; "
+        f"`profile:` (default `{params['profile']}`) or `--profile` picks one, and `mnistgen params VARIANT` "
+        "prints what a training of VARIANT will use. `--set KEY.PATH=VALUE` changes one setting for one "
+        "run.",
+        "",
+    ]
+    for section in SECTIONS[:-1]:
+        groups = (
+            {f"variants.{name}": settings for name, settings in params["variants"].items()}
+            if section == "variants"
+            else {section: params[section]}
+        )
+        for group, settings in groups.items():
+            lines += [f"## `{group}`", ""]
+            if comments.get(group):
+                lines += [comments[group], ""]
+            lines += [f"| setting | default | {' | '.join(profiles)} | allowed | what it does |"]
+            lines += ["|" + " --- |" * (len(profiles) + 4)]
+            for path, value in flatten(settings, f"{group}.").items():
+                key = path.rsplit(".", 1)[-1]
+                rule = PATH_RULES.get(path) or (RULES.get(key) if section in ("train", "variants") else None)
+                overrides = [
+                    f"`{_value(profiles[name][path])}`" if path in profiles[name] else "" for name in profiles
+                ]
+                meaning = _meaning(path, comments).replace("|", "\\|")
+                lines.append(
+                    f"| `{path.removeprefix(group + '.')}` | `{_value(value)}` | {' | '.join(overrides)} | "
+                    f"{rule[0] if rule else ''} | {meaning} |"
+                )
+            lines.append("")
+    return "\n".join(lines)
+
+
+# ---------------------------------------------------------------------------------------- results
+
+
+def _minutes(seconds: float) -> str:
+    return f"{int(seconds // 60)} min {seconds % 60:04.1f} s" if seconds >= 60 else f"{seconds:.1f} s"
+
+
+def record_entries(root: Path = REPO) -> tuple[list[Any], str]:
+    """The committed figures (reports/metrics/*.json) as leaderboard entries, and their classifier."""
+    from mnistgen.evaluation.leaderboard import METRICS_DIR, read_metrics
+
+    return read_metrics(root / "reports" / METRICS_DIR)
+
+
+def leaderboard_block(root: Path = REPO) -> str:
+    """The README's block: the best variants of the committed record and the real-data floor."""
+    from mnistgen.evaluation.leaderboard import image_table
+
+    entries, _ = record_entries(root)
+    columns = ("rank", "variant", "steps", "FID", "precision", "recall", "label accuracy")
+    table = [row.split(" | ") for row in image_table(entries, "fid", top=README_TOP, runs=False)]
+    header = [cell.strip("| ") for cell in table[0]]
+    keep = [header.index(column) for column in columns]
+    rows = [[cells[i].strip("| ") for i in keep] for cells in table[2:]]
+    lines = ["| " + " | ".join(columns) + " |", "|" + " --- |" * len(columns)]
+    lines += ["| " + " | ".join(cells) + " |" for cells in rows]
+    return "\n".join(lines) + "\n"
+
+
+def results_page(root: Path = REPO) -> str:
+    """The published run: where and how it ran, the time of each step, the champion's samples, every
+    variant's figures (per digit too) and final losses: all read from the committed files."""
+    from mnistgen.evaluation.leaderboard import image_table, legend, toy_table
+
+    run = json.loads((root / "reports" / "pipeline_run.json").read_text())
+    entries, extractor = record_entries(root)
+    machine = run["machine"]
+    data_md5 = yaml.safe_load((root / "data.dvc").read_text())["outs"][0]["md5"]
+    lock = yaml.safe_load((root / "dvc.lock").read_text())
+    trained = {name.removeprefix("train@") for name in lock["stages"] if name.startswith("train@")}
+    registration = run["registration"]
+    lines = [
+        "# Results",
+        "",
+        "Generated from the committed record of the published run: `reports/metrics/*.json` (each "
+        "variant's figures), `runs/*/metrics.json` (final losses), `reports/pipeline_run.json` (where, "
+        "when and how long it ran), `reports/champion.png`, `data.dvc` and `dvc.lock`. `make pipeline` on "
+        "a fresh clone reproduces it; `.venv/bin/dvc metrics diff` shows any difference.",
+        "",
+        f"- **Run**: `mnistgen pipeline` (profile `{run['profile']}`, seed {run['seed']}) on commit "
+        f"`{run['commit'][:12]}`, {run['date']}.",
+        f"- **Machine**: {machine['cpu']}, {machine['cores']} cores "
+        f"({', '.join(machine['instruction_sets']) or 'no AVX2'}); Python {machine['python']}, TensorFlow "
+        f"{machine['tensorflow']}. Figures are bit for bit the same on the same kind of CPU; another "
+        "instruction set rounds differently (see the [tuning log](experiments.md)).",
+        f"- **Data**: MNIST as `data.dvc` records it (md5 `{data_md5}`, the digest of the runs' dataset "
+        f"inputs in MLflow); features from classifier `{extractor}`.",
+        f"- **Stages**: `dvc.lock` records the classifier, the {len(trained)} trainings, the evaluation "
+        "and the registration of this run; `.venv/bin/dvc status` after `make pipeline` says whether "
+        "yours match.",
+        f"- **Champion**: `{registration['variant']}` is `{registration['alias']}` of the registered model "
+        f"`{registration['model']}`: {registration['reason']}.",
+        "",
+        "## Leaderboard",
+        "",
+        *image_table(entries, "fid", runs=False),
+        "",
+        *toy_table(entries, runs=False),
+        "",
+        legend(),
+        "",
+        "## The champion's samples",
+        "",
+        f"![64 samples of {registration['variant']}, seed 0]({CHAMPION_IMAGE})",
+        "",
+    ]
+    conditional = [e for e in entries if "label_accuracy_0" in e.metrics]
+    if conditional:
+        lines += [
+            "## Per digit",
+            "",
+            "Label accuracy: the share of a digit's samples the classifier reads as that digit. Per-class "
+            "FID: a digit's samples against the real test images of that digit.",
+            "",
+            "| variant | figure | " + " | ".join(str(d) for d in range(10)) + " |",
+            "|" + " --- |" * 12,
+        ]
+        for entry in conditional:
+            for prefix, label in (("label_accuracy", "label accuracy"), ("class_fid", "per-class FID")):
+                cells = [
+                    f"{entry.metrics[f'{prefix}_{d}']:.3g}"
+                    for d in range(10)
+                    if f"{prefix}_{d}" in entry.metrics
+                ]
+                if len(cells) == 10:
+                    lines.append(f"| {entry.name} | {label} | " + " | ".join(cells) + " |")
+        lines.append("")
+    lines += ["## Time of each step", "", "| step | time |", "| --- | --- |"]
+    for step, seconds in run["steps"].items():
+        lines.append(f"| {step} | {_minutes(seconds)} |")
+        if step.startswith("trainings"):
+            lines += [f"| &nbsp;&nbsp;{part} | {_minutes(took)} |" for part, took in run["trainings"].items()]
+    lines += [f"| **total** | **{_minutes(sum(run['steps'].values()))}** |", ""]
+    lines += [
+        "Wall-clock times of this machine: they vary with its load, never the figures (every run ends at "
+        "its step budget).",
+        "",
+        "## Final losses",
+        "",
+        "| variant | losses at the last step |",
+        "| --- | --- |",
+    ]
+    for path in sorted((root / "runs").glob("*/metrics.json")):
+        losses = json.loads(path.read_text())
+        lines.append(f"| {path.parent.name} | " + ", ".join(f"{k} {v:.4g}" for k, v in losses.items()) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------- trials
+
+TRIAL_COLUMNS = (
+    ("seed", "seed"),
+    ("steps", "steps"),
+    ("fid", "FID"),
+    ("recall", "recall"),
+    ("precision", "precision"),
+    ("label_accuracy", "label accuracy"),
+    ("worst_digit", "worst digit"),
+    ("class_fid", "per-class FID"),
+    ("seconds", "seconds"),
+    ("machine", "CPU"),
+)
+MEDIAN_COLUMNS = ("fid", "recall", "label_accuracy", "worst_digit", "class_fid")
+
+
+def read_trials(root: Path = REPO) -> list[dict[str, str]]:
+    with (root / "benchmarks" / "trials.csv").open(newline="") as handle:
+        return list(csv.DictReader(handle))
+
+
+def trials_table(round_: str, variant: str, root: Path = REPO) -> str:
+    """One round's trials of one variant (every seed), then each trial's median over its seeds."""
+    rows = [r for r in read_trials(root) if r["round"] == round_ and r["variant"] == variant]
+    if not rows:
+        raise ValueError(f"benchmarks/trials.csv has no trial of {variant} in round {round_}")
+    shown = [(key, label) for key, label in TRIAL_COLUMNS if any(r[key] for r in rows)]
+    lines = [
+        "| trial | what it changes | " + " | ".join(label for _, label in shown) + " |",
+        "|" + " --- |" * (len(shown) + 2),
+    ]
+    for row in rows:
+        name = row["trial"] + (" (scratch)" if row["kind"] == "scratch" else "")
+        cells = [row[key] or "–" for key, _ in shown]
+        lines.append(f"| {name} | {row['changes']} | " + " | ".join(cells) + " |")
+    by_trial: dict[tuple[str, str, str], list[dict[str, str]]] = {}  # a trial's runs on one CPU
+    for row in rows:
+        by_trial.setdefault((row["trial"], row["machine"], row["kind"]), []).append(row)
+    seeded = {key: runs for key, runs in by_trial.items() if len({r["seed"] for r in runs}) >= 3}
+    if seeded:
+        columns = [key for key in MEDIAN_COLUMNS if any(r[key] for r in rows)]
+        labels = dict(TRIAL_COLUMNS)
+        lines += [
+            "",
+            "Median over its seeds (range in brackets), for the trials run on three or more:",
+            "",
+            "| trial | CPU | seeds | " + " | ".join(labels[key] for key in columns) + " |",
+            "|" + " --- |" * (len(columns) + 3),
+        ]
+        for (trial, machine, _), runs in seeded.items():
+            cells = []
+            for key in columns:
+                values = sorted(float(r[key]) for r in runs if r[key])
+                cells.append(
+                    f"{statistics.median(values):.4g} [{values[0]:.4g}, {values[-1]:.4g}]" if values else "–"
+                )
+            seeds = ", ".join(sorted({r["seed"] for r in runs}, key=int))
+            lines.append(f"| {trial} | {machine} | {seeds} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+def update_readme(root: Path = REPO) -> bool:
+    """Rewrite the README's leaderboard block from the record; returns whether it changed."""
+    path = root / "README.md"
+    text = path.read_text()
+    if not README_BLOCK.search(text):
+        raise SystemExit("README.md has no <!-- leaderboard:start --> ... <!-- leaderboard:end --> block")
+    new = README_BLOCK.sub(lambda m: m[1] + leaderboard_block(root) + m[3], text)
+    path.write_text(new)
+    return new != text
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--readme", action="store_true", help="rewrite README.md's leaderboard block")
+    args = parser.parse_args()
+    if args.readme:
+        print("README.md " + ("updated" if update_readme() else "already up to date"))
+    else:
+        parser.print_help(sys.stderr)
+
+
+if __name__ == "__main__":
+    main()

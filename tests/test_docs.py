@@ -1,0 +1,156 @@
+"""The documentation: the site builds offline and strictly, its figures are the committed record's, the
+README is short and its leaderboard generated, and nothing in the project narrates how its authors worked.
+The site itself is opened in Chromium in test_pages.py."""
+
+from __future__ import annotations
+
+import html
+import importlib.util
+import json
+import re
+import subprocess
+from pathlib import Path
+
+import pytest
+from conftest import REPO, build_docs
+
+spec = importlib.util.spec_from_file_location("generate", REPO / "docs" / "generate.py")
+generate = importlib.util.module_from_spec(spec)
+spec.loader.exec_module(generate)
+
+README_LINES = 250
+# Where the project could narrate its authors' periods of work: every tracked text file.
+NARRATION = re.compile(
+    r"\b(?:(?:first|second|third|fourth|fifth|sixth|seventh|eighth|ninth|tenth|eleventh|twelfth|"
+    r"thirteenth|\d+(?:st|nd|rd|th)|this|that|next|earlier|later|previous|last|latest) session"
+    r"|Continued \(|session \d+)",
+    re.I,
+)
+WRITTEN_PAGES = sorted(p for p in (REPO / "docs").glob("*.md") if p.name not in ("experiments.md",))
+
+
+@pytest.fixture(scope="module")
+def site(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """`mkdocs build --strict` (what `make docs` runs) into a temporary folder."""
+    folder = tmp_path_factory.mktemp("site")
+    build_docs(folder)
+    return folder
+
+
+def test_the_site_builds_strictly_with_every_page(site: Path) -> None:
+    for page in ("index", "get-started", "results", "experiments", "changelog", "reference/cli"):
+        assert (site / f"{page}.html").is_file(), page
+    assert (site / generate.CHAMPION_IMAGE).read_bytes() == (REPO / "reports" / "champion.png").read_bytes()
+    assert (site / "search" / "search_index.js").is_file(), "the offline plugin's search index"
+
+
+def test_no_page_loads_anything_from_the_internet(site: Path) -> None:
+    """Fonts, scripts and styles come with the site: no http(s) source or stylesheet link in any page."""
+    remote = re.compile(r'<(?:script|link|img)[^>]+(?:src|href)="https?://', re.I)
+    offenders = [p.name for p in site.rglob("*.html") if remote.search(p.read_text())]
+    assert not offenders, offenders
+
+
+def _numbers(cell: str) -> list[float]:
+    return [float(n) for n in re.findall(r"-?\d[\d,]*(?:\.\d+)?(?:e-?\d+)?", cell.replace(",", ""))]
+
+
+def _agrees(shown: float, value: float) -> bool:
+    """`shown` is `value` as the pages write figures: three significant digits, or four decimals (KID)."""
+    return shown in (float(f"{value:.3g}"), float(f"{value:.4f}"), float(f"{value:.2e}"))
+
+
+def test_every_figure_on_the_results_page_is_the_committed_record(site: Path) -> None:
+    """Each leaderboard cell on the built page (FID with its interval, recall, label accuracy, ...) equals
+    the variant's figure in reports/metrics/*.json, to the digits shown."""
+    page = (site / "results.html").read_text()
+    from mnistgen.evaluation.leaderboard import IMAGE_COLUMNS
+
+    columns = {label: metric for metric, label, _ in IMAGE_COLUMNS}
+    table = page[page.index("<table>") : page.index("</table>")]
+    head = [
+        html.unescape(re.sub("<[^>]+>", "", c)).strip() for c in re.findall(r"<th[^>]*>(.*?)</th>", table)
+    ]
+    checked = 0
+    for row in re.findall(r"<tr>(.*?)</tr>", table, re.S)[1:]:
+        cells = [
+            html.unescape(re.sub("<[^>]+>", "", c)).strip() for c in re.findall(r"<td[^>]*>(.*?)</td>", row)
+        ]
+        name = cells[head.index("variant")]
+        figures = json.loads(
+            (REPO / "reports" / "metrics" / f"{'floor' if 'floor' in name else name}.json").read_text()
+        )
+        for label, cell in zip(head, cells, strict=True):
+            metric = columns.get(label)
+            if metric is None or cell == "–":
+                continue
+            shown = _numbers(cell)
+            ends = [""] if metric != "kid" else ["", "_std"]
+            ends = ["", "_ci_low", "_ci_high"] if f"{metric}_ci_low" in figures else ends
+            for value, end in zip(shown, ends, strict=True):
+                assert _agrees(value, figures[metric + end]), (name, label, cell, figures[metric + end])
+                checked += 1
+    assert checked > 100, f"only {checked} figures found on the results page"
+
+
+def test_the_readme_is_short_and_its_leaderboard_is_the_record() -> None:
+    text = (REPO / "README.md").read_text()
+    assert len(text.splitlines()) <= README_LINES
+    block = generate.README_BLOCK.search(text)
+    assert block and block[2] == generate.leaderboard_block(), (
+        "run: .venv/bin/python docs/generate.py --readme"
+    )
+    for command in ("make pipeline", "make test", "MNISTGEN_MIRRORS=", "make mlflow-ui", "mnistgen sample"):
+        assert command in text, command
+
+
+def test_written_pages_type_no_figure_of_the_record() -> None:
+    """A FID or recall typed into the README or a written page must be one of the record's (rounded as
+    shown): figures of the published run come from generated pages only."""
+    record = [
+        value
+        for path in (REPO / "reports" / "metrics").glob("*.json")
+        for key, value in json.loads(path.read_text()).items()
+        if isinstance(value, int | float) and key.startswith(("fid", "recall", "class_fid"))
+    ]
+    typed = re.compile(r"\b(FID|recall)\s+(?:of\s+)?(\d+\.\d+)")
+    for path in [REPO / "README.md", *WRITTEN_PAGES]:
+        text = generate.README_BLOCK.sub("", path.read_text())
+        for found in typed.finditer(text):
+            shown = float(found[2])
+            assert any(_agrees(shown, value) for value in record), f"{path.name}: {found[0]!r}"
+
+
+def test_nothing_in_the_project_narrates_its_authors_periods_of_work() -> None:
+    tracked = subprocess.run(
+        ["git", "ls-files", "--cached", "--others", "--exclude-standard"],
+        cwd=REPO,
+        capture_output=True,
+        text=True,
+        check=True,
+    ).stdout.split()
+    texts = [
+        name for name in tracked if name.endswith((".md", ".py", ".yaml", ".toml", ".yml", ".txt", ".csv"))
+    ]
+    found = [
+        f"{name}:{number}: {line.strip()}"
+        for name in texts
+        if name != "tests/test_docs.py" and (REPO / name).is_file()
+        for number, line in enumerate((REPO / name).read_text().splitlines(), 1)
+        if NARRATION.search(line)
+    ]
+    assert not found, "\n".join(found[:20])
+
+
+def test_every_setting_and_command_is_in_the_references() -> None:
+    from mnistgen.config import flatten, load_params
+
+    settings = generate.settings_reference()
+    params = load_params(REPO)
+    for path in flatten({k: v for k, v in params.items() if k not in ("profile", "profiles")}):
+        depth = 2 if path.startswith("variants.") else 1
+        group, key = ".".join(path.split(".")[:depth]), path.split(".", depth)[depth]
+        assert f"## `{group}`" in settings and f"| `{key}` |" in settings, path
+    cli = generate.cli_reference()
+    for verb in ("data", "train", "params", "classifier", "evaluate", "register", "pipeline", "sample"):
+        assert f"## `mnistgen {verb}`" in cli, verb
