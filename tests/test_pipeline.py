@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -67,6 +68,12 @@ def test_pipeline_ends_with_a_champion_and_reuses_current_steps(pipeline, tmp_pa
     parents = [client.get_run(result["mlflow_run_id"]) for result in (first, second)]
     assert [p.info.run_name for p in parents] == ["pipeline · smoke · seed 42"] * 2
     assert all(p.info.status == "FINISHED" and "time/evaluation" in p.data.metrics for p in parents)
+    description = parents[0].data.tags["mlflow.note.content"]  # atop the run's page in the MLflow UI
+    assert "| 1 | mlp_gan |" in description and "**Time per step**" in description, description
+    assert first["registration"]["reason"] in description
+    summary = json.loads((project / "reports" / "pipeline_run.json").read_text())  # of the latest run
+    assert summary["registration"] == second["registration"] and summary["machine"]["cores"] >= 1
+    assert summary["steps"].keys() == second["seconds"].keys()
     logged = {a.path for a in client.list_artifacts(first["mlflow_run_id"])}
     assert logged == {"leaderboard.md", "leaderboard.html", "champion.png"}, logged
 
