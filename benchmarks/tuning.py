@@ -70,7 +70,7 @@ DIGITVEC_SHARED = {"digit_vectors": "true", "shared_fakes": "true"}
 PLAIN_SCGAN = {"discriminator.projection_rank": "null", "mode_seeking": 0.0}
 # scgan as the c27ec46 record trained it (200 clusters, rank 128, mode seeking 0.2): the base of later trials
 SCGAN_K200_RANK128_MS = {"clusters": 200, "discriminator.projection_rank": 128, "mode_seeking": 0.2}
-VAE_Z16 = {  # the vae of round two's first step: a 16-D code, N(0, I), the seed's loss and rate, 2,600 steps
+VAE_Z16 = {  # round two's first vae: a 16-D code, N(0, I), the tutorial's loss and rate, 2,600 steps
     "z_dim": 16,
     "epochs": 2,
     "steps_per_epoch": 1300,

@@ -44,10 +44,11 @@ def data_flow(project_dir: str | None = None, mirrors: list[str] | None = None) 
     """Download, validate and version MNIST; fails, listing what is wrong, before bad data is published."""
     check_flow_mirrors(mirrors)
     settings = prepare.DataSettings.load(Path(project_dir) if project_dir else None)
-    verified = stage_mnist(settings, resolve_mirrors(mirrors, settings.mirrors))
-    report = validate_mnist(settings, verified)
-    downloaded = publish_mnist(settings, verified)
-    version = version_mnist(settings)
+    with prepare.one_at_a_time(settings):
+        verified = stage_mnist(settings, resolve_mirrors(mirrors, settings.mirrors))
+        report = validate_mnist(settings, verified)
+        downloaded = publish_mnist(settings, verified)
+        version = version_mnist(settings)
     create_table_artifact(
         key="mnist-validation",
         table=[

@@ -25,7 +25,11 @@ allowed="${MLFLOW_ALLOWED_HOSTS:-localhost,127.0.0.1,localhost:$port,127.0.0.1:$
 export MLFLOW_BACKEND_STORE_URI="$backend"
 shown="$(printf '%s' "$backend" | sed -E 's#^([a-zA-Z][a-zA-Z0-9+.-]*://)[^/@]+@#\1***@#')"
 echo "MLflow server on http://$host:$port (store: $shown, artifacts: $artifacts)" >&2
-exec "$mlflow_bin" server \
+# With MLFLOW_AUTH_CONFIG_PATH (an ini file, see MLflow's basic_auth.ini), MLflow's basic-auth app asks
+# every request but /health for a user and password (clients: MLFLOW_TRACKING_USERNAME/PASSWORD).
+app=()
+[[ -z "${MLFLOW_AUTH_CONFIG_PATH:-}" ]] || app=(--app-name basic-auth)
+exec "$mlflow_bin" server "${app[@]}" \
   --serve-artifacts --artifacts-destination "$artifacts" \
   --host "$host" --port "$port" \
   --allowed-hosts "$allowed" \

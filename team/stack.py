@@ -7,8 +7,11 @@ both, and a Prefect server on PostgreSQL, every one bound to 127.0.0.1.
 
 `up` writes the environment a shell needs into `.team.env` (git-ignored, readable by its owner only):
 `set -a; . ./.team.env; set +a` then points every `mnistgen`, `prefect`, `mlflow` and `dvc` command at the
-stack. Passwords and keys come from the environment (TEAM_POSTGRES_PASSWORD, AWS_ACCESS_KEY_ID,
-AWS_SECRET_ACCESS_KEY) or are generated once and kept in the state folder, never in a committed file.
+stack. Every service requires credentials: PostgreSQL a password, MLflow's basic-auth app a user and
+password (MLFLOW_TRACKING_USERNAME/PASSWORD), Prefect's API an auth string (PREFECT_API_AUTH_STRING), the
+S3 store requests signed with the keys it made for the stack's user. Passwords come from the environment
+(TEAM_POSTGRES_PASSWORD, MLFLOW_TRACKING_PASSWORD, TEAM_PREFECT_PASSWORD) or are generated once and kept in
+the state folder, never in a committed file.
 
 The engines are the ones a team runs for real: PostgreSQL 15 (`initdb`, `pg_ctl`), MLflow's server with a
 PostgreSQL backend and proxied artifacts in an S3 bucket, Prefect's server on PostgreSQL. The object store is
@@ -20,6 +23,7 @@ a `down` empties it); a team points MLFLOW_ARTIFACTS_DESTINATION and the DVC rem
 from __future__ import annotations
 
 import argparse
+import hashlib
 import json
 import os
 import secrets
@@ -35,9 +39,14 @@ from collections.abc import Callable
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
+SHARED_STATE_ROOT = Path("/var/tmp")  # where the state goes when the checkout is private to root
 BIN = Path(sys.executable).parent  # the project's virtual environment: mlflow, prefect, moto_server
 BUCKET = "mnistgen"
-DATABASES = ("mlflow", "prefect")
+AUTH_DATABASE = "mlflow_auth"  # MLflow's users and permissions
+DATABASES = ("mlflow", AUTH_DATABASE, "prefect")
+REGION = "us-east-1"
+PROXIED_ONLY = ("MLFLOW_ENABLE_PROXY_MULTIPART_DOWNLOAD", "MLFLOW_ENABLE_PROXY_MULTIPART_UPLOAD")
+S3_SETUP_ACTIONS = 3  # the requests of `_s3_user`, the only ones the S3 store answers unsigned
 DB_USER = "mnistgen"
 START_TIMEOUT_SECONDS = 180
 SERVICES = ("s3", "mlflow", "prefect")  # the servers this script starts besides PostgreSQL, in order
@@ -64,6 +73,15 @@ def _secret(state: Path, name: str, environment_name: str) -> str:
         path.write_text(secrets.token_urlsafe(18))
         path.chmod(0o600)
     return path.read_text().strip()
+
+
+def default_state() -> Path:
+    """`.team/` in the checkout, unless PostgreSQL's user cannot reach the checkout (as root, in a clone
+    under /root or a private temporary folder): then a folder named after the checkout under /var/tmp,
+    which every user can reach. The same checkout always gets the same folder, so `down` finds `up`'s."""
+    if os.geteuid() != 0 or subprocess.run(_as_postgres(["test", "-x", str(REPO)])).returncode == 0:
+        return REPO / ".team"
+    return SHARED_STATE_ROOT / f"mnistgen-team-{hashlib.sha256(str(REPO).encode()).hexdigest()[:12]}"
 
 
 def _as_postgres(command: list[str]) -> list[str]:
@@ -104,7 +122,7 @@ def _answers(url: str) -> Callable[[], bool]:
 
 def _start_postgres(state: Path, password: str) -> int:
     """Create the cluster on the first `up` (password authentication only, TCP on 127.0.0.1, no socket in
-    a shared folder), start it and create the two databases. Returns its port."""
+    a shared folder), start it and create the databases. Returns its port."""
     data = state / "postgres"
     port = _free_port()
     if not (data / "PG_VERSION").exists():
@@ -211,27 +229,32 @@ def up(state: Path, env_file: Path) -> dict[str, str]:
     for folder in ("logs", "pids"):
         (state / folder).mkdir(parents=True, exist_ok=True)
     password = _secret(state, "postgres", "TEAM_POSTGRES_PASSWORD")
-    access_key = _secret(state, "s3-access-key", "AWS_ACCESS_KEY_ID")
-    secret_key = _secret(state, "s3-secret-key", "AWS_SECRET_ACCESS_KEY")
+    mlflow_password = _secret(state, "mlflow-admin", "MLFLOW_TRACKING_PASSWORD")
+    prefect_auth = f"{DB_USER}:{_secret(state, 'prefect-api', 'TEAM_PREFECT_PASSWORD')}"
+    flask_key = _secret(state, "mlflow-flask", "MLFLOW_FLASK_SERVER_SECRET_KEY")  # signs the UI's forms
     try:
         print("PostgreSQL ...", file=sys.stderr)
         pg_port = _start_postgres(state, password)
         database = f"{DB_USER}:{password}@127.0.0.1:{pg_port}"
         s3_port, mlflow_port, prefect_port = _free_port(), _free_port(), _free_port()
         s3_url = f"http://127.0.0.1:{s3_port}"
+
+        print("S3 (moto) ...", file=sys.stderr)
+        # The first S3_SETUP_ACTIONS requests need no signature: they create the stack's user and its
+        # keys; every request after them must be signed with those keys.
+        s3_env = {**os.environ, "INITIAL_NO_AUTH_ACTION_COUNT": str(S3_SETUP_ACTIONS)}
+        _spawn(state, "s3", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)], s3_env)
+        _wait("the S3 store", _answers(s3_url + "/moto-api/"), state, "s3")
+        access_key, secret_key = _s3_user(s3_url)
         storage = {
             "AWS_ACCESS_KEY_ID": access_key,
             "AWS_SECRET_ACCESS_KEY": secret_key,
-            "AWS_DEFAULT_REGION": "us-east-1",
+            "AWS_DEFAULT_REGION": REGION,
             "AWS_ENDPOINT_URL": s3_url,
             "MLFLOW_S3_ENDPOINT_URL": s3_url,
         }
-        base = {**os.environ, **storage}
-
-        print("S3 (moto) ...", file=sys.stderr)
-        _spawn(state, "s3", [str(BIN / "moto_server"), "-H", "127.0.0.1", "-p", str(s3_port)], base)
-        _wait("the S3 store", _answers(s3_url + "/moto-api/"), state, "s3")
         _create_bucket(s3_url, storage)
+        base = {**os.environ, **storage}
 
         print("MLflow server ...", file=sys.stderr)
         mlflow_env = {
@@ -240,6 +263,11 @@ def up(state: Path, env_file: Path) -> dict[str, str]:
             "MLFLOW_BACKEND_STORE_URI": f"postgresql+psycopg2://{database}/mlflow",
             "MLFLOW_ARTIFACTS_DESTINATION": f"s3://{BUCKET}/mlflow",
             "MLFLOW_PORT": str(mlflow_port),
+            # MLflow's basic-auth app: every request but /health needs the admin's user and password
+            "MLFLOW_AUTH_CONFIG_PATH": str(_mlflow_auth_config(state, f"{database}/{AUTH_DATABASE}")),
+            "MLFLOW_AUTH_ADMIN_USERNAME": DB_USER,
+            "MLFLOW_AUTH_ADMIN_PASSWORD": mlflow_password,
+            "MLFLOW_FLASK_SERVER_SECRET_KEY": flask_key,
         }
         _spawn(state, "mlflow", [str(REPO / "mlflow" / "server.sh")], mlflow_env)
         mlflow_url = f"http://127.0.0.1:{mlflow_port}"
@@ -251,6 +279,7 @@ def up(state: Path, env_file: Path) -> dict[str, str]:
             "PREFECT_HOME": str(state / "prefect-home"),
             "PREFECT_API_DATABASE_CONNECTION_URL": f"postgresql+asyncpg://{database}/prefect",
             "PREFECT_SERVER_ANALYTICS_ENABLED": "false",
+            "PREFECT_SERVER_API_AUTH_STRING": prefect_auth,  # every request but the health check
         }
         prefect = [
             str(BIN / "prefect"),
@@ -269,8 +298,14 @@ def up(state: Path, env_file: Path) -> dict[str, str]:
         raise
     environment = {
         "MLFLOW_TRACKING_URI": mlflow_url,
+        "MLFLOW_TRACKING_USERNAME": DB_USER,
+        "MLFLOW_TRACKING_PASSWORD": mlflow_password,
         "PREFECT_API_URL": prefect_url + "/api",
         "PREFECT_UI_API_URL": prefect_url + "/api",
+        "PREFECT_API_AUTH_STRING": prefect_auth,
+        # moto's signature check fails on presigned URLs (it reads no Authorization header): clients
+        # fetch and send artifacts through the MLflow server instead of straight from the store
+        **dict.fromkeys(PROXIED_ONLY, "false"),
         **storage,
         "MNISTGEN_DVC_REMOTE": f"s3://{BUCKET}/dvc",
     }
@@ -284,6 +319,20 @@ def up(state: Path, env_file: Path) -> dict[str, str]:
     return environment
 
 
+def _s3_user(url: str) -> tuple[str, str]:
+    """The stack's S3 user, allowed everything on S3, and its (access key, secret key): the store makes
+    the keys (moto checks signatures against the keys of its own users)."""
+    import boto3
+
+    anyone = {"aws_access_key_id": "setup", "aws_secret_access_key": "setup"}  # not checked yet
+    iam = boto3.client("iam", endpoint_url=url, region_name=REGION, **anyone)
+    iam.create_user(UserName=DB_USER)
+    key = iam.create_access_key(UserName=DB_USER)["AccessKey"]
+    policy = {"Version": "2012-10-17", "Statement": [{"Effect": "Allow", "Action": "s3:*", "Resource": "*"}]}
+    iam.put_user_policy(UserName=DB_USER, PolicyName="s3", PolicyDocument=json.dumps(policy))
+    return key["AccessKeyId"], key["SecretAccessKey"]
+
+
 def _create_bucket(url: str, storage: dict[str, str]) -> None:
     import boto3
 
@@ -295,6 +344,21 @@ def _create_bucket(url: str, storage: dict[str, str]) -> None:
         region_name=storage["AWS_DEFAULT_REGION"],
     )
     client.create_bucket(Bucket=BUCKET)
+
+
+def _mlflow_auth_config(state: Path, database: str) -> Path:
+    """MLflow's basic-auth settings, with its users in PostgreSQL: readable by their owner only (the
+    database's password is in it)."""
+    path = state / "secrets" / "mlflow-auth.ini"
+    path.parent.mkdir(mode=0o700, parents=True, exist_ok=True)
+    path.touch(mode=0o600)
+    path.write_text(
+        "[mlflow]\n"
+        "default_permission = READ\n"
+        f"database_uri = postgresql+psycopg2://{database}\n"
+        "authorization_function = mlflow.server.auth:authenticate_request_basic_auth\n"
+    )
+    return path
 
 
 def down(state: Path) -> None:
@@ -318,12 +382,17 @@ def status(state: Path) -> list[str]:
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("action", choices=("up", "down", "status"))
-    parser.add_argument("--state-dir", type=Path, default=REPO / ".team", help="servers' data and logs")
+    parser.add_argument(
+        "--state-dir", type=Path, help="servers' data and logs (default: .team/, or under /var/tmp as root)"
+    )
     parser.add_argument(
         "--env-file", type=Path, default=REPO / ".team.env", help="where `up` writes the environment"
     )
     args = parser.parse_args(argv)
-    state = args.state_dir.resolve()
+    state = (args.state_dir or default_state()).resolve()
+    if args.state_dir is None and state != REPO / ".team":
+        print(f"state folder {state} (the user postgres cannot reach {REPO})", file=sys.stderr)
+        state.mkdir(mode=0o755, parents=True, exist_ok=True)
     try:
         if args.action == "up":
             environment = up(state, args.env_file.resolve())

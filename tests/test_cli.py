@@ -3,12 +3,19 @@
 from __future__ import annotations
 
 import gzip
+import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
-from conftest import REPO, Mirror, snapshot
+from helpers.cli import cli_env
+from helpers.mirror import Mirror
+from helpers.paths import REPO
+from helpers.projects import snapshot
 from typer.testing import CliRunner
 
+from mnistgen import locks
 from mnistgen.cli import app
 
 
@@ -32,6 +39,27 @@ def test_mirrors_environment_variable_is_honoured(dvc_project: Path, mirror: Mir
     result = run("data", "--project-dir", str(dvc_project), "--no-progress", "--no-push", env=env)
     assert result.exit_code == 0, result.output
     assert "data.dvc updated" in result.output
+
+
+def test_a_second_data_stage_waits_for_the_first(dvc_project: Path, mirror: Mirror) -> None:
+    """Two `mnistgen data` at once share the staging folder: the second waits for the first, then finds
+    the files in place (here the first is this test, holding the project's data lock)."""
+    command = [sys.executable, "-m", "mnistgen", "data", "--project-dir", str(dvc_project), "--no-progress"]
+    with locks.held(dvc_project, "data"):
+        second = subprocess.Popen(
+            [*command, "--no-push", "--mirror", str(mirror.folder)],
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+            text=True,
+            env=cli_env(),
+        )
+        waiting = second.stdout.readline()
+        while waiting and "waiting for process" not in waiting:
+            waiting = second.stdout.readline()
+        assert f"waiting for process {os.getpid()} to end its data in {dvc_project}" in waiting, waiting
+        assert second.poll() is None and not (dvc_project / "data").exists()
+    rest, _ = second.communicate(timeout=300)
+    assert second.returncode == 0 and "validation passed" in rest, rest
 
 
 def test_a_password_in_a_mirror_url_is_never_printed(
@@ -91,7 +119,8 @@ def test_tensorflow_start_up_notices_are_held_back_unless_verbose(tmp_path: Path
     import subprocess
     import sys
 
-    from conftest import cli_env, make_training_project
+    from helpers.cli import cli_env
+    from helpers.projects import make_training_project
 
     project = make_training_project(tmp_path / "project")
 

@@ -8,7 +8,9 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import TRAINING_ROWS, make_training_project, run_cli, synthetic_split
+from helpers.cli import run_cli
+from helpers.mirror import TRAINING_ROWS, synthetic_split
+from helpers.projects import make_training_project
 
 from mnistgen.data.idx import Split
 from mnistgen.evaluation import quality

@@ -5,7 +5,7 @@ from __future__ import annotations
 import re
 
 import pytest
-from conftest import REPO
+from helpers.paths import REPO
 
 from mnistgen.config import (
     ConfigError,
@@ -296,7 +296,7 @@ def test_a_profile_may_only_set_what_the_base_defines() -> None:
         with_profile(typo, "smoke")
     with pytest.raises(ConfigError, match=r"sets evaluation.sampels"):
         with_profile(_params_with(lambda p: p["profiles"]["cpu"]["evaluation"].update(sampels=5)), "cpu")
-    # a variant may set a `train` setting for itself (the seed's "plot every N epochs")
+    # a variant may set a `train` setting for itself (the tutorial's "plot every N epochs")
     ok = _params_with(lambda p: p["profiles"]["smoke"]["variants"]["cgan"].update(samples_every_epochs=2))
     assert with_profile(ok, "smoke")["variants"]["cgan"]["samples_every_epochs"] == 2
 
@@ -347,3 +347,28 @@ def test_a_flow_refuses_a_mirror_password_as_its_parameter() -> None:
     with pytest.raises(ConfigError, match=r"Fix: give it in MNISTGEN_MIRRORS") as refused:
         check_flow_mirrors(["/srv/mnist", "https://alice:pw@host/mnist/"])
     assert "pw" not in str(refused.value)
+
+
+@pytest.mark.parametrize(
+    ("edit", "expected"),
+    [
+        (
+            lambda p: p["variants"]["cgan"]["generator"].update(actvation="relu"),
+            "variants.cgan.generator.actvation is not a setting mnistgen reads (did you mean "
+            "variants.cgan.generator.activation?)",
+        ),
+        (
+            lambda p: p["data"]["files"]["train_images"].update(sha265="0" * 64),
+            "(did you mean data.files.train_images.sha256?)",
+        ),
+        (lambda p: p["evaluation"].update(sampels=5), "evaluation.sampels is not a setting"),
+        (lambda p: p["workers"].update(gpus=2), "workers.gpus is not a setting mnistgen reads\n"),
+        (lambda p: p["data"]["files"]["train_images"].update(sha256="not hex"), "it must be 64 hexadecimal"),
+    ],
+)
+def test_every_key_of_every_section_is_one_mnistgen_reads(edit, expected: str) -> None:
+    for profile in load_params(REPO)["profiles"]:  # what the project ships passes in every profile
+        validate(with_profile(load_params(REPO), profile))
+    with pytest.raises(ConfigError) as refused:
+        validate(with_profile(_params_with(edit), "smoke"))
+    assert expected in str(refused.value) and "Fix: correct them" in str(refused.value)

@@ -12,7 +12,9 @@ from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, SHARED_MNIST, Mirror, init_dvc_repo, snapshot
+from helpers.mirror import Mirror
+from helpers.paths import REPO, SHARED_MNIST
+from helpers.projects import init_dvc_repo, snapshot
 
 from mnistgen.data.versioning import read_version
 

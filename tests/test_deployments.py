@@ -16,7 +16,10 @@ from pathlib import Path
 
 import pytest
 from chromium import chromium, shot, texts, wait_for
-from conftest import cli_env, free_port, local_server, pipeline_project, retrain_on_workers
+from helpers.cli import cli_env
+from helpers.projects import pipeline_project
+from helpers.servers import free_port, local_server
+from helpers.workers import retrain_on_workers
 
 pytestmark = pytest.mark.slow
 

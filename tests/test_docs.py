@@ -12,7 +12,8 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from conftest import REPO, build_docs
+from helpers.cli import build_docs
+from helpers.paths import REPO
 
 spec = importlib.util.spec_from_file_location("generate", REPO / "docs" / "generate.py")
 generate = importlib.util.module_from_spec(spec)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from conftest import REPO
+from helpers.paths import REPO
 
 from mnistgen.data import docs_assets
 

@@ -6,7 +6,8 @@ import gzip
 from pathlib import Path
 
 import pytest
-from conftest import FILE_NAMES, Mirror, make_mirror, snapshot
+from helpers.mirror import FILE_NAMES, Mirror, make_mirror
+from helpers.projects import snapshot
 
 from mnistgen.data.download import (
     DownloadError,

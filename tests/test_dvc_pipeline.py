@@ -4,22 +4,17 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import subprocess
 import sys
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import (
-    REPO,
-    TRAINING_ROWS,
-    cli_env,
-    copy_repository,
-    publish_synthetic_mnist,
-    set_params,
-    snapshot,
-    stages_run,
-)
+from helpers.cli import cli_env
+from helpers.mirror import TRAINING_ROWS, publish_synthetic_mnist
+from helpers.paths import REPO
+from helpers.projects import copy_repository, set_params, snapshot, stages_run
 
 DVC_YAML = yaml.safe_load((REPO / "dvc.yaml").read_text())
 PARAMS = yaml.safe_load((REPO / "params.yaml").read_text())
@@ -125,6 +120,38 @@ def test_dvc_repro_rebuilds_everything_then_only_what_changed(tmp_path: Path) ->
     assert {folder: snapshot(repo / folder) for folder in before} == before, "an output was touched"
     _run(repo, "git", "checkout", "--", "params.yaml")
     assert stages_run(_run(repo, *dvc, "repro").stdout) == set(), "the kept outputs are current"
+
+    # The same refused in a DVC experiment: `-S` wrote the value into params.yaml, which the error says.
+    trial = subprocess.run(
+        [*dvc, "exp", "run", "-S", "++profiles.smoke.variants.mlp_gan.batch_size=0"],
+        cwd=repo,
+        capture_output=True,
+        text=True,
+        env=_dvc_env(),
+    )
+    assert trial.returncode != 0 and "`git checkout params.yaml` restores it" in trial.stderr, trial.stderr
+    _run(repo, "git", "checkout", "--", "params.yaml")
+
+    # The data deleted: DVC records the empty folder in data.dvc (it commits a data source as it finds
+    # it) and stops at the missing dependency; mnistgen then names the way back, which restores the data
+    # and its record, and no output was touched.
+    recorded = (repo / "data.dvc").read_text()
+    shutil.rmtree(repo / "data" / "mnist")
+    gone = subprocess.run([*dvc, "repro"], cwd=repo, capture_output=True, text=True, env=_dvc_env())
+    assert gone.returncode != 0 and "data/mnist" in gone.stderr, gone.stderr
+    told = subprocess.run(
+        [sys.executable, "-m", "mnistgen", "train", "mlp_gan", "--project-dir", str(repo), "--no-progress"],
+        capture_output=True,
+        text=True,
+        env=_dvc_env(),
+    )
+    assert told.returncode == 1 and "data.dvc now records 0 files" in told.stderr, told.stderr
+    assert "Fix: run `git checkout data.dvc && dvc checkout data.dvc`" in told.stderr, told.stderr
+    assert {folder: snapshot(repo / folder) for folder in before} == before, "an output was touched"
+    _run(repo, "git", "checkout", "--", "data.dvc")
+    _run(repo, *dvc, "checkout", "-q", "data.dvc")
+    assert (repo / "data.dvc").read_text() == recorded
+    assert stages_run(_run(repo, *dvc, "repro").stdout) == set(), "the data and every output are as before"
 
     set_params(repo, {"profiles": {"smoke": {"variants": {"toy_gan_1d": {"epochs": 3}}}}})
     status = _run(repo, *dvc, "status", "--json")

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import cli_env, make_training_project, run_cli, snapshot
+from helpers.cli import cli_env, run_cli
+from helpers.projects import make_training_project, snapshot
 
 from mnistgen import tracking
 

@@ -7,7 +7,10 @@ disk, a closed port for a dead server, bytes cut off a file on disk. The README'
 from __future__ import annotations
 
 import json
+import os
 import resource
+import shutil
+import sqlite3
 import subprocess
 import sys
 import time
@@ -16,7 +19,8 @@ from pathlib import Path
 import numpy as np
 import pytest
 import yaml
-from conftest import cli_env, make_training_project, run_cli
+from helpers.cli import cli_env, run_cli
+from helpers.projects import make_training_project
 
 pytestmark = pytest.mark.slow
 
@@ -191,6 +195,23 @@ def refused_with_params(project: Path, text: str, args: list[str], expected: str
             "data.dir is '/tmp/mnist-elsewhere'",
         ),
         ("train", lambda p: p["train"].update(variants=[]), "train.variants is []"),
+        (
+            "train",
+            lambda p: p["variants"]["mlp_gan"].update(ema_decy=0.9),
+            "variants.mlp_gan.ema_decy is not a setting mnistgen reads (did you mean "
+            "variants.mlp_gan.ema_decay?)",
+        ),
+        ("train", lambda p: p["train"].update(max_minute=3), "(did you mean train.max_minutes?)"),
+        (
+            "train",
+            lambda p: p["variants"]["mlp_gan"].update(pixel_range=[0, 0]),
+            "pixel_range is not a setting",
+        ),
+        (
+            "register",
+            lambda p: p["registry"].update(primary_metirc="fid"),
+            "registry.primary_metirc is not a",
+        ),
     ],
     ids=[
         "direction-capitalised",
@@ -202,6 +223,10 @@ def refused_with_params(project: Path, text: str, args: list[str], expected: str
         "download-attempts",
         "data-dir-absolute",
         "no-variants",
+        "base-variant-typo",
+        "base-train-typo",
+        "not-a-setting",
+        "registry-typo",
     ],
 )
 def test_a_bad_setting_of_any_section_is_refused_before_any_work(
@@ -273,6 +298,33 @@ def test_a_dead_mlflow_server_fails_fast_without_showing_its_password(
     assert state(trained) == before
 
 
+@pytest.mark.parametrize("command", [["train", VARIANT, "--profile", "smoke"], ["sample", "--out", "x.png"]])
+def test_a_store_in_a_missing_folder_at_the_root_is_refused(trained: Path, command: list[str]) -> None:
+    """A slash too many (`sqlite:////mlflow/mlflow.db`) would make MLflow create a folder at the root."""
+    missing = Path("/") / f"mnistgen-missing-{os.getpid()}" / "mlflow"
+    before = state(trained)
+    done = mnistgen(trained, *command, env={"MLFLOW_TRACKING_URI": f"sqlite:///{missing}/mlflow.db"})
+    one_error(done, f"is in a folder that does not exist ({missing})", "Fix: correct the path")
+    assert not missing.parent.exists()
+    assert state(trained) == before
+
+
+def test_a_store_held_by_another_process_names_the_wait(trained: Path) -> None:
+    """Another process holds the embedded store (a long write): the error says so, not "is the server
+    up?" or "check the space"."""
+    before = state(trained)
+    holder = sqlite3.connect(trained / "mlflow" / "mlflow.db", isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    try:
+        done = mnistgen(trained, "train", VARIANT, "--profile", "smoke")
+    finally:
+        holder.execute("ROLLBACK")
+        holder.close()
+    message = one_error(done, "database is locked", "Fix: another process held the embedded store")
+    assert "server up" not in message and "space" not in message
+    assert state(trained) == before
+
+
 def test_data_changed_after_it_was_verified_is_refused(trained: Path) -> None:
     images = trained / "data" / "mnist" / "train-images-idx3-ubyte"
     original = images.read_bytes()
@@ -326,6 +378,16 @@ def test_a_full_disk_under_the_tracking_store_is_one_error(trained: Path) -> Non
     no_finished_run_without_a_model(trained)
 
 
+def test_a_full_disk_during_evaluate_is_one_error(trained: Path) -> None:
+    """The store cannot grow (a file-size limit stands for a full disk) while the evaluation writes."""
+    classified = mnistgen(trained, "classifier", "--profile", "smoke")
+    assert classified.returncode == 0, classified.stderr[-2000:]
+    before = state(trained)
+    done = mnistgen(trained, "evaluate", "--profile", "smoke", file_limit=100_000)
+    one_error(done, "the MLflow store at sqlite:///", "disk I/O error", "Fix: check the space (")
+    assert state(trained) == before
+
+
 def test_a_truncated_last_checkpoint_falls_back_to_the_one_before(tmp_path: Path) -> None:
     project = make_training_project(tmp_path / "project")
     assert run_cli(project, "train", VARIANT, "--profile", "smoke").returncode == 0
@@ -363,6 +425,43 @@ def test_resume_of_a_finished_run_is_refused_and_changes_nothing(trained: Path) 
     before = state(trained)
     one_error(mnistgen(trained, "train", VARIANT, "--profile", "smoke", "--resume"), "nothing to resume")
     assert state(trained) == before
+
+
+def _info(folder: Path, **changes: object) -> None:
+    path = folder / "model_info.json"
+    path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
+
+
+@pytest.mark.parametrize(
+    ("plant", "expected"),
+    [
+        (lambda f: _info(f, z_dim=10**12), "z_dim is 1000000000000, not a whole number from 1 to 65,536"),
+        (lambda f: _info(f, z_dim=50), "z_dim is 50, but generator.keras takes 100"),
+        (lambda f: _info(f, kind="python", noise="cauchy"), "kind is 'python', not one of adversarial"),
+        (lambda f: _info(f, classes=-3, pixel_range=[1, 1]), "classes is -3, not a whole number"),
+        (lambda f: (f / "model_info.json").write_text("[1, 2]"), "it holds list, not the mapping"),
+        (lambda f: (f / "model_info.json").write_text("{"), "it cannot be read"),
+        (lambda f: (f / "generator.keras").write_text("junk"), "generator.keras cannot be loaded as a Keras"),
+    ],
+    ids=[
+        "absurd-z-dim",
+        "z-dim-mismatch",
+        "unknown-kind",
+        "bad-classes",
+        "not-a-mapping",
+        "not-json",
+        "junk",
+    ],
+)
+def test_sample_refuses_a_planted_model_folder(trained: Path, tmp_path: Path, plant, expected: str) -> None:
+    """A folder that only looks like a saved generator: refused before any array is made or code runs."""
+    planted = tmp_path / "model"
+    shutil.copytree(trained / "runs" / VARIANT / "model", planted)
+    plant(planted)
+    before = state(trained)
+    done = mnistgen(trained, "sample", "--model", str(planted), "--out", str(tmp_path / "x.png"))
+    one_error(done, expected, "Fix: use a")
+    assert not (tmp_path / "x.png").exists() and state(trained) == before
 
 
 @pytest.mark.parametrize(
@@ -443,6 +542,16 @@ def test_sample_hints_name_the_real_problem(trained: Path) -> None:
         database.write_bytes(saved)
     message = one_error(garbage, "file is not a database", "check the MLflow store")
     assert "mnistgen register" not in message
+
+    import mlflow
+
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{database}")
+    client.create_registered_model("mnist-generator")  # a model with no champion yet
+    try:
+        no_alias = mnistgen(trained, "sample", "--out", "x.png")
+    finally:
+        client.delete_registered_model("mnist-generator")
+    one_error(no_alias, "alias champion not found", "run `mnistgen register` first")
 
 
 def test_no_temporary_folders_are_left_behind(trained: Path, tmp_path: Path) -> None:

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import idx_bytes, synthetic_split
+from helpers.mirror import idx_bytes, synthetic_split
 
 from mnistgen.data.idx import IdxFormatError, read_idx, read_split
 

@@ -9,7 +9,7 @@ import tomllib
 from importlib import metadata
 
 import pytest
-from conftest import REPO
+from helpers.paths import REPO
 from packaging.markers import Marker, default_environment
 from packaging.requirements import Requirement
 from packaging.specifiers import SpecifierSet
@@ -99,7 +99,7 @@ def test_this_environment_is_what_the_lock_pins_for_its_python() -> None:
     version = f"{sys.version_info.major}.{sys.version_info.minor}"
     assert version in SUPPORTED
     installed = {canonicalize_name(d.metadata["Name"]): Version(d.version) for d in metadata.distributions()}
-    # this interpreter's own markers: a pin such as python_full_version < '3.11.3' depends on the patch release
+    # this interpreter's own markers: a pin such as python_full_version < '3.11.3' depends on the patch
     here = {**default_environment(), "extra": ""}
     differ = {name: (str(pin), str(installed.get(name))) for name, pin in pinned(version, here).items()}
     differ = {name: versions for name, versions in differ.items() if versions[0] != versions[1]}

@@ -12,7 +12,10 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from conftest import REPO, cli_env, free_port, local_server, pipeline_project, run_cli
+from helpers.cli import cli_env, run_cli
+from helpers.paths import REPO
+from helpers.projects import pipeline_project
+from helpers.servers import free_port, local_server
 
 pytestmark = pytest.mark.slow
 

@@ -9,7 +9,7 @@ import keras
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO
+from helpers.paths import REPO
 
 from mnistgen.config import with_profile
 from mnistgen.models import VARIANTS
@@ -221,7 +221,7 @@ def test_reference_statistics_sample_one_image_as_its_reference_batch_would() ->
 def test_every_variant_takes_training_steps(variant: str) -> None:
     """Every variant's networks and losses train: finite losses, and every network's weights move. The
     plumbing around a step (checkpoints, MLflow, figures, export) is the same for a kind, and
-    test_training.py runs it once per kind (conftest.SMOKE_KINDS)."""
+    test_training.py runs it once per kind (helpers.projects.SMOKE_KINDS)."""
     import tensorflow as tf
 
     cfg = PARAMS["variants"][variant]

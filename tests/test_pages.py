@@ -13,19 +13,11 @@ from pathlib import Path
 
 import pytest
 from chromium import chromium, shot, texts, wait_for
-from conftest import (
-    REPO,
-    build_docs,
-    cli_env,
-    free_port,
-    init_dvc_repo,
-    local_server,
-    pipeline_project,
-    project_params,
-    run_cli,
-    serving,
-    write_project,
-)
+from helpers.cli import build_docs, cli_env, run_cli
+from helpers.mirror import serving
+from helpers.paths import REPO
+from helpers.projects import init_dvc_repo, pipeline_project, project_params, write_project
+from helpers.servers import free_port, local_server
 
 pytestmark = pytest.mark.slow
 

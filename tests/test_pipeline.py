@@ -3,10 +3,16 @@
 from __future__ import annotations
 
 import json
+import os
+import signal
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
-from conftest import pipeline_project, run_cli
+from helpers.cli import cli_env, run_cli
+from helpers.projects import pipeline_project
 
 from mnistgen.tracking import TrackingError
 
@@ -110,3 +116,70 @@ def test_unknown_variants_are_refused_by_name(pipeline, tmp_path: Path) -> None:
     project, _ = pipeline_project(tmp_path)
     with pytest.raises(Exception, match=r"unknown variants \['gan9'\]"):
         pipeline.retrain(profile="smoke", variants=["gan9"], project_dir=str(project))
+
+
+@pytest.mark.parametrize("how", ["ctrl-c", "sigterm"])
+def test_an_interrupted_pipeline_ends_its_training_killed_and_stops_its_server(
+    tmp_path: Path, how: str
+) -> None:
+    """Ctrl-C (SIGINT to the terminal's process group: the pipeline and its training) during a training:
+    the training checkpoints and its MLflow run ends KILLED; SIGTERM (to the pipeline alone): the training
+    under way ends first. Either way the flow reports to a server still up, the temporary Prefect server
+    is stopped, exit 130."""
+    import mlflow
+
+    long_training = {"profiles": {"smoke": {"variants": {"mlp_gan": {"epochs": 500}}}}}
+    project, mirror = pipeline_project(tmp_path, long_training)
+    home = tmp_path / "prefect-home"  # this run's own Prefect database
+    env = {**cli_env(), "PREFECT_HOME": str(home)}
+    env.pop("PREFECT_API_URL", None)
+    command = [sys.executable, "-m", "mnistgen", "pipeline", "--profile", "smoke", "--variants", "mlp_gan"]
+    command += ["--mirror", str(mirror.folder), "--project-dir", str(project)]
+    pipeline = subprocess.Popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env, start_new_session=True
+    )
+    client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{project}/mlflow/mlflow.db")
+    try:
+        training = _running_training(project, pipeline)
+        if how == "ctrl-c":
+            os.killpg(pipeline.pid, signal.SIGINT)
+        else:
+            pipeline.send_signal(signal.SIGTERM)
+        out, err = pipeline.communicate(timeout=600)  # a guard against a hang, not a measure
+    finally:
+        if pipeline.poll() is None:
+            os.killpg(pipeline.pid, signal.SIGKILL)
+    assert pipeline.returncode == 130, (pipeline.returncode, err[-3000:])
+    assert "interrupted; `mnistgen pipeline` again" in err, err[-3000:]
+    # at most Prefect's own log of the interrupted training task (the child exits 130)
+    assert err.count("Traceback") <= (1 if how == "ctrl-c" else 0), err[-3000:]
+    run = client.get_run(training)
+    if how == "ctrl-c":  # the training gets the signal too: checkpointed, KILLED, resumable
+        assert run.info.status == "KILLED" and run.data.tags["stopped_by"] == "interrupted"
+        assert (project / ".mnistgen" / "runs" / "mlp_gan" / "checkpoints").is_dir(), "resumable"
+    else:  # Prefect's SIGTERM handler runs once the flow's wait for the training under way returns
+        assert run.info.status == "FINISHED" and run.data.tags["stopped_by"] == "completed"
+    assert not _servers_of(home), "the temporary Prefect server outlived the pipeline"
+
+
+def _running_training(project: Path, pipeline: subprocess.Popen) -> str:
+    """The MLflow run id of the pipeline's training once it has written a checkpoint (read from the run
+    being built in the staging folder)."""
+    staged = project / ".mnistgen" / "runs" / "mlp_gan"
+    while pipeline.poll() is None:
+        if any((staged / "checkpoints").glob("ckpt-*.index")) and (staged / "run.json").is_file():
+            return json.loads((staged / "run.json").read_text())["run_id"]
+        time.sleep(0.5)
+    raise AssertionError(f"the pipeline ended before its training ran: {pipeline.communicate()[1][-3000:]}")
+
+
+def _servers_of(home: Path) -> list[int]:
+    """The processes still running with `PREFECT_HOME=home` in their environment."""
+    found = []
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and f"PREFECT_HOME={home}".encode() in (proc / "environ").read_bytes():
+                found.append(int(proc.name))
+        except OSError:
+            continue
+    return found

@@ -2,27 +2,30 @@
 
 from __future__ import annotations
 
+import errno
 import json
+import os
+import shutil
+import tempfile
 from pathlib import Path
 
 import pytest
 import yaml
-from conftest import REPO, write_project
+from helpers.paths import REPO
+from helpers.projects import write_project
 
 from mnistgen.config import ConfigError, deep_merge
+from mnistgen.folders import swap_in
 from mnistgen.training import plan as plan_module
-from mnistgen.training.plan import (
+from mnistgen.training.plan import Budget, TrainRequest, budget, plan_run
+from mnistgen.training.run_folder import (
     COMPLETED,
     TIME_CAP,
-    Budget,
     RunBusy,
-    TrainRequest,
-    budget,
+    RunRecord,
     exclusive,
-    plan_run,
     previous_run,
     publish,
-    write_record,
 )
 
 
@@ -44,7 +47,7 @@ def _run_folder(folder: Path, fingerprint: dict, checkpoint: bool = True, **reco
     if checkpoint:
         (folder / "checkpoints" / "ckpt-10.index").write_text("")
     (folder / "metrics.json").write_text("{}")
-    write_record(folder, {"run_id": "r1", "fingerprint": fingerprint, "total_steps": 16, **record})
+    RunRecord("r1", fingerprint, "digest", total_steps=16, **record).write(folder)
 
 
 def test_budgets_are_steps_and_an_impossible_epoch_is_refused() -> None:
@@ -115,4 +118,51 @@ def test_publishing_replaces_the_last_run_only_when_the_new_one_is_done(project:
     _run_folder(plan.staging_dir, plan.fingerprint, stopped_by=COMPLETED)
     publish(plan)
     assert json.loads((plan.run_dir / "run.json").read_text())["fingerprint"] == plan.fingerprint
-    assert not plan.staging_dir.exists() and not any(plan.staging_dir.parent.glob("*.retired"))
+    assert not plan.staging_dir.exists() and not any(plan.run_dir.parent.glob(".*"))
+
+
+def test_publishing_to_a_runs_folder_on_another_filesystem(project: Path, tmp_path: Path) -> None:
+    """`train.runs_dir` on its own disk: the run is copied beside the previous one, then swapped in."""
+    elsewhere = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        (project / "runs").symlink_to(elsewhere)
+        plan = _plan(project)
+        assert os.stat(project).st_dev != os.stat(elsewhere).st_dev
+        _run_folder(plan.run_dir, {"old": True}, stopped_by=COMPLETED)
+        _run_folder(plan.staging_dir, plan.fingerprint, stopped_by=COMPLETED)
+        publish(plan)
+        published = json.loads((elsewhere / plan.variant / "run.json").read_text())
+        assert published["fingerprint"] == plan.fingerprint
+        assert not plan.staging_dir.exists() and sorted(p.name for p in elsewhere.iterdir()) == [plan.variant]
+    finally:
+        shutil.rmtree(elsewhere)
+
+
+def test_a_failed_swap_puts_the_previous_folder_back(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    target, incoming = tmp_path / "runs" / "cgan", tmp_path / "staging" / "cgan"
+    (target / "old").mkdir(parents=True)
+    (incoming / "new").mkdir(parents=True)
+    rename = Path.replace
+
+    def failing(self: Path, to: Path) -> Path:  # the new folder's move fails (a disk error, a kill)
+        if self == incoming:
+            raise OSError(errno.EIO, "Input/output error")
+        return rename(self, to)
+
+    monkeypatch.setattr(Path, "replace", failing)
+    with pytest.raises(OSError, match="Input/output error"):
+        swap_in(incoming, target)
+    assert (target / "old").is_dir() and (incoming / "new").is_dir()
+    assert sorted(p.name for p in target.parent.iterdir()) == ["cgan"]
+
+
+def test_a_run_record_reads_back_as_written(tmp_path: Path) -> None:
+    record = RunRecord("r1", {"seed": 7}, "d1", total_steps=16, step=16, stopped_by=COMPLETED)
+    record.write(tmp_path)
+    assert RunRecord.read(tmp_path) == record
+    written = json.loads((tmp_path / "run.json").read_text())
+    assert "failed" not in written and written["stopped_by"] == COMPLETED, "what does not apply is absent"
+    (tmp_path / "run.json").write_text('{"run_id": "r1", "fing')  # cut short by a crash
+    assert RunRecord.read(tmp_path) is None
+    (tmp_path / "run.json").write_text('{"run_id": "r1"}')  # not a run of this project
+    assert RunRecord.read(tmp_path) is None

@@ -12,13 +12,13 @@ import mlflow
 import numpy as np
 import pytest
 import yaml
-from conftest import REPO
+from helpers.paths import REPO
 
 from mnistgen import figures, registry, tracking
 from mnistgen.config import with_profile
 from mnistgen.models import VARIANTS
 from mnistgen.models.base import sampling_info
-from mnistgen.training.plan import FINAL_GRID, SAMPLES_DIR, grid_file
+from mnistgen.training.run_folder import FINAL_GRID, SAMPLES_DIR, grid_file
 
 pytestmark = pytest.mark.slow
 EXTRACTOR = "abc123def456"

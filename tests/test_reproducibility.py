@@ -10,21 +10,13 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import (
-    SMOKE_KINDS,
-    TRAINING_ROWS,
-    cli_env,
-    copy_repository,
-    git,
-    make_training_project,
-    publish_synthetic_mnist,
-    run_cli,
-    set_params,
-)
+from helpers.cli import cli_env, run_cli
+from helpers.mirror import TRAINING_ROWS, publish_synthetic_mnist
+from helpers.projects import SMOKE_KINDS, copy_repository, git, make_training_project, set_params
 
 pytestmark = pytest.mark.slow
 
-# One variant of each kind (conftest.SMOKE_KINDS) in float32 and, for two, in bfloat16.
+# One variant of each kind (helpers.projects.SMOKE_KINDS) in float32 and, for two, in bfloat16.
 KINDS = {
     **{variant: () for variant in SMOKE_KINDS},
     "cgan-bf16": ("--set", "train.precision=bfloat16"),
@@ -132,7 +124,8 @@ def _dvc_status(repo: Path) -> set[str]:
 def _pipeline_would_redo(repo: Path, variants: list[str]) -> set[str]:
     from mnistgen.config import load_params
     from mnistgen.evaluation.classifier import trained_on
-    from mnistgen.training.plan import TrainRequest, plan_run, previous_run
+    from mnistgen.training.plan import TrainRequest, plan_run
+    from mnistgen.training.run_folder import previous_run
 
     redo = {f"train@{v}" for v in variants if previous_run(plan_run(TrainRequest(repo, v)))[0] != "finished"}
     info = json.loads((repo / "models" / "classifier" / "classifier.json").read_text())

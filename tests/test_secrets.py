@@ -5,7 +5,7 @@ from __future__ import annotations
 import subprocess
 from pathlib import Path
 
-from conftest import REPO
+from helpers.paths import REPO
 
 SECRET = "s3cret-pw"
 

@@ -5,6 +5,7 @@ URI loads the champion and samples."""
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -21,27 +22,19 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
-    REPO,
-    TRAINING_ROWS,
-    cli_env,
-    copy_repository,
-    free_port,
-    git,
-    local_server,
-    pipeline_project,
-    publish_synthetic_mnist,
-    retrain_on_workers,
-    set_params,
-    snapshot,
-    stages_run,
-)
+from helpers.cli import cli_env, run_cli
+from helpers.mirror import TRAINING_ROWS, publish_synthetic_mnist
+from helpers.paths import REPO
+from helpers.projects import copy_repository, git, pipeline_project, set_params, snapshot, stages_run
+from helpers.servers import free_port, local_server
+from helpers.workers import retrain_on_workers
 
 pytestmark = pytest.mark.slow
 
 STACK = [sys.executable, str(REPO / "team" / "stack.py")]
 DVC = [sys.executable, "-m", "dvc"]
 MNISTGEN = [sys.executable, "-m", "mnistgen"]
+MLFLOW_CREDENTIALS = ("MLFLOW_TRACKING_USERNAME", "MLFLOW_TRACKING_PASSWORD")
 
 
 def read_env_file(path: Path) -> dict[str, str]:
@@ -84,6 +77,8 @@ def _postgres(stack_state: Path, database: str):
 def test_the_environment_file_is_private_and_points_at_loopback(team) -> None:
     environment, env_file = team
     assert stat.S_IMODE(env_file.stat().st_mode) == 0o600
+    secrets = env_file.parent / "stack" / "secrets"
+    assert all(stat.S_IMODE(p.stat().st_mode) == 0o600 for p in secrets.iterdir()), "readable by others"
     for key in ("MLFLOW_TRACKING_URI", "PREFECT_API_URL", "AWS_ENDPOINT_URL"):
         assert environment[key].startswith("http://127.0.0.1:"), key
     assert environment["MNISTGEN_DVC_REMOTE"] == "s3://mnistgen/dvc"
@@ -163,9 +158,55 @@ def test_another_clone_pulls_the_data_from_the_s3_remote(team_pipeline, tmp_path
 
 
 def _only_the_tracking_uri(environment: dict[str, str]) -> dict[str, str]:
-    """This process's environment without any credentials or stack address but the MLflow server's."""
+    """This process's environment without any credentials or stack address but the MLflow server's:
+    its address, its user and password, and how artifacts reach it (`.team.env`'s MLFLOW_ variables)."""
     kept = {k: v for k, v in os.environ.items() if not k.startswith(("AWS_", "MLFLOW_", "PREFECT_"))}
-    return kept | {"MLFLOW_TRACKING_URI": environment["MLFLOW_TRACKING_URI"], "TF_CPP_MIN_LOG_LEVEL": "2"}
+    server = {k: v for k, v in environment.items() if k.startswith("MLFLOW_")}  # address, user, transfers
+    return kept | server | {"TF_CPP_MIN_LOG_LEVEL": "2"}
+
+
+def test_every_service_refuses_a_request_without_its_credentials(team) -> None:
+    """MLflow's basic-auth app, Prefect's auth string and the S3 store's signatures: a request without
+    credentials or with wrong ones is refused, with them it is answered; the health checks stay open."""
+    import boto3
+    import requests
+    from botocore.exceptions import ClientError
+
+    environment, _ = team
+    mlflow_url, prefect_api = environment["MLFLOW_TRACKING_URI"], environment["PREFECT_API_URL"]
+    user = (environment["MLFLOW_TRACKING_USERNAME"], environment["MLFLOW_TRACKING_PASSWORD"])
+    create = f"{mlflow_url}/api/2.0/mlflow/registered-models/create"
+    for auth in (None, (user[0], "wrong")):
+        assert requests.post(create, json={"name": "intruder"}, auth=auth, timeout=30).status_code == 401
+        search = requests.get(f"{mlflow_url}/api/2.0/mlflow/experiments/search?max_results=1", auth=auth)
+        assert search.status_code == 401
+    assert requests.get(f"{mlflow_url}/api/2.0/mlflow/experiments/search?max_results=1", auth=user).ok
+    assert requests.get(f"{mlflow_url}/health", timeout=30).ok
+
+    prefect_auth = environment["PREFECT_API_AUTH_STRING"]
+    for header in ({}, {"Authorization": "Basic " + base64.b64encode(b"mnistgen:wrong").decode()}):
+        assert requests.post(f"{prefect_api}/flows/filter", json={}, headers=header).status_code == 401
+    good = {"Authorization": "Basic " + base64.b64encode(prefect_auth.encode()).decode()}
+    assert requests.post(f"{prefect_api}/flows/filter", json={}, headers=good).ok
+    assert requests.get(f"{prefect_api}/health", timeout=30).ok
+
+    s3_url = environment["AWS_ENDPOINT_URL"]
+    for key, secret in (("AKIAANYONE", "any"), (environment["AWS_ACCESS_KEY_ID"], "wrong")):
+        other = boto3.client("s3", endpoint_url=s3_url, aws_access_key_id=key, aws_secret_access_key=secret)
+        with pytest.raises(ClientError, match="InvalidAccessKeyId|SignatureDoesNotMatch"):
+            other.put_object(Bucket="mnistgen", Key="intruder", Body=b"x")
+    # unsigned: 403, or 500 where moto's check trips over the missing Authorization header; no data either way
+    assert requests.get(f"{s3_url}/mnistgen/dvc/", timeout=30).status_code in (403, 500)
+    assert requests.put(f"{s3_url}/mnistgen/intruder", data=b"x", timeout=30).status_code in (403, 500)
+    stack = boto3.client(
+        "s3",
+        endpoint_url=s3_url,
+        aws_access_key_id=environment["AWS_ACCESS_KEY_ID"],
+        aws_secret_access_key=environment["AWS_SECRET_ACCESS_KEY"],
+        region_name="us-east-1",
+    )
+    listed = stack.list_objects_v2(Bucket="mnistgen")
+    assert "intruder" not in {item["Key"] for item in listed.get("Contents", [])}
 
 
 def test_a_process_that_knows_only_the_tracking_uri_samples_the_champion(team_pipeline) -> None:
@@ -307,18 +348,25 @@ def test_a_training_carries_on_across_a_postgres_restart(team, team_pipeline, tm
     assert _query(stack_state, f"SELECT status FROM runs WHERE run_uuid = '{run_id}'") == [("FINISHED",)]
 
 
-def test_the_deployments_train_on_the_gpu_pool_of_the_team_stack(team, tmp_path: Path) -> None:
-    """`make deploy` against Prefect on PostgreSQL, a `cpu` and a `gpu` process worker, `retrain/retrain`
-    (smoke): the training runs as a `train-variant` flow run on the `gpu` pool, its run lands in MLflow on
-    PostgreSQL, and the retrain's registration is a version of the shared registry."""
+def test_two_gpu_workers_train_at_once_and_give_the_figures_of_one_after_another(
+    team, tmp_path: Path
+) -> None:
+    """`make deploy` against Prefect on PostgreSQL, a `cpu` worker and two `gpu` workers (the pool runs two
+    flow runs at once), `retrain/retrain` (smoke) on two variants: each training is a `train-variant` flow
+    run on the `gpu` pool, the two run at the same time, their runs land in MLflow on PostgreSQL, the
+    retrain's registration is a version of the shared registry, and each variant's losses are byte for byte
+    those of the same training run alone in a project of its own."""
     environment, env_file = team
+    variants = ["mlp_gan", "toy_gan_1d"]
     project, mirror = pipeline_project(tmp_path / "deployed")
     env = {**cli_env(), **environment, "PREFECT_HOME": str(tmp_path / "prefect-home")}
     env["PREFECT_WORKER_QUERY_SECONDS"] = "2"
     env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env['PATH']}"
-    parameters = {"profile": "smoke", "variants": ["mlp_gan"], "mirrors": [str(mirror.folder)]}
-    report = retrain_on_workers(project, env, tmp_path, parameters, schedule="0 3 * * 1")
-    assert report["trainings"] == [["mlp_gan", "COMPLETED", "gpu"]], report
+    parameters = {"profile": "smoke", "variants": variants, "mirrors": [str(mirror.folder)]}
+    report = retrain_on_workers(project, env, tmp_path, parameters, schedule="0 3 * * 1", gpu_workers=2)
+    assert sorted(report["trainings"]) == [[v, "COMPLETED", "gpu"] for v in variants], report
+    (first_start, first_end), (second_start, second_end) = (report["training_times"][v] for v in variants)
+    assert first_start < second_end and second_start < first_end, f"one after another: {report}"
     assert not (project / "mlflow" / "mlflow.db").exists(), "nothing went to the embedded store"
     stack_state = env_file.parent / "stack"
     with _postgres(stack_state, "prefect") as connection, connection.cursor() as cursor:
@@ -326,13 +374,24 @@ def test_the_deployments_train_on_the_gpu_pool_of_the_team_stack(team, tmp_path:
             "SELECT state_type FROM flow_run JOIN deployment ON flow_run.deployment_id = deployment.id "
             "WHERE deployment.name = 'train-variant'"
         )
-        assert cursor.fetchall() == [("COMPLETED",)]
+        assert cursor.fetchall() == [("COMPLETED",)] * 2
     registered = json.loads((project / "reports" / "registration.json").read_text())
     versions = dict(_query(stack_state, "SELECT version, run_id FROM model_versions"))
     assert versions[int(registered["version"])] == registered["run_id"], (versions, registered)
 
+    alone, _ = pipeline_project(tmp_path / "alone")  # the same synthetic MNIST and settings
+    shutil.copytree(project / "data", alone / "data")
+    for variant in variants:
+        done = run_cli(alone, "train", variant, "--profile", "smoke")
+        assert done.returncode == 0, done.stderr[-2000:]
+        for name in ("metrics.json", "history.csv"):
+            together = (project / "runs" / variant / name).read_bytes()
+            assert together == (alone / "runs" / variant / name).read_bytes(), (variant, name)
 
-def test_with_the_s3_store_down_registering_fails_clearly_and_registers_nothing(team, team_pipeline) -> None:
+
+def test_with_the_s3_store_down_registering_fails_clearly_and_registers_nothing(
+    team, team_pipeline, monkeypatch: pytest.MonkeyPatch
+) -> None:
     """The last test of the module: it stops the stack's S3 store. `mnistgen register` must log the champion
     anew (the registered model was deleted), cannot, and says so in one `error:` line that names the
     artifact store, in about a minute and a half (not MLflow's default retries of over 15 minutes); no
@@ -341,6 +400,8 @@ def test_with_the_s3_store_down_registering_fails_clearly_and_registers_nothing(
     project, _ = team_pipeline
     import mlflow
 
+    for name in MLFLOW_CREDENTIALS:  # read by MLflow's client at each request
+        monkeypatch.setenv(name, environment[name])
     client = mlflow.MlflowClient(environment["MLFLOW_TRACKING_URI"])
     client.delete_registered_model("mnist-generator")
     s3_pid = int((env_file.parent / "stack" / "pids" / "s3").read_text())
@@ -385,3 +446,29 @@ def _query(stack_state: Path, sql: str) -> list[tuple]:
     with _postgres(stack_state, "mlflow") as connection, connection.cursor() as cursor:
         cursor.execute(sql)
         return cursor.fetchall()
+
+
+def test_a_checkout_private_to_root_keeps_the_stack_state_where_postgres_reaches_it(tmp_path: Path) -> None:
+    """As root in a clone the user postgres cannot enter (under /root, or pytest's private temporary
+    folders), `make team-up` needs no --state-dir: the state goes under /var/tmp, the same for `down`."""
+    if os.geteuid() != 0:
+        pytest.skip("only root runs PostgreSQL as another user")
+    import importlib.util
+
+    private = Path(tempfile.mkdtemp(dir=tmp_path))  # 0700: postgres cannot enter it
+    checkout = private / "clone"
+    (checkout / "team").mkdir(parents=True)
+    shutil.copy(REPO / "team" / "stack.py", checkout / "team" / "stack.py")
+    spec = importlib.util.spec_from_file_location("private_stack", checkout / "team" / "stack.py")
+    stack = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(stack)
+    chosen = stack.default_state()
+    assert chosen.parent == Path("/var/tmp") and chosen.name.startswith("mnistgen-team-")
+    assert chosen == stack.default_state(), "up and down agree"
+    reach = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(chosen.parent)])
+    assert reach.returncode == 0
+    spec_repo = importlib.util.spec_from_file_location("repo_stack", REPO / "team" / "stack.py")
+    repo_stack = importlib.util.module_from_spec(spec_repo)
+    spec_repo.loader.exec_module(repo_stack)
+    reachable = subprocess.run(["runuser", "-u", "postgres", "--", "test", "-x", str(REPO)]).returncode == 0
+    assert (repo_stack.default_state() == REPO / ".team") == reachable

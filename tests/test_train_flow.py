@@ -5,7 +5,7 @@ from __future__ import annotations
 from pathlib import Path
 
 import pytest
-from conftest import make_training_project
+from helpers.projects import make_training_project
 
 pytestmark = pytest.mark.slow
 

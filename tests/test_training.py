@@ -13,16 +13,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import (
-    SMOKE_KINDS,
-    TRAINING_ROWS,
-    cli_env,
-    make_training_project,
-    run_cli,
-    same_image_per_seed,
-    snapshot,
-    synthetic_split,
-)
+from helpers.cli import cli_env, run_cli, same_image_per_seed
+from helpers.mirror import TRAINING_ROWS, synthetic_split
+from helpers.projects import SMOKE_KINDS, make_training_project, snapshot
 
 from mnistgen import tracking
 

@@ -7,7 +7,8 @@ from pathlib import Path
 
 import numpy as np
 import pytest
-from conftest import ROWS, make_mirror, project_params, snapshot, synthetic_split, write_project
+from helpers.mirror import ROWS, make_mirror, synthetic_split
+from helpers.projects import project_params, snapshot, write_project
 
 from mnistgen.data.idx import IdxFormatError, Split
 from mnistgen.data.prepare import DataSettings, prepare_mnist

@@ -6,7 +6,8 @@ import shutil
 from pathlib import Path
 
 import pytest
-from conftest import Mirror, snapshot
+from helpers.mirror import Mirror
+from helpers.projects import snapshot
 
 from mnistgen.data.prepare import DataSettings, prepare_mnist
 from mnistgen.data.versioning import DataVersion, VersioningError, dvc, read_version, version_data

@@ -16,7 +16,7 @@ import signal
 import sys
 import tempfile
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import replace
 from importlib.machinery import ModuleSpec
 from pathlib import Path
@@ -34,6 +34,7 @@ from mnistgen.config import (
     resolve_mirrors,
 )
 from mnistgen.errors import MnistgenError, free_space, redact
+from mnistgen.prefect_api import prefect_api
 from mnistgen.tracking import SERVER_PREFIXES
 
 app = typer.Typer(
@@ -51,6 +52,7 @@ ProjectDir = Annotated[
 
 
 CLI_LOG_HANDLER = "mnistgen-cli"
+PREFECT_FLUSH_SECONDS = 10  # for the logs and events Prefect still holds at the end of a pipeline
 # What importing TensorFlow writes to the process's stderr before any log level applies (absl's notice,
 # oneDNN's, the CPU-feature one); `--verbose` shows them.
 TENSORFLOW_NOTICE = re.compile(
@@ -289,7 +291,8 @@ def train(
             progress,
             tuple(set_ or ()),
         )
-        signal.signal(signal.SIGTERM, _interrupt)  # `kill` ends the run as Ctrl-C does: KILLED, resumable
+        for signum in (signal.SIGINT, signal.SIGTERM):  # `kill` ends a run as Ctrl-C: KILLED, resumable
+            signal.signal(signum, _interrupt)
         try:
             result = train_variant(request, quality_clock.start)
         except KeyboardInterrupt:
@@ -304,7 +307,24 @@ def train(
 
 
 def _interrupt(signum: int, frame: object) -> NoReturn:
+    """The first Ctrl-C or SIGTERM interrupts; the ones after it wait for the checkpoint it writes."""
+    for later in (signal.SIGINT, signal.SIGTERM):
+        signal.signal(later, _let_it_finish)  # not SIG_IGN: a signal already on its way would then raise
     raise KeyboardInterrupt(f"signal {signum}")
+
+
+def _let_it_finish(signum: int, frame: object) -> None:
+    """A signal after the first: the run is already being checkpointed and ended."""
+
+
+def _interrupt_pipeline(signum: int, frame: object) -> NoReturn:
+    """Ctrl-C or SIGTERM of the pipeline, once its main thread runs: the trainings still running are told
+    too (a signal to this process only does not reach them), then the flow reports its runs to a server
+    still up (see `mnistgen.prefect_api`)."""
+    from mnistgen.training.isolated import interrupt_trainings  # imported by `pipeline` before this runs
+
+    interrupt_trainings()
+    _interrupt(signum, frame)
 
 
 ProfileOption = Annotated[
@@ -411,17 +431,33 @@ def pipeline(
             )
         if mirror:  # through the environment: a flow's parameters are kept in Prefect's database
             os.environ[MIRRORS_ENV] = _mirrors_variable(mirror)
-        # The flows are the outer, orchestrating layer: imported here, never by the computing modules.
-        from flows.pipeline import retrain
+        from mnistgen.training import isolated  # noqa: F401 - the handler below must not import anything
 
-        result = retrain(
-            profile=profile,
-            variants=chosen,
-            seed=seed,
-            force=force,
-            on_workers=False,
-            project_dir=str(root),
-        )
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(signum, _interrupt_pipeline)
+        try:
+            with prefect_api() as temporary, _prefect_settings(temporary):
+                # The flows are the outer, orchestrating layer: imported here, never by the computing modules.
+                from flows.pipeline import retrain
+
+                try:
+                    result = retrain(
+                        profile=profile,
+                        variants=chosen,
+                        seed=seed,
+                        force=force,
+                        on_workers=False,
+                        project_dir=str(root),
+                    )
+                finally:
+                    _flush_prefect()
+        except KeyboardInterrupt:
+            typer.secho(
+                "interrupted; `mnistgen pipeline` again reuses the finished steps and resumes the training "
+                "cut short.",
+                err=True,
+            )
+            raise typer.Exit(130) from None
     registration = result["registration"]
     typer.echo(
         f"\n{registration['variant']} is {registration['alias']} of the MLflow model "
@@ -438,13 +474,32 @@ def pipeline(
     from prefect.settings import get_current_settings
 
     run_page = f"/runs/flow-run/{result['flow_run_id']}"
-    if ui := get_current_settings().ui_url:  # a Prefect server (PREFECT_API_URL)
+    if not temporary and (ui := get_current_settings().ui_url):  # a Prefect server (PREFECT_API_URL)
         typer.echo(f"Prefect UI:    {ui}{run_page}")
-    else:  # Prefect's temporary server kept the run in its database, which `prefect server start` opens
+    else:  # the temporary server kept the run in Prefect's database, which `prefect server start` opens
         typer.echo(
             f"Prefect UI:    {tools / 'prefect'} server start --host 127.0.0.1 --analytics-off  "
             f"(then http://127.0.0.1:4200{run_page})"
         )
+
+
+def _prefect_settings(temporary: bool) -> AbstractContextManager[object]:
+    """Prefect's settings with the temporary server's address (Prefect read `PREFECT_API_URL` when it was
+    first imported, before that server started)."""
+    if not temporary:
+        return nullcontext()
+    from prefect.settings import PREFECT_API_URL, temporary_settings
+
+    return temporary_settings({PREFECT_API_URL: os.environ[PREFECT_API_URL.name]})
+
+
+def _flush_prefect() -> None:
+    """Send the logs and events Prefect still holds while its server is up (a temporary one stops next)."""
+    from prefect.events.worker import EventsWorker
+    from prefect.logging.handlers import APILogWorker
+
+    APILogWorker.drain_all(timeout=PREFECT_FLUSH_SECONDS)
+    EventsWorker.drain_all(timeout=PREFECT_FLUSH_SECONDS)
 
 
 def _mirrors_variable(mirrors: list[str]) -> str:

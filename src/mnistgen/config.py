@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import difflib
 import math
 import os
 import re
@@ -15,6 +16,7 @@ from mnistgen.errors import MnistgenError, has_credentials
 
 PARAMS_FILE = "params.yaml"
 MIRRORS_ENV = "MNISTGEN_MIRRORS"
+DVC_EXPERIMENT_ENV = "DVC_EXP_NAME"  # set by `dvc exp run` for the stages of an experiment
 MAX_PARAMS_BYTES = 1 << 20  # params.yaml is about 25 kB; a file far larger is not a settings file
 
 
@@ -350,7 +352,8 @@ RULES: dict[str, Rule] = {
         "null or a number between 0 and 1, e.g. 0.999",
         _optional(lambda v: _number(0, 1, low_open=True)(v) and v < 1),
     ),
-    "reference_batch": ("null or a whole number of at least 2", _optional(_number(2, whole=True))),
+    # one forward pass of the generator: 8 times the shipped 2,048 at most (its activations must fit)
+    "reference_batch": ("null or a whole number from 2 to 16384", _optional(_number(2, 16384, whole=True))),
     "label_embedding": WHOLE_POSITIVE,
     "projection_rank": ("null or a whole number of at least 1", _optional(_number(1, whole=True))),
     "clusters": ("a whole number from 2 to 1000", _number(2, 1000, whole=True)),  # scgan's k-means clusters
@@ -482,6 +485,10 @@ PATH_RULES: dict[str, Rule] = {
         "a number between 0 and 1, e.g. 0.95",
         lambda v: _number(0, 1, low_open=True)(v) and v < 1,
     ),
+    "train.variants": (  # which ones is checked against the variants' sections below
+        "a list of variants",
+        lambda v: isinstance(v, list),
+    ),
     "variants.wgan_gp.critic.batch_norm_momentum": (
         "null: a gradient-penalty critic must not use batch norm (it couples the per-image gradients)",
         lambda value: value is None,
@@ -489,17 +496,51 @@ PATH_RULES: dict[str, Rule] = {
 }
 
 
+# Rules for the settings of each of the data files (`data.files.train_images.sha256`, ...).
+FILE_RULES: dict[str, Rule] = {
+    "name": ("a file name", lambda v: isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9._-]+", v) is not None),
+    "bytes": WHOLE_POSITIVE,
+    "sha256": (
+        "64 hexadecimal digits",
+        lambda v: isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v) is not None,
+    ),
+}
+
+
+def _rule(section: str, path: str) -> Rule | None:
+    """The rule for the setting at `path`; None for a key mnistgen does not read."""
+    key = path.rsplit(".", 1)[-1]
+    if path.startswith("data.files.") and path.count(".") == 3:
+        return FILE_RULES.get(key)
+    return PATH_RULES.get(path) or (RULES.get(key) if section in ("train", "variants") else None)
+
+
+def _unknown(path: str, section: str) -> str:
+    """The problem of a key no rule knows, with the known key of its section it most resembles."""
+    parent, key = path.rsplit(".", 1)
+    if path.startswith("data.files.") and path.count(".") == 3:
+        known = list(FILE_RULES)
+    else:
+        known = [p.rsplit(".", 1)[1] for p in PATH_RULES if p.rsplit(".", 1)[0] == parent]
+        known += list(RULES) if section in ("train", "variants") else []
+    close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+    return f"{path} is not a setting mnistgen reads{f' (did you mean {parent}.{close[0]}?)' if close else ''}"
+
+
 def validate(params: dict[str, Any]) -> dict[str, Any]:
-    """`params` if every setting of every section is in range (by `PATH_RULES`, and under `train` and
-    `variants` by `RULES` too) and the settings agree with each other, else one error naming them all
-    (`variants.mlp_gan.optimizer.lr is -0.1; it must be a number above 0`)."""
+    """`params` if every setting of every section is one mnistgen reads and is in range (by `PATH_RULES`,
+    `FILE_RULES` under `data.files`, and under `train` and `variants` by `RULES` too) and the settings
+    agree with each other, else one error naming them all (`variants.mlp_gan.optimizer.lr is -0.1; it must
+    be a number above 0`)."""
     problems = []
     for section in SECTIONS[:-1]:  # every section but the profiles, which are merged in by now
         settings = flatten(params.get(section, {}), f"{section}.")
         for path, value in settings.items():
             key = path.rsplit(".", 1)[-1]
-            rule = PATH_RULES.get(path) or (RULES.get(key) if section in ("train", "variants") else None)
-            if rule and not rule[1](value):
+            rule = _rule(section, path)
+            if rule is None:
+                problems.append(_unknown(path, section))
+            elif not rule[1](value):
                 problems.append(f"{path} is {value!r}; it must be {rule[0]}")
             if key == "name" and value in OPTIMIZER_SETTINGS:  # `name` is an optimizer's
                 optimizer = path.rsplit(".", 1)[0]
@@ -568,9 +609,14 @@ def validate(params: dict[str, Any]) -> dict[str, Any]:
             )
     if problems:
         raise ConfigError(
-            "settings out of range (params.yaml, its profile or --set):\n  - "
+            "settings misspelt or out of range (params.yaml, its profile or --set):\n  - "
             + "\n  - ".join(problems)
             + "\nFix: correct them and run again; nothing was changed."
+            + (  # `-S` writes the value into the workspace's params.yaml, and DVC leaves it there
+                " `dvc exp run -S` wrote the value into params.yaml: `git checkout params.yaml` restores it."
+                if os.environ.get(DVC_EXPERIMENT_ENV)
+                else ""
+            )
         )
     return params
 

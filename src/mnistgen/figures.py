@@ -1,4 +1,4 @@
-"""The figures the seeds' authors look at: sample grids, loss curves, reconstructions, latent space,
+"""The figures the tutorials' authors look at: sample grids, loss curves, reconstructions, latent space,
 interpolations and the toy GAN's densities and decision boundary; and the variants' time-to-quality curves.
 Each writes one PNG to a given path."""
 
@@ -86,7 +86,7 @@ def interpolation(images: np.ndarray, path: Path, title: str) -> Path:
 def toy_densities(
     x: np.ndarray, p_data: np.ndarray, samples: np.ndarray, decision: np.ndarray, path: Path, title: str
 ) -> Path:
-    """Seed 002's picture: p_data, a histogram of G's samples (p_g) and D's output over x."""
+    """Tutorial 002's picture: p_data, a histogram of G's samples (p_g) and D's output over x."""
     fig, ax = plt.subplots(figsize=(7, 3.5))
     ax.plot(x, p_data, label="p_data = N(-1, 1)", color="tab:blue")
     ax.hist(samples, bins=60, range=(x[0], x[-1]), density=True, alpha=0.5, label="p_g", color="tab:green")

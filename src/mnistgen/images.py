@@ -26,6 +26,19 @@ def to_unit_range(values: np.ndarray, pixel_range: PixelRange) -> np.ndarray:
     return np.clip((np.asarray(values, dtype=np.float32) - low) / (high - low), 0.0, 1.0)
 
 
+def labels_in_turn(n: int, classes: int) -> np.ndarray:
+    """Row i's label is i mod `classes`: each digit in turn, so any `n` rows are (nearly) balanced.
+
+    Args:
+        n: how many rows.
+        classes: how many labels the model draws.
+
+    Returns:
+        int64 labels of shape (n,).
+    """
+    return np.arange(n) % classes
+
+
 def grid_labels(n: int, classes: int, styles: int = 1) -> np.ndarray:
     """Labels for a square grid of `n` conditional samples: one digit per row. With `styles` labels per
     digit (cgan's `subclusters`: label digit x styles + style), a row's columns go through its styles."""

@@ -104,7 +104,7 @@ def card(
         changed = {k: v for k, v in params.items() if k in base and str(base[k]) != v}
         if changed:
             lines.append(
-                "- Settings other than the seed tutorials' (params.yaml's base): "
+                "- Settings other than the source tutorials' (params.yaml's base): "
                 + ", ".join(f"`{k.removeprefix('variant.')}` {v}" for k, v in sorted(changed.items()))
                 + "."
             )

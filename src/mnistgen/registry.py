@@ -10,21 +10,18 @@ time on one store (two pipelines) leave `champion` on the best of them (`settle_
 
 from __future__ import annotations
 
-import fcntl
 import json
 import logging
 import math
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from mnistgen import model_card
+from mnistgen import locks, model_card
 from mnistgen.errors import MnistgenError
 from mnistgen.serving.sampler import DIGEST_TAG, INFO_FILE, generator_digest
-from mnistgen.training.plan import COMPLETED, FINAL_GRID, LOCK_DIR, SAMPLES_DIR, grid_file
+from mnistgen.training.run_folder import COMPLETED, FINAL_GRID, SAMPLES_DIR, grid_file
 
 log = logging.getLogger(__name__)
 
@@ -136,11 +133,15 @@ def current_champion(client: Any, name: str) -> Any | None:
 def champion_of(project_dir: Path, params: dict[str, Any]) -> Any | None:
     """The project's registered champion (an MLflow model version), or None."""
     import mlflow
+    from mlflow.exceptions import MlflowException
 
     from mnistgen import tracking
 
     tracking.use_store(project_dir, params["mlflow"])
-    return current_champion(mlflow.MlflowClient(), params["registry"]["model_name"])
+    try:
+        return current_champion(mlflow.MlflowClient(), params["registry"]["model_name"])
+    except MlflowException as err:  # the store itself failed (a full disk, a server gone)
+        raise tracking.store_failed(project_dir, params["mlflow"], err) from err
 
 
 def decide(best: Candidate, champion: Any | None, cfg: dict[str, Any]) -> tuple[str, str]:
@@ -392,7 +393,9 @@ def register(project_dir: Path, params: dict[str, Any], seed: int | None = None)
     extractor = json.loads(info_file.read_text())["version"]
     experiments = tracking.experiment_ids(project_dir, params["mlflow"])  # points MLflow at the store
     client = mlflow.MlflowClient()
-    with _one_at_a_time(project_dir):
+    # one registration at a time: a second waits, then finds what the first registered; registrations
+    # from other hosts on a shared store are reconciled by `settle_champion`
+    with locks.held(project_dir, "register"):
         runs = current_runs(client, experiments, project_dir, params, seed)
         check_evaluated(runs, evaluation_key(project_dir, params, extractor), extractor)
         raw = load_params(project_dir)
@@ -420,19 +423,3 @@ def check_evaluated(runs: dict[str, Any], key: str, extractor: str) -> None:
             f"the current evaluation (classifier {extractor}, today's evaluation settings and code), so the "
             "best generator cannot be told. Fix: run `mnistgen evaluate`, then `mnistgen register`."
         )
-
-
-@contextmanager
-def _one_at_a_time(project_dir: Path) -> Iterator[None]:
-    """One registration at a time in a project: a second waits for the first to end, then finds what it
-    registered (the kernel's `flock`, so a killed registration never leaves the lock behind). Registrations
-    from other hosts on a shared store are reconciled by `settle_champion`."""
-    lock_file = project_dir / LOCK_DIR / "register.lock"
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with lock_file.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            log.info("waiting for another registration in %s to end", project_dir)
-            fcntl.flock(handle, fcntl.LOCK_EX)
-        yield

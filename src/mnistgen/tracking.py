@@ -13,12 +13,16 @@ import time
 from pathlib import Path
 from typing import Any
 
+from mnistgen.config import DVC_EXPERIMENT_ENV
 from mnistgen.data.versioning import read_version
 from mnistgen.errors import MnistgenError, free_space
 
 SQLITE_PREFIX = "sqlite:///"
 SERVER_PREFIXES = ("http://", "https://")
-DVC_EXPERIMENT_ENV = "DVC_EXP_NAME"  # set by `dvc exp run` for the stages of an experiment
+LOCKED_FIX = (  # SQLite lets one writer in at a time, and waits a few seconds for it
+    "another process held the embedded store longer than SQLite waits; run again when it ends (a server, "
+    "mlflow/server.sh, lets many processes write at once)"
+)
 DVC_ROOT_ENV = "DVC_ROOT"  # the repository a (queued) experiment was started from
 # MLflow 3's UI opens an experiment on its GenAI view (traces, token usage) unless the link asks for the
 # "Model training" view; the experiment is also tagged as model training for the UIs that read the tag.
@@ -97,6 +101,13 @@ def use_store(project_dir: Path, cfg: dict[str, Any]) -> str:
     import mlflow
 
     uri = tracking_uri(project_dir, cfg)
+    folder = Path(uri[len(SQLITE_PREFIX) :]).parent if uri.startswith(SQLITE_PREFIX) else None
+    if folder and _made_at_the_root(folder):  # MLflow creates a missing folder: a slash too many lands here
+        raise TrackingError(
+            f"the MLflow store at {uri} is in a folder that does not exist ({folder}), which would be made "
+            "at the root of the file system.\nFix: correct the path (a relative one, "
+            "sqlite:///mlflow/mlflow.db, is inside the project), or create the folder first."
+        )
     if uri.startswith(SERVER_PREFIXES):
         for name, value in HTTP_RETRIES.items():  # read by MLflow at each request; a user's own setting wins
             os.environ.setdefault(name, value)
@@ -106,6 +117,14 @@ def use_store(project_dir: Path, cfg: dict[str, Any]) -> str:
     mlflow.set_tracking_uri(uri)
     mlflow.set_registry_uri(uri)
     return uri
+
+
+def _made_at_the_root(folder: Path) -> bool:
+    """Whether making `folder` would make a new folder at the root of the file system."""
+    existing = folder
+    while not existing.is_dir():
+        existing = existing.parent
+    return existing != folder and existing == Path(existing.anchor)
 
 
 def _check_health(uri: str) -> None:
@@ -131,9 +150,10 @@ def use_experiment(project_dir: Path, cfg: dict[str, Any]) -> str:
         experiment_id = _experiment_id(project_dir, uri, cfg, experiment_names(cfg)[0])
         mlflow.set_experiment(experiment_id=experiment_id)
     except Exception as err:  # MLflow raises many types for an unreachable or broken store
+        where = "is the server up?" if uri.startswith(SERVER_PREFIXES) else "is it an MLflow database?"
+        fix = f"check MLFLOW_TRACKING_URI or mlflow.tracking_uri in params.yaml ({where})"
         raise TrackingError(
-            f"cannot use the MLflow store at {uri}: {err}\n"
-            "Fix: check MLFLOW_TRACKING_URI or mlflow.tracking_uri in params.yaml (is the server up?)."
+            f"cannot use the MLflow store at {uri}: {err}\nFix: {LOCKED_FIX if _locked(err) else fix}."
         ) from err
     return experiment_id
 
@@ -190,10 +210,16 @@ def store_failed(project_dir: Path, cfg: dict[str, Any], err: Exception) -> Trac
     where = "the server, its database and its artifact store (the server's log names the one that failed)"
     if uri.startswith(SQLITE_PREFIX):
         where = f"the space ({free_space(Path(uri[len(SQLITE_PREFIX) :]).parent)}) and its permissions"
+    fix = LOCKED_FIX if _locked(err) else f"check {where}, then run again"
     return TrackingError(
         f"the MLflow store at {uri} failed: {text.splitlines()[0] if text else type(err).__name__}\n"
-        f"Fix: check {where}, then run again."
+        f"Fix: {fix}."
     )
+
+
+def _locked(err: Exception) -> bool:
+    """Whether SQLite refused because another connection held the database."""
+    return "database is locked" in str(err)
 
 
 def git_commit(project_dir: Path) -> str:

@@ -8,10 +8,12 @@ from __future__ import annotations
 
 import hashlib
 import logging
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+from mnistgen import locks
 from mnistgen.config import load_project
 from mnistgen.data import download, idx, validation, versioning
 
@@ -104,13 +106,20 @@ def version(settings: DataSettings) -> versioning.DataVersion:
     return versioning.version_data(settings.project_dir, settings.dvc_target, push=settings.push)
 
 
+def one_at_a_time(settings: DataSettings) -> AbstractContextManager[None]:
+    """One data stage at a time in a project (they share the staging folder and `data/`): a second waits
+    for the first, then finds the files in place and valid."""
+    return locks.held(settings.project_dir, "data")
+
+
 def prepare_mnist(
     settings: DataSettings, mirrors: list[str], progress: bool = True, track: bool = True
 ) -> DataResult:
-    verified = stage(settings, mirrors, progress)
-    report = validate(settings, verified)
-    downloaded = publish(settings, verified)
-    return DataResult(downloaded=downloaded, report=report, version=version(settings) if track else None)
+    with one_at_a_time(settings):
+        verified = stage(settings, mirrors, progress)
+        report = validate(settings, verified)
+        downloaded = publish(settings, verified)
+        return DataResult(downloaded=downloaded, report=report, version=version(settings) if track else None)
 
 
 def load_mnist(settings: DataSettings) -> dict[str, idx.Split]:
@@ -120,9 +129,17 @@ def load_mnist(settings: DataSettings) -> dict[str, idx.Split]:
     paths = {key: settings.data_dir / spec.name for key, spec in settings.files.items()}
     missing = [path.name for path in paths.values() if not path.is_file()]
     if missing:
+        dvc_file = f"{settings.dvc_target}.dvc"
+        recorded = versioning.read_version(settings.project_dir / dvc_file)
+        if recorded and recorded[1] < len(paths):  # `dvc repro` commits a data source's folder as it finds it
+            raise download.DownloadError(
+                f"MNIST is not in {settings.data_dir} (missing: {', '.join(missing)}), and {dvc_file} now "
+                f"records {recorded[1]} files: DVC recorded the folder as it found it. Fix: run "
+                f"`git checkout {dvc_file} && dvc checkout {dvc_file}` to restore both (or `mnistgen data`)."
+            )
         raise download.DownloadError(
             f"MNIST is not in {settings.data_dir} (missing: {', '.join(missing)}). "
-            "Fix: run `mnistgen data` (or `dvc pull data.dvc`) first."
+            f"Fix: run `mnistgen data` (or `dvc pull {dvc_file}`) first."
         )
     changed = [path.name for key, path in paths.items() if not download.is_valid(path, settings.files[key])]
     if changed:

@@ -19,7 +19,7 @@ from mnistgen.evaluation.classifier import Classifier
 from mnistgen.evaluation.leaderboard import FLOOR, Entry
 from mnistgen.evaluation.leaderboard import write as write_leaderboard
 from mnistgen.evaluation.quality_clock import METRIC as QUALITY_METRIC
-from mnistgen.images import to_unit
+from mnistgen.images import labels_in_turn, to_unit
 from mnistgen.models.base import GRID_SAMPLES
 from mnistgen.models.toy_gan_1d import DATA_MEAN, DATA_STD
 from mnistgen.serving.sampler import EVALUATION_BATCH, Sampler
@@ -124,12 +124,12 @@ def evaluate_run(
             reading = classifier.read(samples)
             figures = quality.image_quality(samples, reading, reference, cfg)
         if sampler.classes:  # the sampler's default labels: row i draws digit i mod 10
-            labels = np.arange(len(samples)) % sampler.classes
+            labels = labels_in_turn(len(samples), sampler.classes)
             figures.update(quality.conditional_quality(reading, labels, reference))
             n = cfg["cas"]["images"]
             figures["cas"] = usefulness(
                 sampler.sample(n, seed=cfg["seed"] + 1, batch=EVALUATION_BATCH),
-                np.arange(n) % sampler.classes,
+                labels_in_turn(n, sampler.classes),
             )
         if kind == "reconstruction":
             figures["reconstruction_mse"] = reconstruction_error(model_dir, test, bool(sampler.classes))
@@ -186,8 +186,9 @@ def reconstruction_error(model_dir: Path, test: Split, conditional: bool) -> flo
     images = to_unit(test.images)[..., None]
     labels = test.labels.astype(np.int32)[:, None]
     errors = []
-    for start in range(0, len(images), 1000):
-        batch, digits = images[start : start + 1000], labels[start : start + 1000]
+    for start in range(0, len(images), EVALUATION_BATCH):
+        rows = slice(start, start + EVALUATION_BATCH)
+        batch, digits = images[rows], labels[rows]
         codes = encoder([batch, digits] if conditional else batch, training=False)
         codes = np.asarray(codes[0] if isinstance(codes, (list, tuple)) else codes)
         decoded = decoder([codes, digits] if conditional else codes, training=False)
@@ -247,7 +248,20 @@ def evaluate_all(
     """Evaluate every variant's current run (trained with `seed`, default `train.seed`), add the floor, and
     write the leaderboard under `reports_folder`. `champion`, the registered champion's model
     version if any, is scored again when its score came from another classifier, so the registry can
-    compare like with like."""
+    compare like with like. A store that fails mid-way (a full disk, a server gone) is one error naming it."""
+    from mlflow.exceptions import MlflowException
+
+    from mnistgen import tracking
+
+    try:
+        return _evaluate_all(project_dir, params, seed, champion)
+    except MlflowException as err:
+        raise tracking.store_failed(project_dir, params["mlflow"], err) from err
+
+
+def _evaluate_all(
+    project_dir: Path, params: dict[str, Any], seed: int | None, champion: Any | None
+) -> tuple[list[Entry], str, tuple[Path, Path]]:
     import mlflow
 
     from mnistgen import runtime, tracking

@@ -13,7 +13,8 @@ from pathlib import Path
 import numpy as np
 
 from mnistgen import figures
-from mnistgen.training.plan import COMPLETED
+from mnistgen.folders import swap_in
+from mnistgen.training.run_folder import COMPLETED
 
 METRICS_DIR = "metrics"
 FLOOR = "real data (floor)"  # the row of real training images, measured as a generator's samples are
@@ -271,10 +272,5 @@ def write(entries: list[Entry], primary: str, extractor: str, reports_dir: Path)
     for name, values in metrics_by_variant(entries).items():
         record = {**values, "extractor_version": extractor}
         (partial / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
-    retired = reports_dir / f".{METRICS_DIR}.retired"
-    shutil.rmtree(retired, ignore_errors=True)
-    if metrics_dir.exists():
-        metrics_dir.replace(retired)
-    partial.replace(metrics_dir)
-    shutil.rmtree(retired, ignore_errors=True)
+    swap_in(partial, metrics_dir)
     return md, page

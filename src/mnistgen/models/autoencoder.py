@@ -1,4 +1,4 @@
-"""Convolutional autoencoder (seed 001, Generative Deep Learning ch. 3).
+"""Convolutional autoencoder (tutorial 001, Generative Deep Learning ch. 3).
 
 Encoder: Conv2D [32, 64, 64, 64], kernel 3, strides [1, 2, 2, 1], leaky ReLU, then a dense layer to a
 2-D latent point. Decoder: its mirror in transposed convolutions, sigmoid out (pixels in [0, 1]).

@@ -124,12 +124,12 @@ def optimizer(cfg: dict[str, Any]) -> keras.optimizers.Optimizer:
 
 
 def activation(name: str) -> keras.layers.Layer:
-    """The seeds' activations by name; leaky ReLU with the slope both seeds use (0.2)."""
+    """The tutorials' activations by name; leaky ReLU with the slope both tutorials use (0.2)."""
     if name == "leaky_relu":
         return keras.layers.LeakyReLU(negative_slope=0.2)
     return keras.layers.Activation(name)
 
 
 def normal_init(stddev: float = 0.02) -> keras.initializers.Initializer:
-    """DCGAN-style N(0, 0.02) weights, as seed 001's GANs use."""
+    """DCGAN-style N(0, 0.02) weights, as tutorial 001's GANs use."""
     return keras.initializers.RandomNormal(mean=0.0, stddev=stddev)

@@ -1,4 +1,4 @@
-"""Class-conditional DCGAN-style GAN (beyond the seeds: Mirza & Osindero 2014; Miyato & Koyama 2018).
+"""Class-conditional DCGAN-style GAN (beyond the tutorials: Mirza & Osindero 2014; Miyato & Koyama 2018).
 
 Generator: the digit's learned embedding is concatenated to z, a dense layer makes a 7x7 map, two
 stride-2 transposed convolutions with batch norm and leaky ReLU bring it to 28x28, tanh out.

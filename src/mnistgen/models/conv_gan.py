@@ -1,4 +1,4 @@
-"""Seed 001's "first GAN": an upsampling convolutional generator against a convolutional discriminator.
+"""Tutorial 001's "first GAN": an upsampling convolutional generator against a convolutional discriminator.
 
 Generator: dense to 7x7x64, two UpSampling2D + Conv2D blocks to 28x28, batch norm (momentum 0.9) and
 ReLU, tanh out. Discriminator: four strided convolutions with ReLU and dropout 0.4, one output.

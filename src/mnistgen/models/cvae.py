@@ -1,4 +1,4 @@
-"""Conditional VAE (beyond the seeds: Sohn et al. 2015), on the VAE's convolutional trunk.
+"""Conditional VAE (beyond the tutorials: Sohn et al. 2015), on the VAE's convolutional trunk.
 
 The one-hot digit joins the encoder's flattened features before the mean and log-variance heads, and
 joins z before the decoder's first dense layer, so q(z | x, y) and p(x | z, y): the latent space is left

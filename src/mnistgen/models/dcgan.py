@@ -1,4 +1,4 @@
-"""DCGAN (seed 003, after Radford et al. 2016).
+"""DCGAN (tutorial 003, after Radford et al. 2016).
 
 Generator: z as a 1x1x100 map, a 7x7 valid transposed convolution, then two stride-2 transposed
 convolutions up to 28x28, batch norm and leaky ReLU between, tanh out (pixels in [-1, 1]).
@@ -7,7 +7,7 @@ to one logit. Non-saturating loss, Adam 2e-4 with beta1 0.5, uniform noise in [-
 The seed generates with batch norm in training mode (it found the moving averages blurrier and prone
 to one digit), which makes every image depend on the rest of its batch. Here the generator samples in
 inference mode with statistics re-estimated on a fixed reference batch of `reference_batch` noise
-vectors (what training mode sees on a large batch): the seed's look, and one image per seed.
+vectors (what training mode sees on a large batch): the tutorial's look, and one image per seed.
 """
 
 from __future__ import annotations

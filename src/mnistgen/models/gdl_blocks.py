@@ -1,4 +1,4 @@
-"""The configurable convolutional generator and critic of seed 001 (Generative Deep Learning, ch. 4).
+"""The configurable convolutional generator and critic of tutorial 001 (Generative Deep Learning, ch. 4).
 
 Its GAN, WGAN and WGAN-GP share these two builders and differ only in settings and losses, so the
 variant files pass their own `cfg` sections through. Values are the book's notebooks', adapted to 28x28.

@@ -1,4 +1,4 @@
-"""Vanilla GAN with one-hidden-layer MLPs (seeds 000 and 004; seed 003's baseline).
+"""Vanilla GAN with one-hidden-layer MLPs (tutorials 000 and 004; tutorial 003's baseline).
 
 Goodfellow et al.'s original model: flattened images in [0, 1] (sigmoid output), Xavier-initialised
 dense layers, a discriminator that outputs a logit trained with sigmoid cross-entropy, and the

@@ -1,4 +1,4 @@
-"""Self-conditioned GAN (beyond the seeds: Liu et al. 2020, "Diverse image generation via self-conditioned
+"""Self-conditioned GAN (beyond the tutorials: Liu et al. 2020, "Diverse image generation via self-conditioned
 GANs"): cgan's networks conditioned on k-means clusters of the training images instead of digit labels.
 
 Why: an unconditional GAN trained for minutes drops and blurs modes; conditioning on a partition of the

@@ -1,4 +1,4 @@
-"""The 1-D toy GAN of seed 002: learn to sample N(-1, 1) from noise.
+"""The 1-D toy GAN of tutorial 002: learn to sample N(-1, 1) from noise.
 
 G and D are three-layer tanh perceptrons with 11 hidden units each (6 + 5); the seed found ReLU units
 saturating and bigger nets failing to converge. Plain gradient descent. Two of its tricks are options:

@@ -1,4 +1,4 @@
-"""Variational autoencoder (seed 001, Generative Deep Learning ch. 3).
+"""Variational autoencoder (tutorial 001, Generative Deep Learning ch. 3).
 
 The autoencoder's trunk, but the encoder outputs the mean and log-variance of a diagonal Gaussian;
 training samples z = mu + exp(log_var / 2) * eps (the reparameterisation trick, done by the engine so

@@ -1,4 +1,4 @@
-"""Wasserstein GAN with weight clipping (seed 001, after Arjovsky et al. 2017).
+"""Wasserstein GAN with weight clipping (tutorial 001, after Arjovsky et al. 2017).
 
 A linear critic (no sigmoid) scores real images above generated ones; the Wasserstein loss is the
 difference of mean scores. The Lipschitz constraint is enforced by clipping every critic weight to

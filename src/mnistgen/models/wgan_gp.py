@@ -1,4 +1,4 @@
-"""WGAN with gradient penalty (seed 001, after Gulrajani et al. 2017).
+"""WGAN with gradient penalty (tutorial 001, after Gulrajani et al. 2017).
 
 The critic's Lipschitz constraint becomes a penalty: `gp_weight * (||grad critic(x_hat)|| - 1)^2` at
 random interpolates x_hat between real and generated images (one uniform weight per image). No weight

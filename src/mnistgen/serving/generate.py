@@ -7,7 +7,6 @@ The model is read, never run as code: whatever the URI (`models:/NAME@ALIAS`, `r
 
 from __future__ import annotations
 
-import json
 import logging
 import os
 import shutil
@@ -21,7 +20,7 @@ import numpy as np
 
 from mnistgen.config import check_options
 from mnistgen.errors import MnistgenError, free_space
-from mnistgen.serving.sampler import DIGEST_TAG, INFO_FILE, generator_digest
+from mnistgen.serving.sampler import DIGEST_TAG, INFO_FILE, generator_digest, read_info
 
 log = logging.getLogger(__name__)
 
@@ -57,7 +56,7 @@ def sample_to_file(
     with tempfile.TemporaryDirectory(prefix="mnistgen-sample-") as scratch:
         folder = model_folder(model_uri, Path(scratch))
         if digit is not None:  # before the networks load: a wrong digit fails in a moment
-            _check_digit(model_uri, json.loads((folder / INFO_FILE).read_text()), digit)
+            _check_digit(model_uri, read_info(folder), digit)
         sampler = Sampler(folder)
     seeds = row_seeds(n, seed)
     labels = None if digit is None else np.full(n, digit)
@@ -188,7 +187,8 @@ def _first_line(err: Exception) -> str:
 def _hint(model_uri: str, err: Exception) -> str:
     """The fix for a model that could not be read: what to register or correct when it is not there, the
     store when the store itself failed."""
-    if getattr(err, "error_code", None) != "RESOURCE_DOES_NOT_EXIST":
+    missing = getattr(err, "error_code", None) == "RESOURCE_DOES_NOT_EXIST" or "not found" in str(err)
+    if not missing:  # MLflow answers a missing alias as an invalid parameter: the text tells them apart
         return "check the MLflow store (MLFLOW_TRACKING_URI, or mlflow.tracking_uri in params.yaml)"
     if model_uri.startswith("models:/"):
         return "run `mnistgen register` first, or pass --model"

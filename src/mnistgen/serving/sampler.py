@@ -14,13 +14,80 @@ from typing import Any
 
 import numpy as np
 
-from mnistgen.images import to_unit_range
+from mnistgen.errors import MnistgenError
+from mnistgen.images import labels_in_turn, to_unit_range
 
 STRATIFIED_DOMAIN = (-5.0, 5.0)
 INFO_FILE = "model_info.json"  # beside the saved networks: how to sample them (models.base.sampling_info)
 DIGEST_TAG = "generator_sha256"  # on a registered version: the `generator_digest` of its networks
 EVALUATION_BATCH = 1000  # rows per call when throughput matters more than row-exactness (evaluation)
 ROWS_IN_FLIGHT = 16  # one-row calls computed at once when serving (64 cgan images: 114 ms -> 34 ms)
+
+
+MODEL_KINDS = ("adversarial", "reconstruction", "toy")  # models.base.Spec.kind
+PRIORS = ("normal", "uniform", "uniform01", "stratified")  # the draws `Sampler.noise` makes
+MAX_CLASSES = 1000  # the most labels a conditional variant is trained on (scgan's clusters, cgan's styles)
+
+
+class ModelFolderError(MnistgenError):
+    """A folder that does not hold a generator as `mnistgen train` saves it."""
+
+
+def read_info(model_dir: Path) -> dict[str, Any]:
+    """`model_info.json` of `model_dir`, checked: what sampling reads from it has the type and range a
+    saved generator's has, so a planted or damaged file is refused before any network loads or any array
+    is allocated.
+
+    Args:
+        model_dir: a saved generator's folder.
+
+    Returns:
+        The parsed file.
+    """
+    path = Path(model_dir) / INFO_FILE
+    try:
+        info = json.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        raise _not_a_generator(path, f"it cannot be read ({err})") from err
+    problems = _info_problems(info)
+    if problems:
+        raise _not_a_generator(path, "; ".join(problems))
+    return info
+
+
+def _whole(value: Any, low: int, high: int) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool) and low <= value <= high
+
+
+def _info_problems(info: Any) -> list[str]:
+    if not isinstance(info, dict):
+        return [f"it holds {type(info).__name__}, not the mapping a saved generator's does"]
+    problems = []
+    if info.get("kind") not in MODEL_KINDS:
+        problems.append(f"kind is {info.get('kind')!r}, not one of {', '.join(MODEL_KINDS)}")
+    if not _whole(info.get("z_dim"), 1, 65_536):
+        problems.append(f"z_dim is {info.get('z_dim')!r}, not a whole number from 1 to 65,536")
+    if info.get("noise") not in PRIORS:
+        problems.append(f"noise is {info.get('noise')!r}, not one of {', '.join(PRIORS)}")
+    if not _whole(info.get("classes", 0), 0, MAX_CLASSES):
+        problems.append(f"classes is {info.get('classes')!r}, not a whole number from 0 to {MAX_CLASSES}")
+    pixels = info.get("pixel_range")
+    if not (
+        isinstance(pixels, list)
+        and len(pixels) == 2
+        and all(isinstance(p, (int, float)) and not isinstance(p, bool) for p in pixels)
+        and pixels[0] < pixels[1]
+    ):
+        problems.append(f"pixel_range is {pixels!r}, not a pair [low, high] with low < high")
+    return problems
+
+
+def _not_a_generator(path: Path, problem: str) -> ModelFolderError:
+    return ModelFolderError(
+        f"{path} is not the model_info.json of a generator mnistgen saved: {problem}.\nFix: use a "
+        "runs/VARIANT/model folder as `mnistgen train` wrote it, a training run's model (runs:/RUN_ID/model) "
+        "or a registered version; nothing was sampled."
+    )
 
 
 def generator_digest(model_dir: Path) -> str:
@@ -92,9 +159,22 @@ class Sampler:
     def __init__(self, model_dir: Path) -> None:
         import keras
 
-        self.info = json.loads((Path(model_dir) / INFO_FILE).read_text())
+        self.info = read_info(model_dir)
         network = "decoder" if self.info["kind"] == "reconstruction" else "generator"
-        self.network = keras.saving.load_model(Path(model_dir) / f"{network}.keras", safe_mode=True)
+        path = Path(model_dir) / f"{network}.keras"
+        try:  # safe mode: a planted file's code (a Lambda layer, a pickled function) is refused, never run
+            self.network = keras.saving.load_model(path, safe_mode=True)
+        except Exception as err:  # noqa: BLE001 - Keras raises many types for a damaged or foreign file
+            raise ModelFolderError(
+                f"{path} cannot be loaded as a Keras network: {str(err).strip().splitlines()[0]}\nFix: use "
+                "a model folder as `mnistgen train` wrote it (or train the variant again); nothing was "
+                "sampled."
+            ) from err
+        width = self.network.inputs[0].shape[-1]
+        if width != self.info["z_dim"]:
+            raise _not_a_generator(
+                Path(model_dir) / INFO_FILE, f"z_dim is {self.info['z_dim']}, but {path.name} takes {width}"
+            )
         self._forward: dict[bool, Any] = {}  # the network's inference calls, compiled on first use
 
     @property
@@ -110,7 +190,7 @@ class Sampler:
         `labels`, checked, or row i's digit i mod `classes`."""
         if not self.classes:
             return None
-        labels = np.arange(n) % self.classes if labels is None else np.asarray(labels)
+        labels = labels_in_turn(n, self.classes) if labels is None else np.asarray(labels)
         if len(labels) != n or labels.min(initial=0) < 0 or labels.max(initial=0) >= self.classes:
             raise ValueError(f"need one label in 0..{self.classes - 1} per row")
         return labels

@@ -31,7 +31,7 @@ def sample_noise(rng: tf.random.Generator, kind: Noise, n: int | tf.Tensor, dim:
     if kind == "uniform01":
         return rng.uniform((n, dim), 0.0, 1.0)
     if kind == "stratified":
-        # Seed 002: an evenly spaced grid over the data's domain, jittered, so it stays sorted.
+        # Tutorial 002: an evenly spaced grid over the data's domain, jittered, so it stays sorted.
         grid = tf.linspace(*STRATIFIED_DOMAIN, n)
         return (grid + rng.uniform((n,), 0.0, STRATIFIED_JITTER))[:, None]
     raise ValueError(f"unknown noise prior {kind!r}")

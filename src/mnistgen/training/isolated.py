@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import json
 import logging
+import signal
 import subprocess
 import sys
 import time
@@ -17,7 +18,8 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mnistgen.errors import MnistgenError, redact
-from mnistgen.training.plan import METRICS_FILE, RECORD_FILE, TrainRequest, plan_run, previous_run
+from mnistgen.training.plan import TrainRequest, plan_run
+from mnistgen.training.run_folder import METRICS_FILE, RunRecord, RunState, previous_run
 
 log = logging.getLogger(__name__)
 
@@ -56,26 +58,46 @@ def train_command(request: TrainRequest) -> list[str]:
     return command
 
 
+_RUNNING: set[subprocess.Popen] = set()  # the trainings this process has started and not yet seen end
+
+
 def train_in_subprocess(request: TrainRequest) -> dict[str, Any]:
     """Run one training to its end in a fresh process; returns its summary (see `run_summary`) and log."""
-    done = subprocess.run(train_command(request), capture_output=True, text=True, check=False)
-    if done.returncode != 0:
-        errors = [line for line in done.stderr.strip().splitlines() if line.startswith("error:")]
-        tail = errors[-1] if errors else "\n".join(done.stderr.strip().splitlines()[-15:])
-        raise TrainingFailed(f"training {request.variant} failed (exit {done.returncode}): {tail}")
-    return {**run_summary(request), "log": redact(done.stdout.strip())}
+    with subprocess.Popen(
+        train_command(request), stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    ) as process:
+        _RUNNING.add(process)
+        try:
+            stdout, stderr = process.communicate()
+        finally:
+            _RUNNING.discard(process)
+    if process.returncode != 0:
+        errors = [line for line in stderr.strip().splitlines() if line.startswith("error:")]
+        tail = errors[-1] if errors else "\n".join(stderr.strip().splitlines()[-15:])
+        raise TrainingFailed(f"training {request.variant} failed (exit {process.returncode}): {tail}")
+    return {**run_summary(request), "log": redact(stdout.strip())}
+
+
+def interrupt_trainings() -> None:
+    """Stop every training this process started as Ctrl-C stops one: checkpointed, its MLflow run KILLED,
+    resumable (`mnistgen train` takes the first signal and ignores the ones after it)."""
+    for process in list(_RUNNING):
+        if process.poll() is None:
+            process.send_signal(signal.SIGTERM)
 
 
 def run_summary(request: TrainRequest) -> dict[str, Any]:
     """The variant, MLflow run id, how it ended and its final metrics, from its published run folder."""
     run_dir = plan_run(request).run_dir
-    record = json.loads((run_dir / RECORD_FILE).read_text())
+    record = RunRecord.read(run_dir)
+    if record is None:
+        raise TrainingFailed(f"training {request.variant} left no run record in {run_dir}")
     return {
         "variant": request.variant,
-        "run_id": record["run_id"],
-        "stopped_by": record["stopped_by"],
-        "step": record["step"],
-        "total_steps": record["total_steps"],
+        "run_id": record.run_id,
+        "stopped_by": record.stopped_by,
+        "step": record.step,
+        "total_steps": record.total_steps,
         "metrics": json.loads((run_dir / METRICS_FILE).read_text()),
     }
 
@@ -87,7 +109,12 @@ def next_action(request: TrainRequest, force: bool = False) -> Action:
     if force:
         return "trained"
     state, _ = previous_run(plan_run(request))
-    return {"finished": "reused", "interrupted": "resumed", "incomplete": "resumed"}.get(state, "trained")
+    actions: dict[RunState, Action] = {
+        RunState.FINISHED: "reused",
+        RunState.INTERRUPTED: "resumed",
+        RunState.INCOMPLETE: "resumed",
+    }
+    return actions.get(state, "trained")
 
 
 def train_unless_current(

@@ -1,24 +1,17 @@
-"""What a training run is before it starts: its settings, its step budget, its fingerprint, its folders.
+"""What a training run is before it starts: the request, its settings, its step budget, its fingerprint;
+and how a started run fails (a loss that is not finite, a TensorFlow error).
 
 Everything here is decided from (code, data, params, seed) alone, never from the clock. A run ends at its
 step budget (`epochs` x `steps_per_epoch`); `train.max_minutes` is only a safety cap against runaways, and a
-run it cuts short is marked as such (`stopped_by`), shown on the leaderboard and never registered.
-
-A run is built in a staging folder (`.mnistgen/runs/VARIANT/`) and moved to `runs/VARIANT/` only when it
-ended normally, so nothing of the previous run is touched until the new one is complete.
+run it cuts short is marked as such (`stopped_by`), shown on the leaderboard and never registered. Its
+folders are `run_folder`'s.
 """
 
 from __future__ import annotations
 
-import csv
-import fcntl
-import json
 import math
-import os
 import re
-import shutil
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Protocol
@@ -35,26 +28,7 @@ from mnistgen.config import (
     with_profile,
 )
 from mnistgen.errors import MnistgenError
-
-RECORD_FILE = "run.json"  # the MLflow run id, fingerprint and end of the run in a run folder
-METRICS_FILE = "metrics.json"  # its final losses, written when it ends
-HISTORY_FILE = "history.csv"
-CHECKPOINT_DIR = "checkpoints"
-MODEL_DIR = "model"
-SAMPLES_DIR = "samples"  # the sample grids from fixed noise, in a run folder and among its MLflow artifacts
-FINAL_GRID = "final"  # the name of the last of them (`samples_final.png`), which the registered model carries
-STAGING_DIR = ".mnistgen/runs"  # runs in progress; moved into `train.runs_dir` when they end
-LOCK_DIR = ".mnistgen/locks"
-
-
-def grid_file(name: str) -> str:
-    """The file of one sample grid (`samples_epoch_003.png`, `samples_final.png`) under SAMPLES_DIR."""
-    return f"samples_{name}.png"
-
-
-COMPLETED = "completed"  # the run reached its step budget
-STEP_LIMIT = "step limit"  # `--max-steps` stopped it first
-TIME_CAP = "time cap"  # the `max_minutes` safety cap stopped it first
+from mnistgen.training.run_folder import STAGING_DIR
 
 
 class TrainingDiverged(MnistgenError):
@@ -67,10 +41,6 @@ class ResumeError(MnistgenError):
 
 class RunFailed(MnistgenError):
     """A started run failed (a file that could not be written, memory): marked FAILED, nothing kept."""
-
-
-class RunBusy(MnistgenError):
-    """Another process is training the same variant in the same project."""
 
 
 @dataclass(frozen=True)
@@ -111,7 +81,7 @@ StartClock = Callable[["RunPlan", Generate, np.ndarray], QualityClock | None]
 class TrainResult:
     variant: str
     run_id: str
-    status: str  # COMPLETED, STEP_LIMIT or TIME_CAP
+    status: str  # COMPLETED, STEP_LIMIT or TIME_CAP (run_folder)
     step: int
     total_steps: int
     precision: str
@@ -210,97 +180,7 @@ def budget(variant: str, cfg: dict[str, Any], rows_per_step: int, train_rows: in
     return Budget(int(cfg["epochs"]), int(wanted), rows_per_step)
 
 
-# ---------------------------------------------------------------------------------------- what is on disk
-
-
-def read_record(folder: Path) -> dict[str, Any] | None:
-    record_file = folder / RECORD_FILE
-    if not record_file.is_file():
-        return None
-    try:
-        return json.loads(record_file.read_text())
-    except json.JSONDecodeError:
-        return None  # a record cut short by a crash while it was written: treated as no run
-
-
-def write_record(folder: Path, record: dict[str, Any]) -> None:
-    """Write the record atomically: a crash mid-write leaves the previous record, not half of one."""
-    partial = folder / f".{RECORD_FILE}.partial"
-    partial.write_text(json.dumps(record, indent=2) + "\n")
-    partial.replace(folder / RECORD_FILE)
-
-
-def has_checkpoint(folder: Path) -> bool:
-    return any((folder / CHECKPOINT_DIR).glob("ckpt-*.index"))
-
-
-def previous_run(plan: RunPlan) -> tuple[str, dict[str, Any] | None]:
-    """What is on disk for this plan, and its record:
-
-    - "interrupted": a run with this fingerprint stopped mid-way (killed, Ctrl-C) in the staging folder;
-      resume it from its last checkpoint (a run that failed, a NaN say, is not resumed: it would fail again);
-    - "incomplete": the finished run in `runs/VARIANT` has this fingerprint but was stopped before its
-      step budget (`--max-steps`, the time cap); resume it to its budget;
-    - "finished": the run in `runs/VARIANT` has this fingerprint, reached its budget and has every
-      output `dvc.yaml` lists: it is current, nothing to redo;
-    - "stale": a run exists but with other settings, code or data; "none": nothing on disk.
-    """
-    staged = read_record(plan.staging_dir)
-    resumable = staged and "failed" not in staged and has_checkpoint(plan.staging_dir)
-    if resumable and staged.get("fingerprint") == plan.fingerprint:
-        return "interrupted", staged
-    record = read_record(plan.run_dir)
-    if record is None:
-        return ("stale", staged) if staged else ("none", None)
-    if record.get("fingerprint") != plan.fingerprint:
-        return "stale", record
-    if record.get("stopped_by") != COMPLETED:
-        return ("incomplete", record) if has_checkpoint(plan.run_dir) else ("stale", record)
-    inputs = lineage.stage_inputs(plan.project_dir, "train", plan.profile, plan.variant)
-    outputs = [plan.project_dir / out for out in inputs.outs] + [plan.run_dir / METRICS_FILE]
-    return ("finished", record) if all(path.exists() for path in outputs) else ("stale", record)
-
-
-def publish(plan: RunPlan) -> None:
-    """Move the finished run from its staging folder into `runs/VARIANT`, replacing the previous run."""
-    plan.run_dir.parent.mkdir(parents=True, exist_ok=True)
-    if plan.run_dir.exists():
-        retired = plan.staging_dir.with_name(f"{plan.variant}.retired")
-        shutil.rmtree(retired, ignore_errors=True)
-        plan.run_dir.replace(retired)
-        plan.staging_dir.replace(plan.run_dir)
-        shutil.rmtree(retired)
-    else:
-        plan.staging_dir.replace(plan.run_dir)
-
-
-@contextmanager
-def exclusive(plan: RunPlan) -> Iterator[None]:
-    """Hold the variant's lock for the whole run: two trainings of one variant would corrupt each other's
-    folder. The lock is the kernel's (`flock`), so a killed process never leaves it behind."""
-    lock_file = plan.project_dir / LOCK_DIR / f"{plan.variant}.lock"
-    lock_file.parent.mkdir(parents=True, exist_ok=True)
-    with lock_file.open("a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip() or "unknown"
-            raise RunBusy(
-                f"{plan.variant} is already training in {plan.project_dir} (pid {holder}). Fix: wait for "
-                "it to end, or stop that process; then run this again."
-            ) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
-        try:
-            yield
-        finally:
-            handle.truncate(0)
-
-
-# ---------------------------------------------------------------------------------------- losses
+# ---------------------------------------------------------------------------------------- failures
 
 
 def check_finite(values: dict[str, float], variant: str, step: int) -> None:
@@ -316,21 +196,3 @@ def tensorflow_message(err: Exception) -> str:
     """A TensorFlow error's message without its graph-node prefix (`{{function_node ...}} `)."""
     text = re.sub(r"\{\{[^}]*\}\}\s*", "", str(getattr(err, "message", err))).strip()
     return text.splitlines()[0] if text else type(err).__name__
-
-
-def write_history(path: Path, rows: list[dict[str, float]]) -> None:
-    if not rows:
-        return
-    columns = list(dict.fromkeys(key for row in rows for key in row))
-    with path.open("w", newline="") as handle:
-        writer = csv.DictWriter(handle, fieldnames=columns)
-        writer.writeheader()
-        writer.writerows(rows)
-
-
-def read_history(path: Path, up_to_step: int) -> list[dict[str, float]]:
-    if not path.is_file():
-        return []
-    with path.open(newline="") as handle:
-        rows = [{k: float(v) for k, v in row.items() if v != ""} for row in csv.DictReader(handle)]
-    return [row for row in rows if row["step"] <= up_to_step]

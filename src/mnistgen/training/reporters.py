@@ -23,14 +23,14 @@ from mnistgen import figures
 from mnistgen.config import ConfigError
 from mnistgen.data import clusters
 from mnistgen.data.idx import Split
-from mnistgen.images import grid_labels, to_model_range, to_unit, to_unit_range
+from mnistgen.images import grid_labels, labels_in_turn, to_model_range, to_unit, to_unit_range
 from mnistgen.models.base import CLASSES, GRID_SAMPLES, AdversarialSpec, Spec
 from mnistgen.models.cgan import routed_generator
 from mnistgen.models.toy_gan_1d import DOMAIN, data_density
 from mnistgen.serving.sampler import fitted_noise_dim, from_standard_normal
 from mnistgen.training import export
 from mnistgen.training.engine import reference_statistics, sample_noise
-from mnistgen.training.plan import grid_file
+from mnistgen.training.run_folder import grid_file
 
 TOY_SAMPLES = 10_000
 FIT_IMAGES = 10_000  # training images whose codes a fitted latent prior is estimated from
@@ -74,7 +74,7 @@ class Reporter:
         z = self.fixed_noise(REFERENCE_SEED, rows)
         if not self.spec.classes:
             return z
-        return [z, tf.constant((np.arange(rows) % self.spec.classes).astype(np.int32)[:, None])]
+        return [z, tf.constant(labels_in_turn(rows, self.spec.classes).astype(np.int32)[:, None])]
 
     @contextmanager
     def _sampling(self) -> Iterator[None]:
@@ -113,7 +113,7 @@ class Reporter:
         return self.generate(noise, labels)
 
     def figure(self, folder: Path, name: str, title: str) -> Path:
-        """The seeds' periodic look at the generator."""
+        """The tutorials' periodic look at the generator."""
         return figures.image_grid(self.sample(self.grid_noise), folder / grid_file(name), title)
 
     def final(self, figure_dir: Path) -> dict[str, float]:

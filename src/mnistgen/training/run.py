@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -24,12 +24,10 @@ from mnistgen.training.plan import (
     StartClock,
     TrainRequest,
     TrainResult,
-    exclusive,
     plan_run,
-    previous_run,
-    publish,
     tensorflow_message,
 )
+from mnistgen.training.run_folder import RunRecord, RunState, exclusive, previous_run
 
 if TYPE_CHECKING:
     from mnistgen.models.base import AdversarialSpec
@@ -95,7 +93,6 @@ def train_variant(
                 f"kept; the previous run is untouched): {tensorflow_message(err)}\nFix: if it names a "
                 "file, free space or fix permissions there (`--verbose` shows the traceback); run again."
             ) from err
-        publish(plan)
         return result
 
 
@@ -128,24 +125,24 @@ def _clustered(train: Split, spec: AdversarialSpec, plan: RunPlan) -> Split:
     return clustered
 
 
-def _resume_point(plan: RunPlan) -> dict[str, Any]:
+def _resume_point(plan: RunPlan) -> RunRecord:
     """The record to resume from, with its checkpoints in the staging folder."""
     state, record = previous_run(plan)
-    if state == "interrupted":
+    if state == RunState.INTERRUPTED:
         return record
-    if state == "incomplete":  # resume a cut-short run beside the published one, which stays until the end
+    if state == RunState.INCOMPLETE:  # resumed beside the published run, which stays until the end
         shutil.rmtree(plan.staging_dir, ignore_errors=True)
         shutil.copytree(plan.run_dir, plan.staging_dir)
         return record
-    if state == "finished":
+    if state == RunState.FINISHED:
         raise ResumeError(
-            f"{plan.variant}: the run in {plan.run_dir} is complete ({record['total_steps']} steps); "
+            f"{plan.variant}: the run in {plan.run_dir} is complete ({record.total_steps} steps); "
             "nothing to resume. Fix: drop --resume to train it afresh."
         )
-    if state == "stale":
+    if state == RunState.STALE:
         from mnistgen.lineage import changes
 
-        changed = ", ".join(changes(record.get("fingerprint", {}), plan.fingerprint)) or "unknown"
+        changed = ", ".join(changes(record.fingerprint, plan.fingerprint)) or "unknown"
         raise ResumeError(
             f"{plan.variant}: the run on disk was started with different settings, code or data ({changed} "
             "changed). Fix: restore them (repeat its --seed and --set options too), or drop --resume to "

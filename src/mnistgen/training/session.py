@@ -17,7 +17,6 @@ from pathlib import Path
 from typing import Any
 
 import keras
-import numpy as np
 import tensorflow as tf
 from tqdm.auto import tqdm
 
@@ -25,9 +24,22 @@ from mnistgen import figures, lineage, tracking
 from mnistgen.config import flatten
 from mnistgen.data.idx import Split
 from mnistgen.datasets import TRAINING, mnist_input
+from mnistgen.images import labels_in_turn
 from mnistgen.models.base import AdversarialSpec, Spec, sampling_info
 from mnistgen.training import batches, export
 from mnistgen.training.plan import (
+    QualityClock,
+    ResumeError,
+    RunFailed,
+    RunPlan,
+    StartClock,
+    TrainRequest,
+    TrainResult,
+    budget,
+    check_finite,
+)
+from mnistgen.training.reporters import QUALITY_SEED, reporter_for
+from mnistgen.training.run_folder import (
     CHECKPOINT_DIR,
     COMPLETED,
     FINAL_GRID,
@@ -37,19 +49,11 @@ from mnistgen.training.plan import (
     SAMPLES_DIR,
     STEP_LIMIT,
     TIME_CAP,
-    QualityClock,
-    ResumeError,
-    RunPlan,
-    StartClock,
-    TrainRequest,
-    TrainResult,
-    budget,
-    check_finite,
+    RunRecord,
+    publish,
     read_history,
     write_history,
-    write_record,
 )
-from mnistgen.training.reporters import QUALITY_SEED, reporter_for
 from mnistgen.training.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -95,7 +99,7 @@ class Session:
 
     # ------------------------------------------------------------------ the run
 
-    def run(self, record: dict[str, Any] | None) -> TrainResult:
+    def run(self, record: RunRecord | None) -> TrainResult:
         """Train from scratch, or on from `record`'s checkpoint; returns when the run has ended."""
         try:
             if record:
@@ -105,16 +109,9 @@ class Session:
             self.clock = self._quality_clock()
             status = self._loop()
             metrics = self._finish(status)
-            write_record(
-                self.folder,
-                {
-                    **self._record_base(),
-                    "stopped_by": status,
-                    "step": int(self.step),
-                    "step_seconds": round(self.step_seconds, 3),
-                    "first_step_seconds": round(self.first_step_seconds, 3),
-                },
-            )
+            ended = self._run_record(stopped_by=status, first_step_seconds=round(self.first_step_seconds, 3))
+            ended.write(self.folder)
+            self._publish()  # before the run is FINISHED: a run that cannot be published is FAILED
             self.tracker.end("FINISHED")
         except KeyboardInterrupt:
             if self.tracker.active:
@@ -142,6 +139,17 @@ class Session:
             metrics,
         )
 
+    def _publish(self) -> None:
+        try:
+            publish(self.plan)
+        except OSError as err:
+            where = self.plan.run_dir
+            raise RunFailed(
+                f"{self.plan.variant}: the finished run could not be moved to {where} and is marked FAILED "
+                f"(no model kept; the previous run is untouched): {err}\nFix: free space or fix permissions "
+                f"under {where.parent}, then run again."
+            ) from err
+
     def _mark_failed(self, failure: str) -> None:
         """A run that failed after it started leaves no model to pick up, and its record and MLflow run
         say why, as far as the disk and the store still allow (a full disk may be what failed). One that
@@ -150,7 +158,7 @@ class Session:
             return
         export.discard(self.folder / MODEL_DIR)
         try:
-            write_record(self.folder, {**self._record_base(), "failed": failure, "step": int(self.step)})
+            self._run_record(failed=failure).write(self.folder)
         except OSError as err:
             log.warning("%s: could not write the failed run's record: %s", self.plan.variant, err)
         try:
@@ -165,13 +173,17 @@ class Session:
                 err,
             )
 
-    def _record_base(self) -> dict[str, Any]:
-        return {
-            "run_id": self.run_id,
-            "fingerprint": self.plan.fingerprint,
-            "digest": lineage.digest(self.plan.fingerprint),
-            "total_steps": self.budget.total_steps,
-        }
+    def _run_record(self, **ending: Any) -> RunRecord:
+        """The run's record as of now; `ending` says how it stopped, or why it failed."""
+        return RunRecord(
+            run_id=self.run_id,
+            fingerprint=self.plan.fingerprint,
+            digest=lineage.digest(self.plan.fingerprint),
+            total_steps=self.budget.total_steps,
+            step=int(self.step),
+            step_seconds=round(self.step_seconds, 3),
+            **ending,
+        )
 
     def _start_new_run(self, resumed_from: str | None = None) -> None:
         plan = self.plan
@@ -206,7 +218,7 @@ class Session:
         if self.splits is not None:  # the toy GAN draws its data as it trains
             rows = len(self.splits["train"].images)
             self.tracker.log_input(mnist_input(plan.project_dir, plan.params, "train", rows, TRAINING))
-        write_record(self.folder, self._record_base())
+        self._run_record().write(self.folder)
         log.info(
             "%s: %s run %s on %s in %s",
             plan.variant,
@@ -216,22 +228,22 @@ class Session:
             self.precision,
         )
 
-    def _resume(self, record: dict[str, Any]) -> None:
+    def _resume(self, record: RunRecord) -> None:
         restored = self._restore()
-        self.step_seconds = record.get("step_seconds", 0.0)
+        self.step_seconds = record.step_seconds
         self.history = read_history(self.folder / HISTORY_FILE, int(self.step))
-        missing = self.tracker.resume(record["run_id"])
+        missing = self.tracker.resume(record.run_id)
         if missing is None:
-            self.run_id = record["run_id"]
+            self.run_id = record.run_id
         else:
             log.warning(
                 "%s: %s run %s is not in the store any more (%s); continuing in a new run",
                 self.plan.variant,
                 self.tracker.label,
-                record["run_id"],
+                record.run_id,
                 missing,
             )
-            self._start_new_run(resumed_from=record["run_id"])
+            self._start_new_run(resumed_from=record.run_id)
         log.info(
             "%s: resuming run %s at step %d (%s)", self.plan.variant, self.run_id, int(self.step), restored
         )
@@ -335,7 +347,7 @@ class Session:
     def _checkpoint(self) -> None:
         self.manager.save(checkpoint_number=int(self.step))
         write_history(self.folder / HISTORY_FILE, self.history)
-        write_record(self.folder, {**self._record_base(), "step_seconds": round(self.step_seconds, 3)})
+        self._run_record().write(self.folder)
 
     def _end_epoch(self, epoch: int, values: dict[str, float], images_per_second: float) -> None:
         number = epoch + 1
@@ -358,7 +370,7 @@ class Session:
             return None
         n = int(self.plan.train["quality_samples"])
         noise = self.reporter.fixed_noise(QUALITY_SEED, n)
-        labels = np.arange(n) % self.spec.classes if self.spec.classes else None  # each digit in turn
+        labels = labels_in_turn(n, self.spec.classes) if self.spec.classes else None
         if self.adversarial and self.spec.cluster_groups:  # clusters as often as the saved model draws them
             labels = self.splits["train"].labels[:n]
         return self.start_clock(
