@@ -181,7 +181,7 @@ def _stop_postgres(state: Path) -> None:
 
 
 def _spawn(state: Path, name: str, command: list[str], env: dict[str, str]) -> None:
-    """Start a server in a session of its own (so `down` stops it with its children); its pid to a file."""
+    """Start a server in a process group of its own (`down` stops it with its children); its pid to a file."""
     log = state / "logs" / f"{name}.log"
     with log.open("ab") as out:
         process = subprocess.Popen(

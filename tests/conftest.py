@@ -76,7 +76,7 @@ def dead_url() -> str:
 
 @pytest.fixture(scope="session")
 def prefect_harness(tmp_path_factory: pytest.TempPathFactory) -> Iterator[None]:
-    """One temporary Prefect server for the whole session (starting one takes ~10-20 s)."""
+    """One temporary Prefect server for the whole test run (starting one takes ~10-20 s)."""
     os.environ["PREFECT_HOME"] = str(tmp_path_factory.mktemp("prefect-home"))
     from prefect.testing.utilities import prefect_test_harness
 

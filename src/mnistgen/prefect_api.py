@@ -2,7 +2,7 @@
 names, else a temporary one for the length of the run.
 
 The temporary server is the one Prefect itself would start (its API app, without the UI, on a free
-loopback port, over the same database), but in a session of its own: Ctrl-C in the terminal reaches the
+loopback port, over the same database), but in a process group of its own: Ctrl-C in the terminal reaches the
 pipeline, which then reports its runs as cancelled to a server still alive, and not the server first.
 It is stopped when the pipeline ends, however it ends (a SIGTERM included: the pipeline turns it into
 an interrupt). Prefect is not imported here: its settings are read once, on import, and must see the
