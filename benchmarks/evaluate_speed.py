@@ -29,15 +29,15 @@ def main() -> None:
     parser.add_argument("--profile", default="cpu")
     args = parser.parse_args()
 
-    from mnistgen.config import load_params, with_profile
+    from mnistgen.config import load_project
     from mnistgen.data.prepare import DataSettings, load_mnist
     from mnistgen.evaluation import classifier, metrics, quality
     from mnistgen.models import VARIANTS
     from mnistgen.models.base import sampling_info
     from mnistgen.serving.sampler import EVALUATION_BATCH, Sampler
 
-    params = with_profile(load_params(REPO), args.profile)
-    cfg = {**params["evaluation"], "samples": args.samples}
+    params = load_project(REPO, args.profile)[1]
+    cfg = params.evaluation.model_copy(update={"samples": args.samples})
     timings: list[tuple[str, float]] = []
 
     def timed(stage: str, work):
@@ -47,10 +47,10 @@ def main() -> None:
         return result
 
     splits = timed("load MNIST", lambda: load_mnist(DataSettings.from_params(REPO, params)))
-    extractor = timed("load classifier", lambda: classifier.load(REPO / params["classifier"]["dir"]))
+    extractor = timed("load classifier", lambda: classifier.load(REPO / params.classifier.dir))
     reference = timed("reference features (test set)", lambda: quality.Reference.build(splits, extractor))
     with tempfile.TemporaryDirectory() as scratch:
-        spec = VARIANTS[args.variant].build(params["variants"][args.variant])
+        spec = VARIANTS[args.variant].build(params.variants.of(args.variant))
         spec.generator.save(Path(scratch) / "generator.keras")
         (Path(scratch) / "model_info.json").write_text(json.dumps(sampling_info(spec)))
         sampler = Sampler(Path(scratch))
@@ -60,26 +60,24 @@ def main() -> None:
         )
     feats, probs = timed("classifier features + probabilities (one pass)", lambda: extractor.read(samples))
     timed("FID", lambda: metrics.frechet_distance(reference.test_features, feats))
-    boot = cfg["bootstrap"]
+    boot = cfg.bootstrap
     timed(
-        f"FID bootstrap interval ({boot['resamples']} resamples)",
-        lambda: metrics.fid_interval(
-            reference.test_features, feats, boot["resamples"], boot["confidence"], 0
-        ),
+        f"FID bootstrap interval ({boot.resamples} resamples)",
+        lambda: metrics.fid_interval(reference.test_features, feats, boot.resamples, boot.confidence, 0),
     )
     timed(
         "KID",
         lambda: metrics.kernel_inception_distance(
-            reference.test_features, feats, cfg["kid_subsets"], cfg["kid_subset_size"]
+            reference.test_features, feats, cfg.kid_subsets, cfg.kid_subset_size
         ),
     )
     timed("inception score", lambda: metrics.inception_score(probs))
-    n_pr = min(cfg["pr_samples"], len(feats))
+    n_pr = min(cfg.pr_samples, len(feats))
     timed(
         f"precision/recall ({n_pr} per side)",
-        lambda: metrics.precision_recall(reference.test_features[:n_pr], feats[:n_pr], cfg["pr_k"]),
+        lambda: metrics.precision_recall(reference.test_features[:n_pr], feats[:n_pr], cfg.pr_k),
     )
-    n_mem = cfg["memorisation_samples"]
+    n_mem = cfg.memorisation_samples
     timed(
         f"memorisation ({n_mem} samples vs 60,000 train)",
         lambda: metrics.nearest_l1(samples[:n_mem].reshape(n_mem, -1), reference.train_flat),

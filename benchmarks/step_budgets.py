@@ -67,20 +67,20 @@ def main() -> None:
     parser.add_argument("--variants", default=None, help="comma-separated (default: train.variants)")
     args = parser.parse_args()
 
-    from mnistgen.config import load_params, with_profile
+    from mnistgen.config import load_project
 
-    params = with_profile(load_params(REPO), args.profile)
-    variants = args.variants.split(",") if args.variants else params["train"]["variants"]
+    params = load_project(REPO, args.profile)[1]
+    variants = args.variants.split(",") if args.variants else params.train.variants
     header = ["variant", "s/step", f"steps in {args.minutes:g} min", "budget now", "predicted min"]
     print(
         f"profile {args.profile}, {args.probe_steps} probe steps, {os.cpu_count()} CPU cores", file=sys.stderr
     )
     print("| " + " | ".join(header) + " |\n|" + " --- |" * len(header), flush=True)
     with tempfile.TemporaryDirectory(prefix="mnistgen-budgets-") as scratch:
-        project = scratch_project(Path(scratch), REPO / params["data"]["dir"])
+        project = scratch_project(Path(scratch), REPO / params.data.dir)
         for variant in variants:
-            budget = params["variants"][variant]
-            steps = min(args.probe_steps, budget["epochs"] * (budget["steps_per_epoch"] or args.probe_steps))
+            budget = params.variants.of(variant)
+            steps = min(args.probe_steps, budget.epochs * (budget.steps_per_epoch or args.probe_steps))
             figures = probe(project, variant, args.profile, steps)
             rate = figures["seconds_per_step"]
             fits = int(args.minutes * 60 / rate) if rate > 0 else 0

@@ -41,15 +41,15 @@ def main() -> None:
     parser.add_argument("--variants", default=None, help="comma-separated (default: train.variants)")
     args = parser.parse_args()
 
-    from mnistgen.config import load_params, with_profile
+    from mnistgen.config import load_project
     from mnistgen.evaluation.quality_clock import CSV_FILE
     from mnistgen.training.isolated import TrainingFailed, train_in_subprocess
     from mnistgen.training.plan import TrainRequest
 
-    params = with_profile(load_params(REPO), args.profile)
-    if not params["train"].get("quality_every_seconds"):
+    params = load_project(REPO, args.profile)[1]
+    if not params.train.quality_every_seconds:
         sys.exit(f"train.quality_every_seconds is off in the {args.profile} profile: nothing to measure")
-    variants = args.variants.split(",") if args.variants else params["train"]["variants"]
+    variants = args.variants.split(",") if args.variants else params.train.variants
     rows = []
     for variant in (v for v in variants if v not in IMAGE_FREE):
         print(f"training {variant} for {args.minutes} min ...", file=sys.stderr, flush=True)
@@ -60,7 +60,7 @@ def main() -> None:
             rows.append((variant, ["failed"] * args.minutes))
             print(err, file=sys.stderr)
             continue
-        curve_file = REPO / params["train"]["runs_dir"] / variant / CSV_FILE
+        curve_file = REPO / params.train.runs_dir / variant / CSV_FILE
         with curve_file.open(newline="") as handle:
             points = [(float(r["seconds"]), float(r["fid"])) for r in csv.DictReader(handle)]
         rows.append((variant, [fid_at(points, 60.0 * m) for m in range(1, args.minutes + 1)]))

@@ -54,17 +54,17 @@ def measure(variant: str, precision: str, profile: str, steps: int) -> dict[str,
     import numpy as np
     import tensorflow as tf
 
-    from mnistgen.config import load_params, with_profile
+    from mnistgen.config import load_project
     from mnistgen.models import VARIANTS
     from mnistgen.models.base import AdversarialSpec
     from mnistgen.training.engine import build_model
 
     keras.mixed_precision.set_dtype_policy("mixed_bfloat16" if precision == "bfloat16" else "float32")
     keras.utils.set_random_seed(0)
-    cfg = with_profile(load_params(REPO), profile)["variants"][variant]
+    cfg = load_project(REPO, profile)[1].variants.of(variant)
     spec = VARIANTS[variant].build(cfg)
     model = build_model(spec, tf.random.Generator.from_seed(0))
-    rows = cfg["batch_size"] * (spec.d_steps if isinstance(spec, AdversarialSpec) else 1)
+    rows = cfg.batch_size * (spec.d_steps if isinstance(spec, AdversarialSpec) else 1)
     shape = (rows, 1) if spec.kind == "toy" else (rows, 28, 28, 1)
     low, high = spec.pixel_range
     batch = tf.constant(np.random.default_rng(0).uniform(low, high, shape), tf.float32)

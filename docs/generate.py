@@ -116,7 +116,8 @@ def _value(value: Any) -> str:
 
 def settings_reference(root: Path = REPO) -> str:
     """Every setting of params.yaml: its default, what each profile sets, what it may be, what it does."""
-    from mnistgen.config import PATH_RULES, RULES, SECTIONS, flatten, load_params
+    from mnistgen.config import SECTIONS, flatten, load_params
+    from mnistgen.settings import rule_of
 
     params = load_params(root)
     comments = setting_comments((root / "params.yaml").read_text())
@@ -125,7 +126,7 @@ def settings_reference(root: Path = REPO) -> str:
         "# Settings",
         "",
         "Generated from `params.yaml` (its values and comments) and the rules every setting is checked "
-        "against before anything runs (`src/mnistgen/config.py`). A profile states only what it changes; "
+        "against before anything runs (`src/mnistgen/settings.py`). A profile states only what it changes; "
         f"`profile:` (default `{params['profile']}`) or `--profile` picks one, and `mnistgen params VARIANT` "
         "prints what a training of VARIANT will use. `--set KEY.PATH=VALUE` changes one setting for one "
         "run.",
@@ -144,15 +145,14 @@ def settings_reference(root: Path = REPO) -> str:
             lines += [f"| setting | default | {' | '.join(profiles)} | allowed | what it does |"]
             lines += ["|" + " --- |" * (len(profiles) + 4)]
             for path, value in flatten(settings, f"{group}.").items():
-                key = path.rsplit(".", 1)[-1]
-                rule = PATH_RULES.get(path) or (RULES.get(key) if section in ("train", "variants") else None)
+                rule = rule_of(path)
                 overrides = [
                     f"`{_value(profiles[name][path])}`" if path in profiles[name] else "" for name in profiles
                 ]
                 meaning = _meaning(path, comments).replace("|", "\\|")
                 lines.append(
                     f"| `{path.removeprefix(group + '.')}` | `{_value(value)}` | {' | '.join(overrides)} | "
-                    f"{rule[0] if rule else ''} | {meaning} |"
+                    f"{rule.what if rule else ''} | {meaning} |"
                 )
             lines.append("")
     return "\n".join(lines)

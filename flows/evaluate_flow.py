@@ -15,10 +15,11 @@ from mnistgen.evaluation import classifier
 from mnistgen.evaluation import evaluate as evaluation
 from mnistgen.registry import champion_of
 from mnistgen.registry import register as register_best
+from mnistgen.settings import Settings
 
 
 @task
-def ensure_classifier(root: Path, params: dict[str, Any], retrain: bool) -> str:
+def ensure_classifier(root: Path, params: Settings, retrain: bool) -> str:
     """The feature classifier: reused while its settings and the data are unchanged."""
     if retrain:
         _, version, accuracy = classifier.train_and_log(root, params, progress=False)
@@ -30,7 +31,7 @@ def ensure_classifier(root: Path, params: dict[str, Any], retrain: bool) -> str:
 
 
 @task(retries=2, retry_delay_seconds=10, retry_condition_fn=store_or_network_failed)
-def evaluate_runs(root: Path, params: dict[str, Any], seed: int | None = None) -> list[dict[str, Any]]:
+def evaluate_runs(root: Path, params: Settings, seed: int | None = None) -> list[dict[str, Any]]:
     entries, extractor, (markdown, page) = evaluation.evaluate_all(
         root, params, seed, champion_of(root, params)
     )
@@ -57,7 +58,7 @@ def evaluate(
 
 
 @task(retries=1, retry_delay_seconds=10, retry_condition_fn=store_or_network_failed)
-def register_task(root: Path, params: dict[str, Any], seed: int | None) -> Any:
+def register_task(root: Path, params: Settings, seed: int | None) -> Any:
     return register_best(root, params, seed)
 
 
@@ -70,7 +71,7 @@ def register(
     decision = register_task(root, params, seed)
     if decision is None:  # a DVC experiment: see reports/registration.json
         raise RuntimeError("the register flow does not run inside a DVC experiment (`dvc exp run`)")
-    record = decision.as_dict(params["registry"]["model_name"])
+    record = decision.as_dict(params.registry.model_name)
     print(f"{record['model']} v{record['version']} @{record['alias']}: {record['reason']}")
     return record
 

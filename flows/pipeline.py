@@ -34,6 +34,7 @@ from mnistgen.errors import redact
 from mnistgen.evaluation.evaluate import reports_folder
 from mnistgen.evaluation.leaderboard import FLOOR
 from mnistgen.serving.generate import sample_to_file
+from mnistgen.settings import Settings, Variants
 from mnistgen.training import hardware
 
 CHAMPION_GRID = "champion.png"
@@ -52,20 +53,20 @@ def record_in_dvc(root: Path, stages: list[str]) -> str:
 
 
 @task(retries=2, retry_delay_seconds=[3, 10], retry_condition_fn=store_or_network_failed)
-def check_tracking(root: Path, params: dict[str, Any]) -> tuple[str, str]:
+def check_tracking(root: Path, params: Settings) -> tuple[str, str]:
     """Fail before any work when the MLflow store is unreachable (after retries); returns the store's URI
     and the experiment's page in the MLflow UI."""
-    uri, experiment_id = tracking.check_store(root, params["mlflow"])
+    uri, experiment_id = tracking.check_store(root, params.mlflow)
     page = tracking.experiment_page(uri, experiment_id)
     print(f"MLflow store: {redact(uri)}; the runs: {redact(page)}")
     return uri, page
 
 
 @task
-def publish_champion(root: Path, params: dict[str, Any]) -> Path:
+def publish_champion(root: Path, params: Settings) -> Path:
     """Sample the registered champion (so it is known to load) and show its grid as an artifact."""
-    name = params["registry"]["model_name"]
-    path = root / params["evaluation"]["reports_dir"] / CHAMPION_GRID
+    name = params.registry.model_name
+    path = root / params.evaluation.reports_dir / CHAMPION_GRID
     sample_to_file(root, params, f"models:/{name}@champion", 64, 0, path)
     encoded = base64.b64encode(path.read_bytes()).decode()
     create_markdown_artifact(
@@ -90,17 +91,17 @@ def retrain(
     check_flow_mirrors(mirrors)
     check_options(seed=seed)
     root, params = load_project(project_dir, profile)
-    profile = params["profile"]
-    names = variants or params["train"]["variants"]
-    if unknown := sorted(set(names) - set(params["variants"])):
-        raise ConfigError(f"unknown variants {unknown}; params.yaml defines: {', '.join(params['variants'])}")
+    profile = params.profile
+    names = variants or params.train.variants
+    if unknown := sorted(set(names) - set(Variants.names())):
+        raise ConfigError(f"unknown variants {unknown}; params.yaml defines: {', '.join(Variants.names())}")
     clock = StepClock(steps=7)
     commit = tracking.git_commit(root)  # before the run writes dvc.lock and the reports
     tracking_uri, experiment_page = clock.time("MLflow check", lambda: check_tracking(root, params))
-    trained_with = params["train"]["seed"] if seed is None else seed
+    trained_with = params.train.seed if seed is None else seed
     parent = tracking.start_pipeline_run(
         root,
-        params["mlflow"],
+        params.mlflow,
         tracking.run_name("pipeline", profile, f"seed {trained_with}"),
         {"profile": profile, "seed": str(trained_with), "prefect_flow_run_id": str(flow_run.id)},
     )
@@ -111,7 +112,9 @@ def retrain(
         if use_workers:
             flow_runs = clock.time(
                 "trainings (on the workers)",
-                lambda: train_on_workers(names, profile, seed, force, TRAIN_DEPLOYMENT, **params["workers"]),
+                lambda: train_on_workers(
+                    names, profile, seed, force, TRAIN_DEPLOYMENT, **params.workers.plain()
+                ),
             )
             trainings = {name: f"flow run {run_id} on the workers" for name, run_id in flow_runs.items()}
         else:
@@ -142,7 +145,7 @@ def retrain(
             tracking.end_pipeline_run(parent, "FAILED", {}, {}, [])
         raise
     print((reports / "leaderboard.md").read_text())
-    print(f"registry: {params['registry']['model_name']} @{decision['alias']}: {decision['reason']}")
+    print(f"registry: {params.registry.model_name} @{decision['alias']}: {decision['reason']}")
     print(_dvc_record(root, params, profile, seed, names, use_workers))
     print(f"time per step:\n{clock.table()}")
     return {
@@ -226,15 +229,15 @@ def _description(leaderboard: Path, decision: dict[str, Any], step_table: str) -
 
 
 def _dvc_record(
-    root: Path, params: dict[str, Any], profile: str, seed: int | None, names: list[str], on_workers: bool
+    root: Path, params: Settings, profile: str, seed: int | None, names: list[str], on_workers: bool
 ) -> str:
     """Record this run in dvc.lock when it is what `dvc repro` would have produced: the profile and seed
     of params.yaml, trained on this host."""
     written = load_params(root)
     if on_workers:
         return "not recorded in dvc.lock: the trainings ran on the workers' hosts"
-    trained_with = params["train"]["seed"] if seed is None else seed
-    if profile != written.get("profile") or trained_with != params["train"]["seed"]:
+    trained_with = params.train.seed if seed is None else seed
+    if profile != written.get("profile") or trained_with != params.train.seed:
         return (
             f"not recorded in dvc.lock: profile {profile} and seed {trained_with} are not params.yaml's "
             "(`dvc status` will list these stages as changed)"

@@ -60,7 +60,7 @@ def train_all(
 ) -> dict[str, dict[str, Any]]:
     """Train every variant listed in `train.variants` (or `variants`); one failure does not stop the rest."""
     root, params = load_project(project_dir, profile)
-    names = variants or params["train"]["variants"]
+    names = variants or params.train.variants
     current = {name for name in names if not force and is_current(root, name, profile, seed)}
     pace = TrainingPace(names, [name for name in names if name not in current])
     futures = train_task.map(unmapped(root), names, unmapped(profile), unmapped(seed), unmapped(force))
@@ -85,7 +85,7 @@ def train_all(
             for name, r in results.items()
         ]
         + [{"variant": name, "action": "FAILED"} for name in failed],
-        description=f"profile {params['profile']}",
+        description=f"profile {params.profile}",
     )
     if failed:
         raise TrainingFailed(f"{len(failed)} of {len(names)} trainings failed: " + "; ".join(failed.values()))

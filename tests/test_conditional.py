@@ -11,6 +11,7 @@ import pytest
 from helpers.cli import run_cli
 from helpers.mirror import TRAINING_ROWS, synthetic_split
 from helpers.projects import make_training_project
+from helpers.settings import settings
 
 from mnistgen.data.idx import Split
 from mnistgen.evaluation import quality
@@ -128,14 +129,20 @@ def test_cas_of_real_labelled_images_beats_noise() -> None:
             return np.zeros((len(images), 1))
 
     reference = quality.Reference.build(splits, NoFeatures())
-    settings = {"filters": [8, 16], "features": 32, "lr": 0.003, "batch_size": 64}
-    cas = {"epochs": 6}
+    small = (
+        "classifier.filters=[8, 16]",
+        "classifier.features=32",
+        "classifier.lr=0.003",
+        "classifier.batch_size=64",
+    )
+    tried = settings("smoke", *small, "evaluation.cas.epochs=6")
+    classifier, cas = tried.classifier, tried.evaluation.cas
     real = quality.classification_accuracy_score(
-        reference.train_images[:1000], reference.train_labels[:1000], reference, settings, cas, seed=0
+        reference.train_images[:1000], reference.train_labels[:1000], reference, classifier, cas, seed=0
     )
     noise = np.random.default_rng(0).uniform(size=(1000, 28, 28)).astype(np.float32)
     random_labels = np.random.default_rng(1).integers(0, 10, 1000)
-    useless = quality.classification_accuracy_score(noise, random_labels, reference, settings, cas, seed=0)
+    useless = quality.classification_accuracy_score(noise, random_labels, reference, classifier, cas, seed=0)
     assert 0.0 <= useless <= 1.0 and 0.0 <= real <= 1.0
     assert real > 0.8 and useless < 0.3
 

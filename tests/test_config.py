@@ -188,7 +188,7 @@ def test_the_registry_may_rank_by_a_figure_that_is_better_higher() -> None:
     ranked = validate(
         apply_overrides(params, ["registry.primary_metric=recall", "registry.direction=higher"])
     )
-    assert ranked["registry"]["direction"] == "higher"
+    assert ranked.registry.direction == "higher"
 
 
 @pytest.mark.parametrize(
@@ -353,9 +353,9 @@ def test_a_flow_refuses_a_mirror_password_as_its_parameter() -> None:
     ("edit", "expected"),
     [
         (
-            lambda p: p["variants"]["cgan"]["generator"].update(actvation="relu"),
-            "variants.cgan.generator.actvation is not a setting mnistgen reads (did you mean "
-            "variants.cgan.generator.activation?)",
+            lambda p: p["variants"]["conv_gan"]["generator"].update(actvation="relu"),
+            "variants.conv_gan.generator.actvation is not a setting mnistgen reads (did you mean "
+            "variants.conv_gan.generator.activation?)",
         ),
         (
             lambda p: p["data"]["files"]["train_images"].update(sha265="0" * 64),
@@ -372,3 +372,73 @@ def test_every_key_of_every_section_is_one_mnistgen_reads(edit, expected: str) -
     with pytest.raises(ConfigError) as refused:
         validate(with_profile(_params_with(edit), "smoke"))
     assert expected in str(refused.value) and "Fix: correct them" in str(refused.value)
+
+
+def test_the_settings_are_typed_sections_read_as_attributes() -> None:
+    """`validate` turns params.yaml into frozen, typed sections: each variant's settings are its family's
+    class, every value as params.yaml wrote it, and a section cannot be changed once checked."""
+    import pydantic
+
+    from mnistgen.settings import Cgan, ConvGenerator, Settings, Vae
+
+    settings = validate(with_profile(load_params(REPO), "cpu"))
+    assert isinstance(settings, Settings)
+    assert isinstance(settings.variants.cgan, Cgan) and isinstance(settings.variants.cvae, Vae)
+    assert isinstance(settings.variants.wgan.generator, ConvGenerator)
+    assert settings.variants.cgan.generator.kernel == 4 and settings.registry.direction == "lower"
+    raw = with_profile(load_params(REPO), "cpu")
+    assert settings.variants.cgan.plain() == raw["variants"]["cgan"]
+    assert settings.train.plain() == raw["train"]
+    with pytest.raises(pydantic.ValidationError):
+        settings.train.seed = 1  # type: ignore[misc]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "messages"),
+    [
+        (  # every clash of one section, not only the first
+            [
+                "variants.cgan.subclusters=2",
+                "variants.cgan.noise=uniform",
+                "variants.cgan.auxiliary_margin=0.1",
+                "variants.cgan.auxiliary_classifier=0.0",
+            ],
+            [
+                "variants.cgan.subclusters is 2 with noise 'uniform'",
+                "variants.cgan.auxiliary_margin is 0.1 with auxiliary_classifier 0.0",
+            ],
+        ),
+        (  # an unknown variant beside a value out of range in another section
+            ["train.variants=[foo]", "variants.cgan.epochs=0"],
+            ["train.variants names 'foo' (unknown, or twice)", "variants.cgan.epochs is 0"],
+        ),
+        (  # an optimizer's setting may be left out where it has none, never set to null
+            ["variants.cgan.generator.optimizer.beta_1=null"],
+            ["variants.cgan.generator.optimizer.beta_1 is None; it must be a number in [0, 1)"],
+        ),
+        (
+            ["variants.toy_gan_1d.generator.optimizer.momentum=null"],
+            ["variants.toy_gan_1d.generator.optimizer.momentum is None; it must be a number in [0, 1)"],
+        ),
+    ],
+)
+def test_every_problem_of_every_kind_is_named_at_once(overrides: list[str], messages: list[str]) -> None:
+    params = apply_overrides(with_profile(load_params(REPO), "smoke"), overrides)
+    with pytest.raises(ConfigError) as refused:
+        validate(params)
+    assert all(message in str(refused.value) for message in messages), str(refused.value)
+
+
+def test_a_missing_or_null_setting_is_named_with_what_it_must_be() -> None:
+    missing = _params_with(lambda p: p["variants"]["dcgan"].pop("z_dim"))
+    with pytest.raises(
+        ConfigError, match=re.escape("variants.dcgan.z_dim is missing; add it (a whole number")
+    ):
+        validate(with_profile(missing, "smoke"))
+    null = _params_with(
+        lambda p: p["profiles"]["smoke"]["variants"]["cgan"].update(samples_every_epochs=None)
+    )
+    with pytest.raises(
+        ConfigError, match=re.escape("variants.cgan.samples_every_epochs is None; it must be")
+    ):
+        validate(with_profile(null, "smoke"))

@@ -18,13 +18,19 @@ from mnistgen.data.download import (
     publish,
     stage_files,
 )
+from mnistgen.settings import DataFiles
 
 QUICK = RetryPolicy(attempts=3, backoff_seconds=0.01, timeout_seconds=5)
 
 
 def stage(mirror: Mirror, mirrors: list[str], tmp_path: Path) -> dict[str, Path]:
     return stage_files(
-        file_specs(mirror.files), mirrors, tmp_path / "data", tmp_path / "staging", QUICK, progress=False
+        file_specs(DataFiles.model_validate(mirror.files)),
+        mirrors,
+        tmp_path / "data",
+        tmp_path / "staging",
+        QUICK,
+        progress=False,
     )
 
 
@@ -38,7 +44,7 @@ def test_mirror_url_accepts_http_file_urls_and_folders(tmp_path: Path) -> None:
 def test_downloads_verifies_and_publishes_from_http(mirror: Mirror, serve, tmp_path: Path) -> None:
     server = serve(mirror.folder)
     verified = stage(mirror, [server.url], tmp_path)
-    specs = file_specs(mirror.files)
+    specs = file_specs(DataFiles.model_validate(mirror.files))
     assert all(is_valid(path, specs[key]) for key, path in verified.items())
     assert {path.parent for path in verified.values()} == {tmp_path / "staging"}
     assert not (tmp_path / "data").exists(), "staging must not touch the data folder"
@@ -129,7 +135,9 @@ def test_replaces_an_invalid_file_in_the_data_folder(mirror: Mirror, serve, tmp_
     (data / FILE_NAMES["test_labels"]).write_bytes(b"damaged on disk")
     server = serve(mirror.folder)
     publish(stage(mirror, [server.url], tmp_path), data, tmp_path / "staging")
-    assert is_valid(data / FILE_NAMES["test_labels"], file_specs(mirror.files)["test_labels"])
+    assert is_valid(
+        data / FILE_NAMES["test_labels"], file_specs(DataFiles.model_validate(mirror.files))["test_labels"]
+    )
 
 
 @pytest.mark.parametrize("failure", ["503", "drop"])

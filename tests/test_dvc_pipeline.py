@@ -163,7 +163,7 @@ def test_dvc_repro_rebuilds_everything_then_only_what_changed(tmp_path: Path) ->
     trial = _run(repo, *dvc, "exp", "run", "-n", "mlp-s5", "-S", "++profiles.smoke.variants.mlp_gan.seed=5")
     assert stages_run(trial.stdout) == {"train@mlp_gan", "evaluate", "register"}, trial.stdout
     for unchanged in ("toy_gan_1d", "real data (floor)"):
-        assert f"{unchanged}: measured before under the same evaluation; figures reused" in (
+        assert f"{unchanged}: measured before under the same evaluation; scores reused" in (
             trial.stdout + trial.stderr
         )
     assert "skipped" in json.loads((repo / "reports" / "registration.json").read_text())

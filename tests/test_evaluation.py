@@ -312,7 +312,7 @@ def test_registration_waits_for_figures_that_went_missing(evaluated) -> None:
         refused = run_cli(project, "register", "--profile", "smoke")
         assert refused.returncode == 1 and "Traceback" not in refused.stderr, refused.stderr[-3000:]
         (error,) = [line for line in refused.stderr.splitlines() if line.startswith("error:")]
-        assert f"autoencoder (run {run_id}) has no figures from the current evaluation" in error
+        assert f"autoencoder (run {run_id}) has no scores from the current evaluation" in error
         assert "Fix: run `mnistgen evaluate`, then `mnistgen register`" in error
         assert not client.search_model_versions("name = 'waiting-generator'"), "nothing registered"
         assert run_cli(project, "evaluate", "--profile", "smoke").returncode == 0

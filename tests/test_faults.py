@@ -566,3 +566,24 @@ def test_no_temporary_folders_are_left_behind(trained: Path, tmp_path: Path) -> 
     # TensorFlow's autograph leaves its generated sources there; no model copy may stay.
     leftovers = [p for p in temp.iterdir() if not p.name.startswith("__autograph_generated_file")]
     assert leftovers == [], leftovers
+
+
+def test_a_training_process_that_exits_with_its_run_open_never_leaves_it_finished(tmp_path: Path) -> None:
+    """An error while a run is being ended (a store that refuses the tag, say) leaves the MLflow run open
+    when the process exits: it must end FAILED, never FINISHED as MLflow's own exit hook would end it."""
+    import mlflow
+    from helpers.projects import migrated_store
+
+    store = tmp_path / "mlflow.db"
+    shutil.copyfile(migrated_store(), store)
+    script = (
+        "import mlflow\n"
+        "from mnistgen.training.tracker import MlflowTracker\n"
+        f"mlflow.set_tracking_uri('sqlite:///{store}')\n"
+        "print(MlflowTracker().start('abandoned', {}), flush=True)\n"
+        "raise SystemExit(3)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, timeout=300)
+    assert done.returncode == 3, done.stderr[-2000:]
+    run = mlflow.MlflowClient(tracking_uri=f"sqlite:///{store}").get_run(done.stdout.split()[-1])
+    assert run.info.status == "FAILED"

@@ -14,6 +14,7 @@ PACKAGE = REPO / "src" / "mnistgen"
 FLOORS = {
     "errors": 0,
     "config": 0,
+    "settings": 0,  # params.yaml as typed, frozen sections: every field with its rule
     "runtime": 0,
     "figures": 0,
     "images": 0,

@@ -6,10 +6,12 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
+from helpers.settings import registry_settings
+
 from mnistgen import registry
 from mnistgen.evaluation.leaderboard import Entry, markdown, metrics_by_variant, ranked, steps
 
-GUARDS = {"primary_metric": "fid", "min_mode_entropy": 0.8, "min_memorisation_ratio": 0.5}
+GUARDS = registry_settings(primary_metric="fid", min_mode_entropy=0.8, min_memorisation_ratio=0.5)
 
 
 def entry(name: str, fid: float, stopped_by: str = "completed", **fields: object) -> Entry:
@@ -70,7 +72,7 @@ def test_registry_guards() -> None:
 
 
 def test_the_champion_moves_only_for_a_better_score_from_the_same_classifier() -> None:
-    cfg = {"primary_metric": "fid", "direction": "lower"}
+    cfg = registry_settings(primary_metric="fid", direction="lower")
     best = registry.Candidate("run-b", "cgan", 5.0, "x")
 
     def champion(score: float, extractor: str = "x") -> SimpleNamespace:
@@ -85,13 +87,14 @@ def test_the_champion_moves_only_for_a_better_score_from_the_same_classifier() -
     assert registry.decide(best, champion(5.0), cfg)[0] == "challenger", "a tie keeps the champion"
     alias, reason = registry.decide(best, champion(9.0, extractor="y"), cfg)
     assert alias == "challenger" and "not comparable" in reason
-    assert registry.decide(best, champion(4.0), {**cfg, "direction": "higher"})[0] == "champion"
+    higher = registry_settings(primary_metric="recall", direction="higher")
+    assert registry.decide(best, champion(4.0), higher)[0] == "champion"
 
 
 def test_a_challenger_takes_the_champion_only_beyond_its_bootstrap_interval() -> None:
     """FID 5.0 with interval [4.6, 5.5]: a champion at 5.2 lies inside it (sampling noise alone could
     give that gap), one at 5.8 outside; for a higher-is-better metric, the interval's lower end decides."""
-    cfg = {"primary_metric": "fid", "direction": "lower"}
+    cfg = registry_settings(primary_metric="fid", direction="lower")
     best = registry.Candidate("run-b", "cgan", 5.0, "x", (4.6, 5.5))
 
     def champion(score: float) -> SimpleNamespace:
@@ -109,7 +112,7 @@ def test_a_challenger_takes_the_champion_only_beyond_its_bootstrap_interval() ->
     )
     assert registry.decide(best, champion(4.9), cfg)[0] == "challenger", "worse: no interval needed"
     recall = registry.Candidate("run-b", "cgan", 0.8, "x", (0.78, 0.82))
-    higher = {"primary_metric": "recall", "direction": "higher"}
+    higher = registry_settings(primary_metric="recall", direction="higher")
     assert registry.decide(recall, champion(0.79), higher)[0] == "challenger"
     assert registry.decide(recall, champion(0.77), higher)[0] == "champion"
 
@@ -118,7 +121,7 @@ def test_the_interval_is_read_from_the_run_and_shown_on_the_leaderboard() -> Non
     evaluated = run(**{"eval/fid_ci_low": 4.5, "eval/fid_ci_high": 5.75})
     evaluated.info = SimpleNamespace(run_id="r1")
     evaluated.data.tags["variant"] = "cgan"
-    best = registry.best_candidate([evaluated], {**GUARDS, "direction": "lower"}, "x")
+    best = registry.best_candidate([evaluated], GUARDS, "x")
     assert best.interval == (4.5, 5.75)
     entry = Entry("cgan", "r1", "adversarial", {"fid": 5.0, "fid_ci_low": 4.5, "fid_ci_high": 5.75})
     assert "| 5 [4.5, 5.75] |" in markdown([entry], "fid", "x")

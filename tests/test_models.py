@@ -8,15 +8,14 @@ from pathlib import Path
 import keras
 import numpy as np
 import pytest
-import yaml
-from helpers.paths import REPO
+from helpers.settings import settings, variant_settings
 
-from mnistgen.config import with_profile
 from mnistgen.models import VARIANTS
 from mnistgen.models.base import AdversarialSpec
+from mnistgen.settings import ImageGan
 from mnistgen.training.engine import build_model, sample_noise
 
-PARAMS = with_profile(yaml.safe_load((REPO / "params.yaml").read_text()), "smoke")
+PARAMS = settings("smoke")
 
 
 @pytest.fixture(autouse=True)
@@ -42,7 +41,7 @@ def _probe(network: keras.Model, rows: int = 4) -> list[np.ndarray]:
 def test_variant_shapes_and_safe_round_trip(variant: str, tmp_path: Path) -> None:
     import tensorflow as tf
 
-    spec = VARIANTS[variant].build(PARAMS["variants"][variant])
+    spec = VARIANTS[variant].build(PARAMS.variants.of(variant))
     model = build_model(spec, tf.random.Generator.from_seed(0))
     sample_shape = (1,) if spec.kind == "toy" else (28, 28, 1)
     labels = tf.constant(np.arange(8, dtype=np.int32)[:, None] % 10) if spec.classes else None
@@ -79,7 +78,7 @@ def test_conditional_generators_depend_on_the_label() -> None:
     import tensorflow as tf
 
     for variant in ("cgan", "cvae"):
-        spec = VARIANTS[variant].build(PARAMS["variants"][variant])
+        spec = VARIANTS[variant].build(PARAMS.variants.of(variant))
         model = build_model(spec, tf.random.Generator.from_seed(0))
         z = tf.repeat(sample_noise(model.rng, "normal", 1, spec.z_dim), 2, axis=0)
         digits = tf.constant([[3], [8]], tf.int32)
@@ -92,14 +91,14 @@ def test_conditional_generators_depend_on_the_label() -> None:
 def test_a_low_rank_projection_is_the_full_one_with_class_vectors_w_times_e() -> None:
     """`projection_rank` r: the class term <e_y, W^T phi(x)> is the full-rank <v_y, phi(x)> with v_y = W e_y,
     so the full discriminator with the same convolutions and the table (W E^T)^T gives the same logits."""
-    cfg = {**PARAMS["variants"]["scgan"], "clusters": 5}
+    cfg = variant_settings("scgan", "clusters=5")
     low_rank = (
         VARIANTS["scgan"]
-        .build({**cfg, "discriminator": {**cfg["discriminator"], "projection_rank": 3}})
+        .build(variant_settings("scgan", "clusters=5", "discriminator.projection_rank=3"))
         .discriminator
     )
     full = VARIANTS["scgan"].build(cfg).discriminator
-    assert cfg["discriminator"]["projection_rank"] is None
+    assert cfg.discriminator.projection_rank is None
 
     def layers(network: keras.Model, kind: type) -> list[keras.layers.Layer]:
         return [layer for layer in network.layers if type(layer) is kind]
@@ -133,7 +132,7 @@ def test_a_routed_generator_draws_the_cluster_its_last_coordinate_falls_in(tmp_p
 
     from mnistgen.models.cgan import routed_generator
 
-    spec = VARIANTS["scgan"].build({**PARAMS["variants"]["scgan"], "clusters": 4})
+    spec = VARIANTS["scgan"].build(variant_settings("scgan", "clusters=4"))
     routed = routed_generator(spec.generator, [0.1, 0.2, 0.3, 0.4])
     path = tmp_path / "generator.keras"
     routed.save(path)
@@ -153,7 +152,7 @@ def test_a_routed_conditional_generator_draws_a_style_of_the_digit_it_is_given(t
 
     from mnistgen.models.cgan import routed_generator
 
-    spec = VARIANTS["cgan"].build({**PARAMS["variants"]["cgan"], "subclusters": 2})
+    spec = VARIANTS["cgan"].build(variant_settings("cgan", "subclusters=2"))
     assert spec.classes == 20 and spec.cluster_groups == 10
     shares = [0.05, 0.05, 0.02, 0.08] + [0.1 / 2] * 16  # digits 0 and 1 uneven, the rest even
     routed = routed_generator(spec.generator, shares, groups=10)
@@ -181,10 +180,10 @@ def test_stratified_noise_is_sorted_and_spans_the_domain() -> None:
 def test_generator_average_follows_the_ramped_decay_and_is_what_samples_come_from() -> None:
     import tensorflow as tf
 
-    spec = VARIANTS["dcgan"].build(PARAMS["variants"]["dcgan"])
+    spec = VARIANTS["dcgan"].build(PARAMS.variants.of("dcgan"))
     model = build_model(spec, tf.random.Generator.from_seed(0), ema_decay=0.999)
     before = [w.copy() for w in model.generator.get_weights()]
-    model.train_step(tf.random.uniform((PARAMS["variants"]["dcgan"]["batch_size"], 28, 28, 1), -1.0, 1.0))
+    model.train_step(tf.random.uniform((PARAMS.variants.dcgan.batch_size, 28, 28, 1), -1.0, 1.0))
     after = model.generator.get_weights()
     decay = (1.0 + 1.0) / (10.0 + 1.0)  # after one generator update the ramp, not 0.999, is the decay
     for average, old, new in zip(model.ema_generator.get_weights(), before, after, strict=True):
@@ -201,7 +200,7 @@ def test_reference_statistics_sample_one_image_as_its_reference_batch_would() ->
 
     from mnistgen.training.engine import reference_statistics
 
-    spec = VARIANTS["dcgan"].build(PARAMS["variants"]["dcgan"])
+    spec = VARIANTS["dcgan"].build(PARAMS.variants.of("dcgan"))
     generator = build_model(spec, tf.random.Generator.from_seed(0)).generator
     reference = sample_noise(tf.random.Generator.from_seed(1), spec.noise, 256, spec.z_dim)
     before = [w.copy() for w in generator.get_weights()]
@@ -224,12 +223,14 @@ def test_every_variant_takes_training_steps(variant: str) -> None:
     test_training.py runs it once per kind (helpers.projects.SMOKE_KINDS)."""
     import tensorflow as tf
 
-    cfg = PARAMS["variants"][variant]
+    cfg = PARAMS.variants.of(variant)
     spec = VARIANTS[variant].build(cfg)
-    model = build_model(spec, tf.random.Generator.from_seed(0), cfg.get("ema_decay"))
+    model = build_model(
+        spec, tf.random.Generator.from_seed(0), cfg.ema_decay if isinstance(cfg, ImageGan) else None
+    )
     model.checkpointed()  # builds the optimizers' slots, as a run does before its first step
     rng = np.random.default_rng(0)
-    rows = cfg["batch_size"] * (spec.d_steps if isinstance(spec, AdversarialSpec) else 1)
+    rows = cfg.batch_size * (spec.d_steps if isinstance(spec, AdversarialSpec) else 1)
     if spec.kind == "toy":
         images = rng.normal(-1.0, 1.0, (rows, 1))
     else:
@@ -264,8 +265,8 @@ def test_the_cpu_profiles_cgan_trains_a_step_with_the_hinge_loss_and_4x4_kernels
     the image shape and give finite losses on a step."""
     import tensorflow as tf
 
-    cfg = with_profile(yaml.safe_load((REPO / "params.yaml").read_text()), "cpu")["variants"]["cgan"]
-    assert cfg["loss"] == "hinge" and cfg["generator"]["kernel"] == cfg["discriminator"]["kernel"] == 4
+    cfg = settings("cpu").variants.cgan
+    assert cfg.loss == "hinge" and cfg.generator.kernel == cfg.discriminator.kernel == 4
     spec = VARIANTS["cgan"].build(cfg)
     model = build_model(spec, tf.random.Generator.from_seed(0))
     images = tf.random.uniform((8, 28, 28, 1), -1.0, 1.0, seed=0)
@@ -292,7 +293,7 @@ def test_mode_seeking_pairs_two_noise_vectors_per_label_in_the_generator_step() 
     import tensorflow as tf
 
     def generator_step_labels(weight: float) -> tuple[np.ndarray, dict]:
-        spec = VARIANTS["scgan"].build({**PARAMS["variants"]["scgan"], "mode_seeking": weight})
+        spec = VARIANTS["scgan"].build(variant_settings("scgan", f"mode_seeking={weight}"))
         model = build_model(spec, tf.random.Generator.from_seed(0))
         asked = _record_generator_labels(model)
         images = tf.random.uniform((8, 28, 28, 1), -1.0, 1.0, seed=0)
@@ -313,7 +314,7 @@ def test_shared_fakes_train_d_on_gs_fakes_then_g_on_the_updated_ds_reading_of_th
     left it (both recomputed from the networks before and after the step, with the step's own noise)."""
     import tensorflow as tf
 
-    spec = VARIANTS["cgan"].build({**PARAMS["variants"]["cgan"], "shared_fakes": True})
+    spec = VARIANTS["cgan"].build(variant_settings("cgan", "shared_fakes=true"))
     model = build_model(spec, tf.random.Generator.from_seed(0))
     images = tf.random.uniform((8, 28, 28, 1), -1.0, 1.0, seed=0)
     labels = tf.constant(np.arange(8, dtype=np.int32)[:, None])
@@ -331,7 +332,7 @@ def test_shared_fakes_train_d_on_gs_fakes_then_g_on_the_updated_ds_reading_of_th
     fake_after = model.discriminator([fake, labels], training=True)
     assert float(figures["g_loss"]) == pytest.approx(float(model.g_loss_fn(fake_after)), rel=1e-5)
     assert float(figures["g_loss"]) != pytest.approx(float(model.g_loss_fn(fake_before)), rel=1e-3)
-    critic_steps = VARIANTS["wgan_gp"].build(PARAMS["variants"]["wgan_gp"])
+    critic_steps = VARIANTS["wgan_gp"].build(PARAMS.variants.of("wgan_gp"))
     with pytest.raises(ValueError, match="one plain discriminator update"):
         dataclasses.replace(critic_steps, shared_fakes=True)
 
@@ -341,7 +342,7 @@ def test_shared_fakes_pair_the_real_batchs_labels_for_mode_seeking() -> None:
     and the diversity term is logged."""
     import tensorflow as tf
 
-    cfg = {**PARAMS["variants"]["cgan"], "shared_fakes": True, "mode_seeking": 0.2}
+    cfg = variant_settings("cgan", "shared_fakes=true", "mode_seeking=0.2")
     model = build_model(VARIANTS["cgan"].build(cfg), tf.random.Generator.from_seed(0))
     asked = _record_generator_labels(model)
     images = tf.random.uniform((8, 28, 28, 1), -1.0, 1.0, seed=0)
@@ -358,7 +359,7 @@ def test_the_auxiliary_classifier_reads_the_digit_of_each_style_label() -> None:
     closed form from its logits), and both networks' digit terms are logged."""
     import tensorflow as tf
 
-    cfg = {**PARAMS["variants"]["cgan"], "subclusters": 3, "auxiliary_classifier": 0.5}
+    cfg = variant_settings("cgan", "subclusters=3", "auxiliary_classifier=0.5")
     spec = VARIANTS["cgan"].build(cfg)
     model = build_model(spec, tf.random.Generator.from_seed(0))
     images = tf.random.uniform((8, 28, 28, 1), -1.0, 1.0, seed=0)
@@ -370,7 +371,7 @@ def test_the_auxiliary_classifier_reads_the_digit_of_each_style_label() -> None:
     figures = model.train_step((images, labels))
     assert float(figures["d_digit"]) == pytest.approx(expected, rel=1e-5)
     assert np.isfinite(float(figures["g_digit"])) and float(figures["g_digit"]) > 0
-    plain = VARIANTS["cgan"].build({**cfg, "auxiliary_classifier": 0.0})
+    plain = VARIANTS["cgan"].build(variant_settings("cgan", "subclusters=3", "auxiliary_classifier=0.0"))
     assert len(plain.discriminator.outputs) == 1
 
 
@@ -435,7 +436,7 @@ def test_digit_vectors_add_the_digits_vector_to_each_styles_own_and_save_in_safe
     differ. The routed generator loads in safe mode and draws what the network draws."""
     from mnistgen.models.cgan import routed_generator
 
-    spec = VARIANTS["cgan"].build({**PARAMS["variants"]["cgan"], "subclusters": 3, "digit_vectors": True})
+    spec = VARIANTS["cgan"].build(variant_settings("cgan", "subclusters=3", "digit_vectors=true"))
     z = np.repeat(np.random.default_rng(0).normal(size=(1, spec.z_dim)).astype("float32"), 4, axis=0)
     labels = np.array([[6], [7], [8], [9]], "int32")  # digit 2's three styles, then digit 3's first
     images = np.asarray(spec.generator([z, labels], training=False))

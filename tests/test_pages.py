@@ -296,7 +296,7 @@ def test_the_data_docs_show_the_passed_validation_with_the_internet_cut_off(
     done = run_cli(project, "data", "--mirror", str(mirror.folder))
     assert done.returncode == 0, done.stderr[-3000:]
     assert "load their scripts and styles from CDNs" not in done.stderr, done.stderr[-3000:]
-    version = DataSettings.from_params(project, params).data_version
+    version = DataSettings.load(project).data_version
 
     browser.execute_cdp_cmd("Network.enable", {})
     browser.execute_cdp_cmd("Network.setBlockedURLs", {"urls": ["http://*", "https://*"]})

@@ -8,6 +8,7 @@ import os
 import shutil
 import tempfile
 from pathlib import Path
+from types import SimpleNamespace
 
 import pytest
 import yaml
@@ -51,13 +52,13 @@ def _run_folder(folder: Path, fingerprint: dict, checkpoint: bool = True, **reco
 
 
 def test_budgets_are_steps_and_an_impossible_epoch_is_refused() -> None:
-    assert budget("x", {"epochs": 2, "steps_per_epoch": None}, 64, 1000) == Budget(2, 15, 64)
-    assert budget("x", {"epochs": 3, "steps_per_epoch": 10}, 64, 1000).total_steps == 30
-    assert budget("toy", {"epochs": 2, "steps_per_epoch": 50}, 200, None).total_steps == 100
+    assert budget("x", SimpleNamespace(epochs=2, steps_per_epoch=None), 64, 1000) == Budget(2, 15, 64)
+    assert budget("x", SimpleNamespace(epochs=3, steps_per_epoch=10), 64, 1000).total_steps == 30
+    assert budget("toy", SimpleNamespace(epochs=2, steps_per_epoch=50), 200, None).total_steps == 100
     with pytest.raises(ConfigError, match="steps_per_epoch is 20, but an epoch of 1000 images has only 15"):
-        budget("x", {"epochs": 1, "steps_per_epoch": 20}, 64, 1000)
+        budget("x", SimpleNamespace(epochs=1, steps_per_epoch=20), 64, 1000)
     with pytest.raises(ConfigError, match="one step takes 640 training images"):
-        budget("x", {"epochs": 1, "steps_per_epoch": None}, 640, 100)
+        budget("x", SimpleNamespace(epochs=1, steps_per_epoch=None), 640, 100)
 
 
 def test_the_states_of_what_is_on_disk(project: Path) -> None:

@@ -11,11 +11,9 @@ import keras
 import mlflow
 import numpy as np
 import pytest
-import yaml
-from helpers.paths import REPO
+from helpers.settings import registry_settings, settings
 
 from mnistgen import figures, registry, tracking
-from mnistgen.config import with_profile
 from mnistgen.models import VARIANTS
 from mnistgen.models.base import sampling_info
 from mnistgen.training.run_folder import FINAL_GRID, SAMPLES_DIR, grid_file
@@ -28,8 +26,8 @@ EXTRACTOR = "abc123def456"
 def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch):
     # MLflow exports the URI it is given to the environment: pin it here so it is undone after the test.
     monkeypatch.setenv("MLFLOW_TRACKING_URI", f"sqlite:///{tmp_path}/mlflow/mlflow.db")
-    params = with_profile(yaml.safe_load((REPO / "params.yaml").read_text()), "smoke")
-    experiment_id = tracking.use_experiment(tmp_path, params["mlflow"])
+    params = settings("smoke")
+    experiment_id = tracking.use_experiment(tmp_path, params.mlflow)
     yield tmp_path, params, experiment_id, mlflow.MlflowClient()
 
 
@@ -45,7 +43,7 @@ def evaluated_run(
     `mnistgen evaluate` leaves it."""
     keras.backend.clear_session()
     keras.mixed_precision.set_dtype_policy("float32")
-    cfg = with_profile(yaml.safe_load((REPO / "params.yaml").read_text()), "smoke")["variants"][variant]
+    cfg = settings("smoke").variants.of(variant)
     spec = VARIANTS[variant].build(cfg)
     model_dir = tmp_path / f"model-{variant}-{fid}"
     model_dir.mkdir()
@@ -80,11 +78,11 @@ def evaluated_run(
 
 def register(client, experiment_id: str, params: dict) -> registry.Decision:
     runs = client.search_runs([experiment_id], filter_string="tags.`eval/extractor_version` != ''")
-    return registry.register_best(client, runs, params["registry"], EXTRACTOR)
+    return registry.register_best(client, runs, params.registry, EXTRACTOR)
 
 
 def champion_run(client, params: dict) -> str:
-    return client.get_model_version_by_alias(params["registry"]["model_name"], "champion").run_id
+    return client.get_model_version_by_alias(params.registry.model_name, "champion").run_id
 
 
 def test_champion_moves_only_for_a_better_generator(store) -> None:
@@ -102,7 +100,7 @@ def test_champion_moves_only_for_a_better_generator(store) -> None:
     decision = register(client, experiment_id, params)
     assert decision.alias == "champion" and "beats champion v1" in decision.reason
     assert champion_run(client, params) == better
-    version = client.get_model_version(params["registry"]["model_name"], decision.version)
+    version = client.get_model_version(params.registry.model_name, decision.version)
     assert version.tags["score"] == "30.0" and "beats" in version.description
     model = Path(
         mlflow.artifacts.download_artifacts(
@@ -122,13 +120,13 @@ def test_a_worse_best_becomes_the_challenger(store) -> None:
     decision = register(client, experiment_id, params)
     assert decision.alias == "challenger" and "does not beat champion v1" in decision.reason
     assert champion_run(client, params) == champion
-    name = params["registry"]["model_name"]
+    name = params.registry.model_name
     assert client.get_model_version_by_alias(name, "challenger").version == decision.version
 
 
 def test_guards_keep_collapsed_and_copying_generators_out(store) -> None:
     tmp_path, params, experiment_id, client = store
-    guards = {**params["registry"], "min_mode_entropy": 0.8, "min_memorisation_ratio": 0.5}
+    guards = registry_settings(min_mode_entropy=0.8, min_memorisation_ratio=0.5)
     evaluated_run(tmp_path, experiment_id, "mlp_gan", fid=5.0, mode_entropy=0.1)
     evaluated_run(tmp_path, experiment_id, "dcgan", fid=6.0, memorisation_ratio=0.2)
     runs = client.search_runs([experiment_id])
@@ -147,7 +145,7 @@ def test_a_run_cut_short_is_never_registered_however_good(store) -> None:
     assert decision.candidate.run_id == complete and champion_run(client, params) == complete
     runs = [r for r in client.search_runs([experiment_id]) if r.data.tags["variant"] == "cgan"]
     with pytest.raises(registry.RegistryError, match=r"cut short \(time cap at step 854/1500\)"):
-        registry.register_best(client, runs, params["registry"], EXTRACTOR)
+        registry.register_best(client, runs, params.registry, EXTRACTOR)
 
 
 @pytest.mark.parametrize("while_a", ["checks its version", "writes the alias"])
@@ -157,7 +155,7 @@ def test_two_registrations_at_once_leave_the_champion_on_the_better(store, monke
     it), or just before writing the alias (A decided against the store as it was before B, and writes
     last). The champion ends on B, A is the challenger and says why, and no version is lost."""
     tmp_path, params, experiment_id, client = store
-    cfg, name = params["registry"], params["registry"]["model_name"]
+    cfg, name = params.registry, params.registry.model_name
     worse = evaluated_run(tmp_path, experiment_id, "mlp_gan", fid=30.0)
     better = evaluated_run(tmp_path, experiment_id, "dcgan", fid=20.0)
     runs = {run.info.run_id: run for run in client.search_runs([experiment_id])}
@@ -246,7 +244,7 @@ def test_a_registration_that_failed_after_registering_takes_its_version_over(sto
     monkeypatch.setattr(client, "set_registered_model_alias", set_alias)
     client.log_metric(run_id, "eval/fid", 25.0)  # evaluated again before the retry: the version says so
     decision = register(client, experiment_id, params)
-    name = params["registry"]["model_name"]
+    name = params.registry.model_name
     (version,) = client.search_model_versions(f"name = '{name}'")
     assert decision.version == version.version and decision.alias == "champion"
     assert champion_run(client, params) == run_id and version.tags["decision"] == decision.reason

@@ -353,8 +353,8 @@ def params(
     resolved = {
         "profile": plan.profile,
         "seed": plan.seed,
-        "train": plan.train,
-        "variants": {variant: plan.cfg},
+        "train": plan.train.plain(),
+        "variants": {variant: plan.cfg.plain()},
     }
     typer.echo(yaml.safe_dump(resolved, sort_keys=False, default_flow_style=None).rstrip())
 
@@ -399,7 +399,7 @@ def register(profile: ProfileOption = None, seed: SeedOption = None, project_dir
     if decision is None:
         typer.echo("not registered: this is a DVC experiment (see reports/registration.json)")
         return
-    name = params["registry"]["model_name"]
+    name = params.registry.model_name
     where = f"{name} v{decision.version}" if decision.version else name
     typer.echo(f"{where} @{decision.alias}: {decision.reason}")
 

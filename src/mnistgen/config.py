@@ -3,16 +3,16 @@
 from __future__ import annotations
 
 import difflib
-import math
 import os
-import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
 import yaml
+from pydantic import ValidationError
 
 from mnistgen.errors import MnistgenError, has_credentials
+from mnistgen.settings import Settings, number, rule_of, section_at
 
 PARAMS_FILE = "params.yaml"
 MIRRORS_ENV = "MNISTGEN_MIRRORS"
@@ -41,8 +41,8 @@ def project_root(project_dir: str | Path | None = None) -> Path:
     return Path(project_dir).resolve() if project_dir else find_project_root()
 
 
-def load_project(project_dir: str | Path | None, profile: str | None = None) -> tuple[Path, dict[str, Any]]:
-    """The project's root and its parameters with the profile applied (see `with_profile`), checked."""
+def load_project(project_dir: str | Path | None, profile: str | None = None) -> tuple[Path, Settings]:
+    """The project's root and its settings with the profile applied (see `with_profile`), checked."""
     root = project_root(project_dir)
     return root, validate(with_profile(load_params(root), profile))
 
@@ -268,357 +268,57 @@ def flatten(params: dict[str, Any], prefix: str = "") -> dict[str, Any]:
 
 # ---------------------------------------------------------------------------------------- validation
 
-Rule = tuple[str, Callable[[Any], bool]]  # (what a value must be, the check)
-
-
-def _number(
-    low: float, high: float = math.inf, *, whole: bool = False, low_open: bool = False
-) -> Callable[[Any], bool]:
-    """A finite number in the range; `whole`: an integer as written (`64`, not `64.0` or `1e2`)."""
-
-    def check(value: Any) -> bool:
-        if isinstance(value, bool) or not isinstance(value, int | float) or not math.isfinite(value):
-            return False
-        if whole and not isinstance(value, int):
-            return False
-        return (value > low if low_open else value >= low) and value <= high
-
-    return check
-
-
-def _optional(check: Callable[[Any], bool]) -> Callable[[Any], bool]:
-    return lambda value: value is None or check(value)
-
-
-def _one_of(*choices: str) -> Rule:
-    return f"one of {', '.join(choices)}", lambda value: isinstance(value, str) and value in choices
-
-
-def _list_of(check: Callable[[Any], bool], length: int | None = None) -> Callable[[Any], bool]:
-    """A non-empty list (of exactly `length` items, if given) whose every item passes `check`."""
-    return lambda value: (
-        isinstance(value, list)
-        and len(value) > 0
-        and (length is None or len(value) == length)
-        and all(check(item) for item in value)
-    )
-
-
-def _inside_project(value: Any) -> bool:
-    """A relative path that stays inside the project folder (no `/...`, no `..`)."""
-    return (
-        isinstance(value, str)
-        and bool(value.strip())
-        and not Path(value).is_absolute()
-        and ".." not in Path(value).parts
-    )
-
-
-def _range_pair(low: float, high: float) -> Callable[[Any], bool]:
-    """`[a, b]` with low <= a <= b <= high."""
-    return lambda value: _list_of(_number(low, high), 2)(value) and value[0] <= value[1]
-
-
-WHOLE_POSITIVE: Rule = ("a whole number of at least 1", _number(1, whole=True))
-WHOLE_LIST: Rule = ("a list of whole numbers of at least 1", _list_of(_number(1, whole=True)))
-TRUE_OR_FALSE: Rule = ("true or false", lambda v: isinstance(v, bool))
-INSIDE: Rule = ("a folder inside the project, as a relative path (e.g. runs)", _inside_project)
-SHARE: Rule = ("a number from 0 to 1", _number(0, 1))
-# Every setting with a range, by its key, wherever it appears under `train` and `variants` (a variant's
-# nested `optimizer`, `generator`, `critic` sections included): checked for params.yaml, the profile and
-# `--set` alike, once the three are merged, before anything runs.
-RULES: dict[str, Rule] = {
-    "lr": ("a number above 0", _number(0, low_open=True)),
-    "beta_1": ("a number in [0, 1)", lambda v: _number(0, 1)(v) and v < 1),
-    "momentum": ("a number in [0, 1)", lambda v: _number(0, 1)(v) and v < 1),
-    "batch_size": WHOLE_POSITIVE,
-    "epochs": WHOLE_POSITIVE,
-    "steps_per_epoch": ("null or a whole number of at least 1", _optional(_number(1, whole=True))),
-    "seed": ("null or a whole number from 0 to 2**32 - 1", _optional(_number(0, 2**32 - 1, whole=True))),
-    "z_dim": WHOLE_POSITIVE,
-    "hidden": (
-        "a whole number of at least 1, or a list of them",
-        lambda v: all(_number(1, whole=True)(x) for x in (v if isinstance(v, list) and v else [v])),
-    ),
-    "critic_steps": WHOLE_POSITIVE,
-    "kernel": WHOLE_POSITIVE,
-    "clip": ("a number above 0", _number(0, low_open=True)),
-    "gp_weight": ("a number of at least 0", _number(0)),
-    "mode_seeking": ("a number of at least 0", _number(0)),
-    "auxiliary_classifier": ("a number of at least 0", _number(0)),
-    "auxiliary_margin": ("a number of at least 0", _number(0)),
-    "r_loss_factor": ("a number above 0", _number(0, low_open=True)),
-    "ema_decay": (
-        "null or a number between 0 and 1, e.g. 0.999",
-        _optional(lambda v: _number(0, 1, low_open=True)(v) and v < 1),
-    ),
-    # one forward pass of the generator: 8 times the shipped 2,048 at most (its activations must fit)
-    "reference_batch": ("null or a whole number from 2 to 16384", _optional(_number(2, 16384, whole=True))),
-    "label_embedding": WHOLE_POSITIVE,
-    "projection_rank": ("null or a whole number of at least 1", _optional(_number(1, whole=True))),
-    "clusters": ("a whole number from 2 to 1000", _number(2, 1000, whole=True)),  # scgan's k-means clusters
-    # cgan's, per digit (labels digit x subclusters + cluster: at most 1,000 labels, as scgan's)
-    "subclusters": ("null or a whole number from 2 to 100", _optional(_number(2, 100, whole=True))),
-    "digit_vectors": TRUE_OR_FALSE,  # cgan's, with subclusters
-    "shared_fakes": TRUE_OR_FALSE,  # cgan's
-    "bf16": TRUE_OR_FALSE,
-    "batch_norm": TRUE_OR_FALSE,
-    "sort_batches": TRUE_OR_FALSE,
-    "deterministic": TRUE_OR_FALSE,
-    "xla": TRUE_OR_FALSE,
-    "filters": WHOLE_LIST,
-    "strides": WHOLE_LIST,
-    "upsample": WHOLE_LIST,
-    "encoder_filters": WHOLE_LIST,
-    "encoder_strides": WHOLE_LIST,
-    "decoder_filters": WHOLE_LIST,
-    "decoder_strides": WHOLE_LIST,
-    "initial_shape": ("a list of three whole numbers of at least 1", _list_of(_number(1, whole=True), 3)),
-    "runs_dir": INSIDE,
-    "pretrain_steps": ("a whole number of at least 0", _number(0, whole=True)),
-    "dropout": ("null or a number in [0, 1)", _optional(lambda v: _number(0, 1)(v) and v < 1)),
-    "batch_norm_momentum": ("null or a number in [0, 1)", _optional(lambda v: _number(0, 1)(v) and v < 1)),
-    "log_every_steps": WHOLE_POSITIVE,
-    "checkpoint_every_steps": WHOLE_POSITIVE,
-    "samples_every_epochs": WHOLE_POSITIVE,
-    "max_minutes": ("null or a number of minutes above 0", _optional(_number(0, low_open=True))),
-    "quality_every_seconds": ("null or a number of seconds above 0", _optional(_number(0, low_open=True))),
-    "system_metrics_seconds": ("null or a number of seconds of at least 1", _optional(_number(1))),
-    "quality_samples": ("a whole number of at least 2", _number(2, whole=True)),
-    "noise": _one_of("normal", "uniform", "uniform01", "stratified"),
-    "loss": _one_of("bce", "hinge"),  # cgan's: non-saturating or hinge
-    "name": _one_of("adam", "rmsprop", "sgd"),  # an optimizer's
-    "latent_prior": _one_of("normal", "fitted"),
-    "latent_components": ("a whole number from 1 to 1000", _number(1, 1000, whole=True)),
-    "precision": _one_of("auto", "float32", "bfloat16"),
-    "activation": _one_of("relu", "leaky_relu", "elu", "selu", "gelu", "swish", "tanh", "sigmoid"),
-    "init": _one_of(
-        "glorot_uniform",
-        "glorot_normal",
-        "he_uniform",
-        "he_normal",
-        "lecun_uniform",
-        "lecun_normal",
-        "orthogonal",
-    ),
-}
-OPTION_RULES: dict[str, Rule] = {
-    "seed": ("a whole number from 0 to 2**32 - 1", _number(0, 2**32 - 1, whole=True)),
-    "max_steps": WHOLE_POSITIVE,
-    "max_minutes": ("a number of minutes above 0", _number(0, low_open=True)),
+OptionRule = tuple[str, Callable[[Any], bool]]  # (what a value must be, the check)
+OPTION_RULES: dict[str, OptionRule] = {  # command-line values that stand for a setting
+    "seed": ("a whole number from 0 to 2**32 - 1", number(0, 2**32 - 1, whole=True)),
+    "max_steps": ("a whole number of at least 1", number(1, whole=True)),
+    "max_minutes": ("a number of minutes above 0", number(0, low_open=True)),
     # `mnistgen sample --n`: a million images (3 GB as .npy, about an hour one row at a time) at most
-    "n": ("a whole number from 1 to 1,000,000", _number(1, 1_000_000, whole=True)),
-}
-# What each optimizer needs, besides its `name` (an optimizer's section, wherever it appears).
-OPTIMIZER_SETTINGS = {"adam": ("lr", "beta_1"), "rmsprop": ("lr",), "sgd": ("lr", "momentum")}
-# The figures a champion may be chosen by (`registry.primary_metric`): every image model has them. Each
-# with the way it is better, which `registry.direction` must name.
-RANKING_METRICS = {
-    "fid": "lower",
-    "kid": "lower",
-    "inception_score": "higher",
-    "precision": "higher",
-    "recall": "higher",
-}
-# Rules for one setting by its path: the sections outside `train` and `variants` (every setting of theirs
-# that a value can break), and where the key alone does not say (a variant's algorithm).
-PATH_RULES: dict[str, Rule] = {
-    "train.seed": OPTION_RULES["seed"],
-    "data.dir": INSIDE,
-    "data.reports_dir": INSIDE,
-    "data.docs_assets": (  # read only: it may lie outside the project
-        "null or a folder",
-        _optional(lambda v: isinstance(v, str) and bool(v.strip())),
-    ),
-    "data.mirrors": (
-        "a list of mirrors (URLs or folders)",
-        lambda v: isinstance(v, list) and all(isinstance(m, str) and m.strip() for m in v),
-    ),
-    "data.download.attempts": WHOLE_POSITIVE,
-    "data.download.backoff_seconds": ("a number of seconds from 0 to 600", _number(0, 600)),
-    "data.download.timeout_seconds": ("a number of seconds above 0", _number(0, low_open=True)),
-    "data.validation.rows.train": WHOLE_POSITIVE,
-    "data.validation.rows.test": WHOLE_POSITIVE,
-    "data.validation.class_share": ("a pair [low, high] of shares from 0 to 1", _range_pair(0, 1)),
-    "data.validation.image_mean": ("a pair [low, high] from 0 to 255", _range_pair(0, 255)),
-    "data.validation.split_mean": ("a pair [low, high] from 0 to 255", _range_pair(0, 255)),
-    "data.validation.min_peak": ("a whole number from 0 to 255", _number(0, 255, whole=True)),
-    "data.dvc.push": TRUE_OR_FALSE,
-    "mlflow.tracking_uri": (
-        "a tracking URI, e.g. sqlite:///mlflow/mlflow.db",
-        lambda v: isinstance(v, str) and bool(v.strip()),
-    ),
-    "mlflow.experiment": ("an experiment name", lambda v: isinstance(v, str) and bool(v.strip())),
-    "mlflow.tuning_experiment": ("an experiment name", lambda v: isinstance(v, str) and bool(v.strip())),
-    "mlflow.artifact_location": ("a folder or a URI", lambda v: isinstance(v, str) and bool(v.strip())),
-    "classifier.dir": INSIDE,
-    "classifier.filters": WHOLE_LIST,
-    "classifier.features": WHOLE_POSITIVE,
-    "classifier.lr": RULES["lr"],
-    "classifier.batch_size": WHOLE_POSITIVE,
-    "classifier.epochs": WHOLE_POSITIVE,
-    "classifier.train_images": ("null or a whole number of at least 1", _optional(_number(1, whole=True))),
-    "classifier.min_accuracy": SHARE,
-    "classifier.seed": OPTION_RULES["seed"],
-    "evaluation.samples": ("a whole number of at least 2", _number(2, whole=True)),
-    "evaluation.kid_subsets": WHOLE_POSITIVE,
-    "evaluation.kid_subset_size": ("a whole number of at least 2", _number(2, whole=True)),
-    "evaluation.pr_samples": ("a whole number of at least 2", _number(2, whole=True)),
-    "evaluation.pr_k": WHOLE_POSITIVE,
-    "evaluation.memorisation_samples": WHOLE_POSITIVE,
-    "evaluation.cas.images": ("a whole number of at least 10", _number(10, whole=True)),
-    "evaluation.cas.epochs": WHOLE_POSITIVE,
-    "evaluation.seed": OPTION_RULES["seed"],
-    "evaluation.reports_dir": INSIDE,
-    "registry.model_name": (
-        "a name of letters, digits, '.', '_' and '-' (at most 100), e.g. mnist-generator",
-        lambda v: isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._-]{0,99}", v) is not None,
-    ),
-    "registry.primary_metric": _one_of(*RANKING_METRICS),
-    "registry.direction": _one_of("lower", "higher"),
-    "registry.min_mode_entropy": SHARE,
-    "registry.min_memorisation_ratio": ("a number of at least 0", _number(0)),
-    "workers.timeout_minutes": ("a number of minutes above 0", _number(0, low_open=True)),
-    "workers.poll_seconds": ("a number of seconds above 0", _number(0, low_open=True)),
-    "evaluation.bootstrap.resamples": ("a whole number of at least 10", _number(10, whole=True)),
-    "evaluation.bootstrap.confidence": (
-        "a number between 0 and 1, e.g. 0.95",
-        lambda v: _number(0, 1, low_open=True)(v) and v < 1,
-    ),
-    "train.variants": (  # which ones is checked against the variants' sections below
-        "a list of variants",
-        lambda v: isinstance(v, list),
-    ),
-    "variants.wgan_gp.critic.batch_norm_momentum": (
-        "null: a gradient-penalty critic must not use batch norm (it couples the per-image gradients)",
-        lambda value: value is None,
-    ),
+    "n": ("a whole number from 1 to 1,000,000", number(1, 1_000_000, whole=True)),
 }
 
 
-# Rules for the settings of each of the data files (`data.files.train_images.sha256`, ...).
-FILE_RULES: dict[str, Rule] = {
-    "name": ("a file name", lambda v: isinstance(v, str) and re.fullmatch(r"[A-Za-z0-9._-]+", v) is not None),
-    "bytes": WHOLE_POSITIVE,
-    "sha256": (
-        "64 hexadecimal digits",
-        lambda v: isinstance(v, str) and re.fullmatch(r"[0-9a-f]{64}", v) is not None,
-    ),
-}
-
-
-def _rule(section: str, path: str) -> Rule | None:
-    """The rule for the setting at `path`; None for a key mnistgen does not read."""
-    key = path.rsplit(".", 1)[-1]
-    if path.startswith("data.files.") and path.count(".") == 3:
-        return FILE_RULES.get(key)
-    return PATH_RULES.get(path) or (RULES.get(key) if section in ("train", "variants") else None)
-
-
-def _unknown(path: str, section: str) -> str:
-    """The problem of a key no rule knows, with the known key of its section it most resembles."""
-    parent, key = path.rsplit(".", 1)
-    if path.startswith("data.files.") and path.count(".") == 3:
-        known = list(FILE_RULES)
-    else:
-        known = [p.rsplit(".", 1)[1] for p in PATH_RULES if p.rsplit(".", 1)[0] == parent]
-        known += list(RULES) if section in ("train", "variants") else []
-    close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
-    return f"{path} is not a setting mnistgen reads{f' (did you mean {parent}.{close[0]}?)' if close else ''}"
-
-
-def validate(params: dict[str, Any]) -> dict[str, Any]:
-    """`params` if every setting of every section is one mnistgen reads and is in range (by `PATH_RULES`,
-    `FILE_RULES` under `data.files`, and under `train` and `variants` by `RULES` too) and the settings
-    agree with each other, else one error naming them all (`variants.mlp_gan.optimizer.lr is -0.1; it must
-    be a number above 0`)."""
-    problems = []
-    for section in SECTIONS[:-1]:  # every section but the profiles, which are merged in by now
-        settings = flatten(params.get(section, {}), f"{section}.")
-        for path, value in settings.items():
-            key = path.rsplit(".", 1)[-1]
-            rule = _rule(section, path)
-            if rule is None:
-                problems.append(_unknown(path, section))
-            elif not rule[1](value):
-                problems.append(f"{path} is {value!r}; it must be {rule[0]}")
-            if key == "name" and value in OPTIMIZER_SETTINGS:  # `name` is an optimizer's
-                optimizer = path.rsplit(".", 1)[0]
-                needs = OPTIMIZER_SETTINGS[value]
-                problems += [
-                    f"{optimizer}.{setting} is missing; the {value} optimizer needs {', '.join(needs)}"
-                    for setting in needs
-                    if f"{optimizer}.{setting}" not in settings
-                ]
-    problems += [  # the term compares the images of two noise vectors: a batch must hold a pair
-        f"variants.{name}.mode_seeking is {cfg['mode_seeking']!r} with batch_size 1; mode seeking needs "
-        "batch_size at least 2 (or mode_seeking 0)"
-        for name, cfg in params.get("variants", {}).items()
-        if cfg.get("mode_seeking") and cfg.get("batch_size") == 1
-    ]
-    problems += [  # the saved generator reads its style coordinate as a N(0, 1) draw (cgan.routed_generator)
-        f"variants.{name}.subclusters is {cfg['subclusters']!r} with noise {cfg.get('noise')!r}; subclusters "
-        "need noise: normal (or subclusters: null)"
-        for name, cfg in params.get("variants", {}).items()
-        if cfg.get("subclusters") and cfg.get("noise") != "normal"
-    ]
-    problems += [  # the margin hinges the digit head's term: without the head it would do nothing
-        f"variants.{name}.auxiliary_margin is {cfg['auxiliary_margin']!r} with auxiliary_classifier "
-        f"{cfg.get('auxiliary_classifier')!r}; a margin needs the digit head: auxiliary_classifier above 0 "
-        "(or auxiliary_margin 0)"
-        for name, cfg in params.get("variants", {}).items()
-        if cfg.get("auxiliary_margin") and not cfg.get("auxiliary_classifier")
-    ]
-    problems += [  # a digit's vector is shared by its styles: without styles there is nothing to share
-        f"variants.{name}.digit_vectors is true with subclusters {cfg.get('subclusters')!r}; digit vectors "
-        "need styles: subclusters of at least 2 (or digit_vectors: false)"
-        for name, cfg in params.get("variants", {}).items()
-        if cfg.get("digit_vectors") and not cfg.get("subclusters")
-    ]
-    problems += [  # only a fitted prior is a mixture; N(0, I) has nothing to fit
-        f"variants.{name}.latent_components is {cfg['latent_components']!r} with latent_prior "
-        f"{cfg.get('latent_prior')!r}; a mixture needs latent_prior: fitted (or latent_components: 1)"
-        for name, cfg in params.get("variants", {}).items()
-        if isinstance(cfg.get("latent_components"), int)
-        and cfg["latent_components"] > 1
-        and cfg.get("latent_prior") != "fitted"
-    ]
-    registry = params.get("registry", {})
-    metric, direction = registry.get("primary_metric"), registry.get("direction")
-    if (
-        metric in RANKING_METRICS
-        and direction in ("lower", "higher")
-        and direction != RANKING_METRICS[metric]
-    ):
-        problems.append(  # a wrong way round would crown the worst generator
-            f"registry.direction is {direction!r}, but {metric} is better {RANKING_METRICS[metric]}; it "
-            f"must be {RANKING_METRICS[metric]!r}"
+def validate(params: dict[str, Any]) -> Settings:
+    """`params` (profile and overrides merged) as typed `Settings`, if every key of every section is a
+    setting mnistgen reads, every value follows its field's rule and the settings agree with each other;
+    else one error naming them all (`variants.mlp_gan.generator.optimizer.lr is -0.1; it must be a number
+    above 0`)."""
+    try:
+        return Settings.model_validate({key: value for key, value in params.items() if key != "profiles"})
+    except ValidationError as err:
+        problems = [line for error in err.errors() for line in _problems(error)]
+    raise ConfigError(
+        "settings misspelt or out of range (params.yaml, its profile or --set):\n  - "
+        + "\n  - ".join(problems)
+        + "\nFix: correct them and run again; nothing was changed."
+        + (  # `-S` writes the value into the workspace's params.yaml, and DVC leaves it there
+            " `dvc exp run -S` wrote the value into params.yaml: `git checkout params.yaml` restores it."
+            if os.environ.get(DVC_EXPERIMENT_ENV)
+            else ""
         )
-    chosen = params.get("train", {}).get("variants")
-    known = list(params.get("variants", {}))
-    if not (isinstance(chosen, list) and chosen and all(isinstance(v, str) for v in chosen)):
-        problems.append(
-            f"train.variants is {chosen!r}; it must be a list of variants from: {', '.join(known)}"
-        )
-    else:
-        wrong = [v for v in dict.fromkeys(chosen) if v not in known or chosen.count(v) > 1]
-        if wrong:
-            problems.append(
-                f"train.variants names {', '.join(map(repr, wrong))} (unknown, or twice); it must list "
-                f"each variant once, from: {', '.join(known)}"
-            )
-    if problems:
-        raise ConfigError(
-            "settings misspelt or out of range (params.yaml, its profile or --set):\n  - "
-            + "\n  - ".join(problems)
-            + "\nFix: correct them and run again; nothing was changed."
-            + (  # `-S` writes the value into the workspace's params.yaml, and DVC leaves it there
-                " `dvc exp run -S` wrote the value into params.yaml: `git checkout params.yaml` restores it."
-                if os.environ.get(DVC_EXPERIMENT_ENV)
-                else ""
-            )
-        )
-    return params
+    )
+
+
+def _problems(error: Any) -> list[str]:
+    """The lines for one of pydantic's errors, each naming a setting by its path in params.yaml."""
+    path = ".".join(str(part) for part in error["loc"])
+    kind = error["type"]
+    if kind == "setting":
+        return [f"{path} is {error['input']!r}; {error['msg']}"]
+    if kind == "clash":  # a section's check: each problem starts with a key of the section
+        return [f"{path}.{problem}" for problem in error["ctx"]["problems"]]
+    if kind == "extra_forbidden":
+        parent, key = path.rpartition(".")[::2]
+        known = list(getattr(section_at(error["loc"][:-1]), "model_fields", []))
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.75)
+        meant = f" (did you mean {parent}.{close[0]}?)" if close else ""
+        return [f"{path} is not a setting mnistgen reads{meant}"]
+    if kind == "missing":
+        rule = rule_of(path)
+        return [f"{path} is missing; add it{f' ({rule.what})' if rule else ''}"]
+    if kind in ("model_type", "model_attributes_type"):
+        return [f"{path} is {error['input']!r}; it must be a section of settings"]
+    return [f"{path}: {error['msg']}"]
 
 
 def check_options(**options: Any) -> None:

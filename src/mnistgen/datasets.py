@@ -17,6 +17,8 @@ from mlflow.data.dataset_source import DatasetSource
 from mlflow.data.meta_dataset import MetaDataset
 from mlflow.types import Schema, TensorSpec
 
+from mnistgen.settings import Settings
+
 TRAINING, EVALUATION = "training", "evaluation"  # a run input's context
 IMAGES = Schema(
     [
@@ -38,14 +40,14 @@ class DataInput:
     context: str  # TRAINING or EVALUATION
 
 
-def mnist_input(project_dir: Path, params: dict[str, Any], split: str, rows: int, context: str) -> DataInput:
+def mnist_input(project_dir: Path, params: Settings, split: str, rows: int, context: str) -> DataInput:
     """The split of the project's MNIST (`data.dir`, versioned by `data.dvc`) as a run read it."""
     from mnistgen.data.prepare import DataSettings
     from mnistgen.tracking import data_version
 
     settings = DataSettings.from_params(project_dir, params)
     return DataInput(
-        split, rows, data_version(project_dir), params["data"]["dir"], f"{settings.dvc_target}.dvc", context
+        split, rows, data_version(project_dir), params.data.dir, f"{settings.dvc_target}.dvc", context
     )
 
 

@@ -1,5 +1,5 @@
 """The model card: what a registered version of the generator is, how to call it, how good it is against
-real data and where that holds, written on the version in the MLflow registry from the figures its run
+real data and where that holds, written on the version in the MLflow registry from the scores its run
 carries, never typed. The registered model's own description says what the family is and how `champion`
 is decided."""
 
@@ -24,7 +24,7 @@ MODEL_DESCRIPTION = (
 )
 
 
-def _figure(metrics: dict[str, float], name: str) -> str:
+def _score(metrics: dict[str, float], name: str) -> str:
     value = metrics.get(name)
     if value is None:
         return "–"
@@ -41,7 +41,7 @@ def card(
     floor: dict[str, float],
     base: dict[str, str] | None = None,
 ) -> str:
-    """The card of version `version` of `name`, made from its training run (its `eval/*` figures and
+    """The card of version `version` of `name`, made from its training run (its `eval/*` scores and
     tags), the real-data floor measured the same way, and the decision; `base`: the settings the variant
     has in params.yaml before any profile (flattened as the run logs them), to show what the run changed."""
     metrics = {k.removeprefix("eval/"): v for k, v in run.data.metrics.items() if k.startswith("eval/")}
@@ -73,14 +73,14 @@ def card(
         f"`{tags.get('eval/extractor_version', '?')}`; the floor is real training images measured the same "
         "way (brackets: 95% bootstrap intervals).",
         "",
-        "| figure | this model | real data (floor) |",
+        "| score | this model | real data (floor) |",
         "| --- | --- | --- |",
     ]
     shown = [("FID", "fid"), ("recall", "recall"), ("precision", "precision"), ("IS", "inception_score")]
     if conditional:
         shown += [("label accuracy", "label_accuracy"), ("worst digit", "label_accuracy_worst")]
         shown += [("per-class FID", "class_fid_mean"), ("CAS", "cas")]
-    lines += [f"| {label} | {_figure(metrics, key)} | {_figure(floor, key)} |" for label, key in shown]
+    lines += [f"| {label} | {_score(metrics, key)} | {_score(floor, key)} |" for label, key in shown]
     per_digit = [metrics.get(f"label_accuracy_{d}") for d in range(10)]
     if all(value is not None for value in per_digit):
         lines += [
@@ -116,12 +116,13 @@ def card(
     if all(value is not None for value in class_fids):
         worst = max(range(10), key=lambda d: class_fids[d])
         limits.append(f"its {worst}s are furthest from real ones (per-class FID {class_fids[worst]:.3g})")
-    limits.append("its figures compare only with figures measured by the same classifier")
+    limits.append("its scores compare only with scores measured by the same classifier")
     lines += ["", "## Known limits", "", *(f"- {limit[0].upper()}{limit[1:]}." for limit in limits)]
     text = "\n".join(lines) + "\n"
     return text if len(text) <= MAX_CHARACTERS else text[: MAX_CHARACTERS - 20] + "\n\n(cut short)\n"
 
 
-def floor_figures(experiment_tags: dict[str, str], tag: str) -> dict[str, float]:
-    """The real-data floor's figures as the evaluation stored them on the experiment (none if not yet)."""
-    return json.loads(experiment_tags.get(tag, "{}")).get("figures", {})
+def floor_scores(experiment_tags: dict[str, str], tag: str) -> dict[str, float]:
+    """The real-data floor's scores as the evaluation stored them on the experiment (none if not yet)."""
+    stored = json.loads(experiment_tags.get(tag, "{}"))
+    return stored.get("scores") or stored.get("figures", {})  # "figures": a store evaluated by 0.1.0

@@ -21,6 +21,7 @@ from typing import Any
 from mnistgen import locks, model_card
 from mnistgen.errors import MnistgenError
 from mnistgen.serving.sampler import DIGEST_TAG, INFO_FILE, generator_digest
+from mnistgen.settings import RegistrySection, Settings
 from mnistgen.training.run_folder import COMPLETED, FINAL_GRID, SAMPLES_DIR, grid_file
 
 log = logging.getLogger(__name__)
@@ -68,10 +69,10 @@ class Decision:
         }
 
 
-def eligible(run: Any, cfg: dict[str, Any], extractor: str) -> tuple[bool, str]:
+def eligible(run: Any, cfg: RegistrySection, extractor: str) -> tuple[bool, str]:
     """Whether an evaluated run may be registered, and why not."""
     metrics, tags = run.data.metrics, run.data.tags
-    primary = f"eval/{cfg['primary_metric']}"
+    primary = f"eval/{cfg.primary_metric}"
     if tags.get("eval/extractor_version") != extractor:
         return False, f"not evaluated with classifier {extractor}"
     if tags.get("kind") not in IMAGE_KINDS:
@@ -84,10 +85,10 @@ def eligible(run: Any, cfg: dict[str, Any], extractor: str) -> tuple[bool, str]:
     if primary not in metrics or not math.isfinite(metrics[primary]):
         return False, f"{primary} missing or not finite"
     entropy, copying = metrics.get("eval/mode_entropy", 0.0), metrics.get("eval/memorisation_ratio", 0.0)
-    if entropy < cfg["min_mode_entropy"]:
-        return False, f"mode entropy {entropy:.3f} < {cfg['min_mode_entropy']} (collapsed)"
-    if copying < cfg["min_memorisation_ratio"]:
-        return False, f"memorisation ratio {copying:.3f} < {cfg['min_memorisation_ratio']}"
+    if entropy < cfg.min_mode_entropy:
+        return False, f"mode entropy {entropy:.3f} < {cfg.min_mode_entropy} (collapsed)"
+    if copying < cfg.min_memorisation_ratio:
+        return False, f"memorisation ratio {copying:.3f} < {cfg.min_memorisation_ratio}"
     return True, ""
 
 
@@ -95,13 +96,13 @@ def better(a: float, b: float, direction: str) -> bool:
     return a < b if direction == "lower" else a > b
 
 
-def best_candidate(runs: list[Any], cfg: dict[str, Any], extractor: str) -> Candidate:
+def best_candidate(runs: list[Any], cfg: RegistrySection, extractor: str) -> Candidate:
     candidates, refused = [], []
     for run in runs:
         ok, why = eligible(run, cfg, extractor)
         variant = run.data.tags.get("variant", "?")
         if ok:
-            metric = f"eval/{cfg['primary_metric']}"
+            metric = f"eval/{cfg.primary_metric}"
             score, low, high = (run.data.metrics.get(f"{metric}{end}") for end in ("", "_ci_low", "_ci_high"))
             interval = (low, high) if low is not None and high is not None else None
             candidates.append(Candidate(run.info.run_id, variant, score, extractor, interval))
@@ -115,7 +116,7 @@ def best_candidate(runs: list[Any], cfg: dict[str, Any], extractor: str) -> Cand
         )
     for line in refused:
         log.info("not eligible: %s", line)
-    sign = 1 if cfg["direction"] == "lower" else -1
+    sign = 1 if cfg.direction == "lower" else -1
     return min(candidates, key=lambda c: sign * c.score)
 
 
@@ -130,23 +131,23 @@ def current_champion(client: Any, name: str) -> Any | None:
         raise
 
 
-def champion_of(project_dir: Path, params: dict[str, Any]) -> Any | None:
+def champion_of(project_dir: Path, params: Settings) -> Any | None:
     """The project's registered champion (an MLflow model version), or None."""
     import mlflow
     from mlflow.exceptions import MlflowException
 
     from mnistgen import tracking
 
-    tracking.use_store(project_dir, params["mlflow"])
+    tracking.use_store(project_dir, params.mlflow)
     try:
-        return current_champion(mlflow.MlflowClient(), params["registry"]["model_name"])
+        return current_champion(mlflow.MlflowClient(), params.registry.model_name)
     except MlflowException as err:  # the store itself failed (a full disk, a server gone)
-        raise tracking.store_failed(project_dir, params["mlflow"], err) from err
+        raise tracking.store_failed(project_dir, params.mlflow, err) from err
 
 
-def decide(best: Candidate, champion: Any | None, cfg: dict[str, Any]) -> tuple[str, str]:
+def decide(best: Candidate, champion: Any | None, cfg: RegistrySection) -> tuple[str, str]:
     """(alias, reason) for the best candidate against the current champion's recorded score."""
-    metric = cfg["primary_metric"]
+    metric = cfg.primary_metric
     if champion is None:
         return CHAMPION, f"first registration: {best.variant} with {metric} {best.score:.4g}"
     tags = champion.tags
@@ -157,7 +158,7 @@ def decide(best: Candidate, champion: Any | None, cfg: dict[str, Any]) -> tuple[
         )
     held = float(tags["score"])
     said = f"{best.variant} {metric} {best.score:.4g}"
-    if not better(best.score, held, cfg["direction"]):
+    if not better(best.score, held, cfg.direction):
         return CHALLENGER, f"{said} does not beat champion v{champion.version} ({held:.4g})"
     if best.interval is None:
         return CHAMPION, (
@@ -165,7 +166,7 @@ def decide(best: Candidate, champion: Any | None, cfg: dict[str, Any]) -> tuple[
         )
     low, high = best.interval
     said += f" (bootstrap interval {low:.4g} to {high:.4g})"
-    if better(high if cfg["direction"] == "lower" else low, held, cfg["direction"]):
+    if better(high if cfg.direction == "lower" else low, held, cfg.direction):
         return CHAMPION, f"{said} beats champion v{champion.version} ({held:.4g}) beyond its interval"
     return CHALLENGER, (
         f"{said} is better than champion v{champion.version} ({held:.4g}) only within its interval, "
@@ -176,7 +177,7 @@ def decide(best: Candidate, champion: Any | None, cfg: dict[str, Any]) -> tuple[
 def register_best(
     client: Any,
     runs: list[Any],
-    cfg: dict[str, Any],
+    cfg: RegistrySection,
     extractor: str,
     bases: dict[str, dict[str, Any]] | None = None,
 ) -> Decision:
@@ -187,7 +188,7 @@ def register_best(
     from mlflow.exceptions import MlflowException
 
     best = best_candidate(runs, cfg, extractor)
-    name = cfg["model_name"]
+    name = cfg.model_name
     champion = current_champion(client, name)
     if champion is not None and champion.run_id == best.run_id:
         return Decision(best, None, CHAMPION, f"{best.variant} run {best.run_id} is already the champion")
@@ -195,7 +196,7 @@ def register_best(
     tags = {
         "variant": best.variant,
         "extractor_version": extractor,
-        "metric": cfg["primary_metric"],
+        "metric": cfg.primary_metric,
         "score": str(best.score),
         "decision": reason,
     }
@@ -226,7 +227,7 @@ def register_best(
         if holder.version != version.version:
             alias = CHALLENGER
             reason += (
-                f"; but v{holder.version} ({holder.tags['variant']}, {cfg['primary_metric']} "
+                f"; but v{holder.version} ({holder.tags['variant']}, {cfg.primary_metric} "
                 f"{float(holder.tags['score']):.4g}), which claimed it too (registered at the same time), "
                 "is better"
             )
@@ -245,14 +246,14 @@ def write_card(
     from mnistgen.evaluation.evaluate import FLOOR_TAG
 
     run = client.get_run(run_id)
-    floor = model_card.floor_figures(client.get_experiment(run.info.experiment_id).tags, FLOOR_TAG)
+    floor = model_card.floor_scores(client.get_experiment(run.info.experiment_id).tags, FLOOR_TAG)
     client.update_model_version(
         name, version, description=model_card.card(name, version, alias, reason, run, floor, base)
     )
     client.update_registered_model(name, description=model_card.MODEL_DESCRIPTION)
 
 
-def settle_champion(client: Any, name: str, cfg: dict[str, Any], extractor: str) -> Any:
+def settle_champion(client: Any, name: str, cfg: RegistrySection, extractor: str) -> Any:
     """Point `champion` at the best version that claimed it (scored with the same classifier and metric),
     read back until the alias stays there; returns that version.
 
@@ -262,7 +263,7 @@ def settle_champion(client: Any, name: str, cfg: dict[str, Any], extractor: str)
     and corrects the alias until they agree. The last registration to read sees every claim, so the alias
     ends on the best one and no version is lost. A claim is never taken back by this, so a champion set by
     hand is kept only until the next champion-worthy registration."""
-    metric, sign = cfg["primary_metric"], 1 if cfg["direction"] == "lower" else -1
+    metric, sign = cfg.primary_metric, 1 if cfg.direction == "lower" else -1
     for _ in range(SETTLE_ATTEMPTS):
         claims = [
             v
@@ -359,7 +360,7 @@ def check_generates(model_uri: str) -> None:
         raise RegistryError(f"expected 4 images of 28x28 in [0, 1], got shape {images.shape}")
 
 
-def register(project_dir: Path, params: dict[str, Any], seed: int | None = None) -> Decision | None:
+def register(project_dir: Path, params: Settings, seed: int | None = None) -> Decision | None:
     """Register the best of the variants' current runs (trained with `seed`, default `train.seed`),
     evaluated with the current classifier (see `register_best`). Inside a DVC experiment nothing is
     registered (returns None): trials are compared, and the winner is applied, then registered."""
@@ -371,13 +372,13 @@ def register(project_dir: Path, params: dict[str, Any], seed: int | None = None)
     from mnistgen.evaluation.classifier import INFO_FILE
     from mnistgen.evaluation.evaluate import current_runs, evaluation_key, reports_folder
 
-    name = params["registry"]["model_name"]
+    name = params.registry.model_name
     record_file = reports_folder(project_dir, params, seed) / REGISTRATION_FILE
     record_file.parent.mkdir(parents=True, exist_ok=True)
     if experiment := tracking.dvc_experiment():
         reason = (
             f"DVC experiment {experiment}: a trial is compared (`dvc exp show`, MLflow experiment "
-            f"{params['mlflow']['tuning_experiment']}), not registered; to keep it: `dvc exp apply "
+            f"{params.mlflow.tuning_experiment}), not registered; to keep it: `dvc exp apply "
             f"{experiment}`, then `mnistgen register`"
         )
         record_file.write_text(
@@ -385,13 +386,13 @@ def register(project_dir: Path, params: dict[str, Any], seed: int | None = None)
         )
         log.info(reason)
         return None
-    info_file = project_dir / params["classifier"]["dir"] / INFO_FILE
+    info_file = project_dir / params.classifier.dir / INFO_FILE
     if not info_file.is_file():
         raise RegistryError(
             f"no classifier at {info_file.parent}. Fix: run `mnistgen classifier` and `mnistgen evaluate`."
         )
     extractor = json.loads(info_file.read_text())["version"]
-    experiments = tracking.experiment_ids(project_dir, params["mlflow"])  # points MLflow at the store
+    experiments = tracking.experiment_ids(project_dir, params.mlflow)  # points MLflow at the store
     client = mlflow.MlflowClient()
     # one registration at a time: a second waits, then finds what the first registered; registrations
     # from other hosts on a shared store are reconciled by `settle_champion`
@@ -401,17 +402,17 @@ def register(project_dir: Path, params: dict[str, Any], seed: int | None = None)
         raw = load_params(project_dir)
         bases = {v: flatten({"variant": raw["variants"][v], "train": raw["train"]}) for v in raw["variants"]}
         try:
-            decision = register_best(client, list(runs.values()), params["registry"], extractor, bases)
+            decision = register_best(client, list(runs.values()), params.registry, extractor, bases)
         except MlflowException as err:  # the server, its database or its artifact store failed mid-way
-            raise tracking.store_failed(project_dir, params["mlflow"], err) from err
+            raise tracking.store_failed(project_dir, params.mlflow, err) from err
         record_file.write_text(json.dumps(decision.as_dict(name), indent=2) + "\n")
     return decision
 
 
 def check_evaluated(runs: dict[str, Any], key: str, extractor: str) -> None:
-    """Refuse to decide while a variant's current run lacks figures from the current evaluation (never
+    """Refuse to decide while a variant's current run lacks scores from the current evaluation (never
     evaluated, its evaluation failed or cut short, or measured under other settings): the champion must
-    never change because another variant's figures are missing."""
+    never change because another variant's scores are missing."""
     missing = [
         f"{variant} (run {run.info.run_id})"
         for variant, run in runs.items()
@@ -419,7 +420,7 @@ def check_evaluated(runs: dict[str, Any], key: str, extractor: str) -> None:
     ]
     if missing:
         raise RegistryError(
-            f"not registered: {', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no figures from "
+            f"not registered: {', '.join(missing)} {'has' if len(missing) == 1 else 'have'} no scores from "
             f"the current evaluation (classifier {extractor}, today's evaluation settings and code), so the "
             "best generator cannot be told. Fix: run `mnistgen evaluate`, then `mnistgen register`."
         )

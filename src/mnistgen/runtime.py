@@ -1,7 +1,7 @@
 """TensorFlow's process-wide switches, set once per process: precision policy, seeds, determinism.
 
 They are global in TensorFlow, which is why every training (and the evaluation) runs in a process of its
-own. With determinism on, the same seed on the same machine gives the same weights and figures, bit for bit.
+own. With determinism on, the same seed on the same machine gives the same weights and scores, bit for bit.
 """
 
 from __future__ import annotations

@@ -16,6 +16,7 @@ from typing import Any
 from mnistgen.config import DVC_EXPERIMENT_ENV
 from mnistgen.data.versioning import read_version
 from mnistgen.errors import MnistgenError, free_space
+from mnistgen.settings import MlflowSection
 
 SQLITE_PREFIX = "sqlite:///"
 SERVER_PREFIXES = ("http://", "https://")
@@ -76,16 +77,16 @@ def store_root(project_dir: Path) -> Path:
     return Path(root) if root and dvc_experiment() else project_dir
 
 
-def experiment_names(cfg: dict[str, Any]) -> tuple[str, str]:
+def experiment_names(cfg: MlflowSection) -> tuple[str, str]:
     """(the experiment this process logs to, the other one): the tuning experiment inside `dvc exp run`."""
     if dvc_experiment():
-        return cfg["tuning_experiment"], cfg["experiment"]
-    return cfg["experiment"], cfg["tuning_experiment"]
+        return cfg.tuning_experiment, cfg.experiment
+    return cfg.experiment, cfg.tuning_experiment
 
 
-def tracking_uri(project_dir: Path, cfg: dict[str, Any]) -> str:
+def tracking_uri(project_dir: Path, cfg: MlflowSection) -> str:
     """`MLFLOW_TRACKING_URI` if set, else `mlflow.tracking_uri`, relative SQLite paths made absolute."""
-    uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg["tracking_uri"]
+    uri = os.environ.get("MLFLOW_TRACKING_URI") or cfg.tracking_uri
     if uri.startswith(SQLITE_PREFIX) and not uri.startswith(SQLITE_PREFIX + "/"):
         database = store_root(project_dir) / uri[len(SQLITE_PREFIX) :]
         database.parent.mkdir(parents=True, exist_ok=True)
@@ -93,7 +94,7 @@ def tracking_uri(project_dir: Path, cfg: dict[str, Any]) -> str:
     return uri
 
 
-def use_store(project_dir: Path, cfg: dict[str, Any]) -> str:
+def use_store(project_dir: Path, cfg: MlflowSection) -> str:
     """Point MLflow's tracking and registry at the project's store (not one a previous call left set).
 
     A server is asked once for its health first: MLflow's own client retries a dead server for minutes
@@ -140,7 +141,7 @@ def _check_health(uri: str) -> None:
         ) from err
 
 
-def use_experiment(project_dir: Path, cfg: dict[str, Any]) -> str:
+def use_experiment(project_dir: Path, cfg: MlflowSection) -> str:
     """Point MLflow at the project's store and experiment (created with artifacts beside the database):
     `mlflow.experiment`, or `mlflow.tuning_experiment` for the stages of a DVC experiment."""
     import mlflow
@@ -158,14 +159,14 @@ def use_experiment(project_dir: Path, cfg: dict[str, Any]) -> str:
     return experiment_id
 
 
-def experiment_ids(project_dir: Path, cfg: dict[str, Any]) -> list[str]:
+def experiment_ids(project_dir: Path, cfg: MlflowSection) -> list[str]:
     """Both experiments, this process's first: where the variants' current runs may be (a DVC experiment
     retrains one variant in the tuning experiment and reuses the others' runs)."""
     uri = use_store(project_dir, cfg)
     return [_experiment_id(project_dir, uri, cfg, name) for name in experiment_names(cfg)]
 
 
-def _experiment_id(project_dir: Path, uri: str, cfg: dict[str, Any], name: str) -> str:
+def _experiment_id(project_dir: Path, uri: str, cfg: MlflowSection, name: str) -> str:
     import mlflow
 
     experiment = mlflow.get_experiment_by_name(name)
@@ -179,7 +180,7 @@ def _experiment_id(project_dir: Path, uri: str, cfg: dict[str, Any], name: str) 
     location = (
         None
         if uri.startswith(SERVER_PREFIXES)
-        else (store_root(project_dir) / cfg["artifact_location"]).resolve().as_uri()
+        else (store_root(project_dir) / cfg.artifact_location).resolve().as_uri()
     )
     return mlflow.create_experiment(name, artifact_location=location, tags=EXPERIMENT_TAGS)
 
@@ -195,7 +196,7 @@ def experiment_page(uri: str, experiment_id: str) -> str:
     )
 
 
-def check_store(project_dir: Path, cfg: dict[str, Any]) -> tuple[str, str]:
+def check_store(project_dir: Path, cfg: MlflowSection) -> tuple[str, str]:
     """Fail fast, naming the fix, when the MLflow store cannot be used: before anything is trained.
     Returns (the store's URI, the id of the experiment this process logs to)."""
     uri = tracking_uri(project_dir, cfg)
@@ -203,7 +204,7 @@ def check_store(project_dir: Path, cfg: dict[str, Any]) -> tuple[str, str]:
     return uri, use_experiment(project_dir, cfg)
 
 
-def store_failed(project_dir: Path, cfg: dict[str, Any], err: Exception) -> TrackingError:
+def store_failed(project_dir: Path, cfg: MlflowSection, err: Exception) -> TrackingError:
     """The error for a store that failed mid-way (a full disk under the embedded store, a server gone)."""
     uri = tracking_uri(project_dir, cfg)
     text = str(err).strip()
@@ -252,7 +253,7 @@ def run_name(*parts: str) -> str:
 # ---------------------------------------------------------------- one parent run per pipeline run
 
 
-def start_pipeline_run(project_dir: Path, cfg: dict[str, Any], name: str, tags: dict[str, str]) -> str:
+def start_pipeline_run(project_dir: Path, cfg: MlflowSection, name: str, tags: dict[str, str]) -> str:
     """Open the parent run of one pipeline run in the project's experiment (the flow nests what it starts
     under it, see `adopt_new_runs`); returns its id. Made with the client, not `mlflow.start_run`, so it is
     never the process's active run that evaluation and registration log into."""
@@ -298,7 +299,7 @@ def log_child_run(
 def end_pipeline_run(
     parent_id: str, status: str, metrics: dict[str, float], tags: dict[str, str], files: list[Path]
 ) -> None:
-    """Close the pipeline run: FINISHED with the leaderboard and the champion's grid beside its figures,
+    """Close the pipeline run: FINISHED with the leaderboard and the champion's grid beside its scores,
     or FAILED (a failed pipeline is never recorded as a success)."""
     import mlflow
 

@@ -42,7 +42,8 @@ def cluster_labels(images: np.ndarray, clusters: int, seed: int) -> np.ndarray:
     with threadpool_limits(1):
         codes = PCA(PCA_COMPONENTS, svd_solver="randomized", random_state=seed).fit_transform(pixels)
         kmeans = KMeans(clusters, n_init=KMEANS_STARTS, random_state=seed).fit(codes)
-    return kmeans.labels_.astype(np.uint16)  # up to 1,000 clusters (config.RULES): more than uint8 holds
+    # up to 1,000 clusters (settings.Scgan.clusters): more than uint8 holds
+    return kmeans.labels_.astype(np.uint16)
 
 
 def relabel(train: Split, clusters: int, seed: int, within_digits: bool = False) -> Split:

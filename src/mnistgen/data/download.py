@@ -27,6 +27,7 @@ from typing import IO, Any
 from tqdm.auto import tqdm
 
 from mnistgen.errors import MnistgenError, redact
+from mnistgen.settings import DataFiles, Download
 
 log = logging.getLogger(__name__)
 
@@ -61,16 +62,16 @@ class _MirrorError(Exception):
     """This mirror cannot deliver a valid copy; try the next one."""
 
 
-def file_specs(files: dict[str, dict[str, Any]]) -> dict[str, FileSpec]:
+def file_specs(files: DataFiles) -> dict[str, FileSpec]:
     """`params.yaml`'s `data.files` as specs, keyed like `train_images`."""
-    return {key: FileSpec(f["name"], int(f["bytes"]), str(f["sha256"]).lower()) for key, f in files.items()}
+    return {key: FileSpec(f.name, f.bytes, f.sha256) for key, f in files}
 
 
-def retry_policy(download: dict[str, Any]) -> RetryPolicy:
+def retry_policy(download: Download) -> RetryPolicy:
     return RetryPolicy(
-        attempts=int(download["attempts"]),
-        backoff_seconds=float(download["backoff_seconds"]),
-        timeout_seconds=float(download["timeout_seconds"]),
+        attempts=download.attempts,
+        backoff_seconds=float(download.backoff_seconds),
+        timeout_seconds=float(download.timeout_seconds),
     )
 
 

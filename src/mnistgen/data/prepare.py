@@ -11,11 +11,11 @@ import logging
 from contextlib import AbstractContextManager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from mnistgen import locks
 from mnistgen.config import load_project
 from mnistgen.data import download, idx, validation, versioning
+from mnistgen.settings import DataRules, Settings
 
 log = logging.getLogger(__name__)
 
@@ -33,24 +33,24 @@ class DataSettings:
     mirrors: list[str]
     files: dict[str, download.FileSpec]
     retry: download.RetryPolicy
-    rules: dict[str, Any]
+    rules: DataRules
     push: bool
     docs_assets: Path | None  # a node_modules folder with the Data Docs' scripts and styles (offline pages)
 
     @classmethod
-    def from_params(cls, project_dir: Path, params: dict[str, Any]) -> DataSettings:
-        data = params["data"]
+    def from_params(cls, project_dir: Path, params: Settings) -> DataSettings:
+        data = params.data
         return cls(
             project_dir=project_dir,
-            data_dir=project_dir / data["dir"],
-            reports_dir=project_dir / data["reports_dir"],
+            data_dir=project_dir / data.dir,
+            reports_dir=project_dir / data.reports_dir,
             staging_dir=project_dir / STAGING_DIR,
-            mirrors=list(data["mirrors"]),
-            files=download.file_specs(data["files"]),
-            retry=download.retry_policy(data["download"]),
-            rules=data["validation"],
-            push=bool(data["dvc"]["push"]),
-            docs_assets=project_dir / data["docs_assets"] if data["docs_assets"] else None,
+            mirrors=list(data.mirrors),
+            files=download.file_specs(data.files),
+            retry=download.retry_policy(data.download),
+            rules=data.validation,
+            push=data.dvc.push,
+            docs_assets=project_dir / data.docs_assets if data.docs_assets else None,
         )
 
     @classmethod

@@ -21,6 +21,7 @@ import pandas as pd
 from mnistgen.data import docs_assets
 from mnistgen.data.idx import Split
 from mnistgen.errors import MnistgenError
+from mnistgen.settings import DataRules
 
 log = logging.getLogger(__name__)
 
@@ -58,14 +59,14 @@ def summarise(split: Split) -> pd.DataFrame:
     )
 
 
-def build_suite(rules: dict[str, Any]) -> Any:
+def build_suite(rules: DataRules) -> Any:
     """The expectation suite; the row count is a suite parameter so one suite serves both splits."""
     import great_expectations as gx
     import great_expectations.expectations as gxe
 
-    share_low, share_high = rules["class_share"]
-    image_low, image_high = rules["image_mean"]
-    split_low, split_high = rules["split_mean"]
+    share_low, share_high = rules.class_share
+    image_low, image_high = rules.image_mean
+    split_low, split_high = rules.split_mean
     suite = gx.ExpectationSuite(name=SUITE_NAME)
     for expectation in [
         gxe.ExpectTableRowCountToEqual(value={"$PARAMETER": "expected_rows"}),
@@ -75,7 +76,7 @@ def build_suite(rules: dict[str, Any]) -> Any:
         gxe.ExpectColumnDistinctValuesToEqualSet(column="label", value_set=list(range(10))),
         gxe.ExpectColumnValuesToBeBetween(column="label_share", min_value=share_low, max_value=share_high),
         gxe.ExpectColumnValuesToBeBetween(column="pixel_min", min_value=0, max_value=0),
-        gxe.ExpectColumnValuesToBeBetween(column="pixel_max", min_value=rules["min_peak"], max_value=255),
+        gxe.ExpectColumnValuesToBeBetween(column="pixel_max", min_value=rules.min_peak, max_value=255),
         gxe.ExpectColumnValuesToBeBetween(column="mean_intensity", min_value=image_low, max_value=image_high),
         gxe.ExpectColumnMeanToBeBetween(column="mean_intensity", min_value=split_low, max_value=split_high),
     ]:
@@ -85,7 +86,7 @@ def build_suite(rules: dict[str, Any]) -> Any:
 
 def validate_mnist(
     splits: dict[str, Split],
-    rules: dict[str, Any],
+    rules: DataRules,
     reports_dir: Path,
     data_version: str,
     assets: Path | None = None,
@@ -139,7 +140,7 @@ def validate_mnist(
         )
         result = checkpoint.run(
             batch_parameters={"dataframe": table},
-            expectation_parameters={"expected_rows": int(rules["rows"][name])},
+            expectation_parameters={"expected_rows": int(getattr(rules.rows, name))},
             run_id=RunIdentifier(run_name=data_version),
         )
         failures = [

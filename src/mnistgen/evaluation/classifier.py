@@ -17,6 +17,7 @@ import numpy as np
 
 from mnistgen.errors import MnistgenError
 from mnistgen.images import to_unit
+from mnistgen.settings import ClassifierSection, Settings
 
 FEATURE_LAYER = "features"
 MODEL_FILE = "classifier.keras"
@@ -56,10 +57,10 @@ class Classifier:
         return self.read(images)[0]
 
 
-def build(cfg: dict[str, Any]) -> Any:
+def build(cfg: ClassifierSection) -> Any:
     import keras
 
-    narrow, wide = cfg["filters"]
+    narrow, wide = cfg.filters
     return keras.Sequential(
         [
             keras.Input((28, 28, 1)),
@@ -71,7 +72,7 @@ def build(cfg: dict[str, Any]) -> Any:
             keras.layers.MaxPooling2D(),
             keras.layers.Dropout(0.25),
             keras.layers.Flatten(),
-            keras.layers.Dense(cfg["features"], activation="relu", name=FEATURE_LAYER),
+            keras.layers.Dense(cfg.features, activation="relu", name=FEATURE_LAYER),
             keras.layers.Dropout(0.5),
             keras.layers.Dense(10, name="logits"),
         ],
@@ -91,18 +92,18 @@ def train(
     train_labels: np.ndarray,
     test_images: np.ndarray,
     test_labels: np.ndarray,
-    cfg: dict[str, Any],
+    cfg: ClassifierSection,
     seed: int,
     progress: bool = True,
 ) -> tuple[Any, float]:
-    """Train and test the classifier on uint8 images; refuses one below `cfg["min_accuracy"]`."""
+    """Train and test the classifier on uint8 images; refuses one below `cfg.min_accuracy`."""
     model, accuracy = fit_and_score(
         to_unit(train_images), train_labels, to_unit(test_images), test_labels, cfg, seed, progress
     )
-    if accuracy < cfg["min_accuracy"]:
+    if accuracy < cfg.min_accuracy:
         raise ClassifierError(
             f"the feature classifier reached {accuracy:.4f} test accuracy, below the required "
-            f"{cfg['min_accuracy']}; its features would make FID meaningless. Fix: raise classifier.epochs."
+            f"{cfg.min_accuracy}; its features would make FID meaningless. Fix: raise classifier.epochs."
         )
     return model, accuracy
 
@@ -112,7 +113,7 @@ def fit_and_score(
     train_labels: np.ndarray,
     test_images: np.ndarray,
     test_labels: np.ndarray,
-    cfg: dict[str, Any],
+    cfg: ClassifierSection,
     seed: int,
     progress: bool = False,
 ) -> tuple[Any, float]:
@@ -128,17 +129,17 @@ def fit_and_score(
 
     keras.utils.set_random_seed(seed)
     model = build(cfg)
-    batch = cfg["batch_size"]
+    batch = cfg.batch_size
     per_epoch = len(train_images) // batch
     model.compile(
         # Cosine decay to zero: the last epochs settle into a minimum, worth a few tenths of a percent.
         optimizer=keras.optimizers.Adam(
-            keras.optimizers.schedules.CosineDecay(cfg["lr"], cfg["epochs"] * per_epoch)
+            keras.optimizers.schedules.CosineDecay(cfg.lr, cfg.epochs * per_epoch)
         ),
         loss=keras.losses.SparseCategoricalCrossentropy(from_logits=True),
     )
     images, labels = np.asarray(train_images, np.float32)[..., None], np.asarray(train_labels, np.int32)
-    for epoch in range(cfg["epochs"]):
+    for epoch in range(cfg.epochs):
         order = np.random.default_rng([seed, epoch]).permutation(len(images))
         for step in tqdm(
             range(per_epoch), desc=f"classifier epoch {epoch + 1}", disable=not progress, leave=False
@@ -182,21 +183,19 @@ def trained_on(project_dir: Path, profile: str) -> dict[str, Any]:
     return lineage.fingerprint(project_dir, load_params(project_dir), "classifier", profile)
 
 
-def ensure(project_dir: Path, params: dict[str, Any], progress: bool = True) -> tuple[str, float, bool]:
+def ensure(project_dir: Path, params: Settings, progress: bool = True) -> tuple[str, float, bool]:
     """The classifier in `classifier.dir` if it is current (see `trained_on`), else a new one.
     Returns (version, test accuracy, whether it was trained now)."""
-    folder = project_dir / params["classifier"]["dir"]
+    folder = project_dir / params.classifier.dir
     if (folder / MODEL_FILE).is_file() and (folder / INFO_FILE).is_file():
         info = json.loads((folder / INFO_FILE).read_text())
-        if info.get("trained_on") == trained_on(project_dir, params["profile"]):
+        if info.get("trained_on") == trained_on(project_dir, params.profile):
             return info["version"], info["test_accuracy"], False
     _, version, accuracy = train_and_log(project_dir, params, progress)
     return version, accuracy, True
 
 
-def train_and_log(
-    project_dir: Path, params: dict[str, Any], progress: bool = True
-) -> tuple[Path, str, float]:
+def train_and_log(project_dir: Path, params: Settings, progress: bool = True) -> tuple[Path, str, float]:
     """Train the classifier on the published MNIST, save it under `classifier.dir`, log it to MLflow.
 
     Returns (saved model path, version, test accuracy).
@@ -208,20 +207,20 @@ def train_and_log(
     from mnistgen.data.prepare import DataSettings, load_mnist
     from mnistgen.datasets import EVALUATION, TRAINING, dataset, mnist_input
 
-    cfg = params["classifier"]
-    runtime.configure(int(cfg["seed"]), params["train"]["deterministic"])  # the same data, the same extractor
+    cfg = params.classifier
+    runtime.configure(int(cfg.seed), params.train.deterministic)  # the same data, the same extractor
     splits = load_mnist(DataSettings.from_params(project_dir, params))
-    tracking.use_experiment(project_dir, params["mlflow"])
+    tracking.use_experiment(project_dir, params.mlflow)
     with mlflow.start_run(
         run_name="classifier",
         tags={
             "kind": "classifier",
-            "profile": params["profile"],
+            "profile": params.profile,
             "data_version": tracking.data_version(project_dir),
         },
     ):
-        mlflow.log_params(flatten({"classifier": cfg}))
-        subset = slice(0, cfg["train_images"])  # None: the whole training split
+        mlflow.log_params(flatten({"classifier": cfg.plain()}))
+        subset = slice(0, cfg.train_images)  # None: the whole training split
         rows = {"train": len(splits["train"].images[subset]), "test": len(splits["test"].images)}
         for split, context in (("train", TRAINING), ("test", EVALUATION)):
             mlflow.log_input(dataset(mnist_input(project_dir, params, split, rows[split], context)), context)
@@ -231,10 +230,10 @@ def train_and_log(
             splits["test"].images,
             splits["test"].labels,
             cfg,
-            int(cfg["seed"]),
+            int(cfg.seed),
             progress,
         )
-        path = save(model, accuracy, project_dir / cfg["dir"], trained_on(project_dir, params["profile"]))
+        path = save(model, accuracy, project_dir / cfg.dir, trained_on(project_dir, params.profile))
         version = weights_version(model)
         mlflow.log_metric("test_accuracy", accuracy)
         mlflow.set_tag("extractor_version", version)

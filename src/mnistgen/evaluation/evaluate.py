@@ -1,4 +1,4 @@
-"""Evaluate the latest finished run of each variant, log the figures into that run, build the leaderboard."""
+"""Evaluate the latest finished run of each variant, log the scores into that run, build the leaderboard."""
 
 from __future__ import annotations
 
@@ -23,10 +23,11 @@ from mnistgen.images import labels_in_turn, to_unit
 from mnistgen.models.base import GRID_SAMPLES
 from mnistgen.models.toy_gan_1d import DATA_MEAN, DATA_STD
 from mnistgen.serving.sampler import EVALUATION_BATCH, Sampler
+from mnistgen.settings import EvaluationSection, Settings
 
 log = logging.getLogger(__name__)
 
-FLOOR_TAG = "eval/floor"  # an experiment tag: the floor's figures and the key of their evaluation
+FLOOR_TAG = "eval/floor"  # an experiment tag: the floor's scores and the key of their evaluation
 Usefulness = Callable[[np.ndarray, np.ndarray], float]  # (images in [0, 1], labels) -> CAS
 
 
@@ -37,18 +38,18 @@ class EvaluationError(MnistgenError):
 SEED_REPORTS = "seed-{seed}"  # under evaluation.reports_dir: the reports of runs trained with another seed
 
 
-def reports_folder(project_dir: Path, params: dict[str, Any], seed: int | None) -> Path:
+def reports_folder(project_dir: Path, params: Settings, seed: int | None) -> Path:
     """Where the reports of runs trained with `seed` go: `evaluation.reports_dir` for `train.seed` (the
-    pipeline's, which DVC tracks), its `seed-N/` for any other, so a trial's figures are written beside
+    pipeline's, which DVC tracks), its `seed-N/` for any other, so a trial's scores are written beside
     the pipeline's, never over them."""
-    reports = project_dir / params["evaluation"]["reports_dir"]
-    if seed is None or seed == params["train"]["seed"]:
+    reports = project_dir / params.evaluation.reports_dir
+    if seed is None or seed == params.train.seed:
         return reports
     return reports / SEED_REPORTS.format(seed=seed)
 
 
 def current_runs(
-    client: Any, experiment_ids: list[str], project_dir: Path, params: dict[str, Any], seed: int | None
+    client: Any, experiment_ids: list[str], project_dir: Path, params: Settings, seed: int | None
 ) -> dict[str, Any]:
     """Each variant's current run: the latest FINISHED training run whose fingerprint matches today's
     settings, code and data (the same rule that makes `dvc status` call a stage current). Variants with
@@ -57,8 +58,8 @@ def current_runs(
     from mnistgen.training.plan import TrainRequest, plan_run
 
     runs = {}
-    for variant in params["train"]["variants"]:
-        plan = plan_run(TrainRequest(project_dir, variant, params["profile"], seed))
+    for variant in params.train.variants:
+        plan = plan_run(TrainRequest(project_dir, variant, params.profile, seed))
         found = client.search_runs(
             experiment_ids,
             filter_string=(
@@ -86,13 +87,13 @@ def evaluate_run(
     reference: quality.Reference,
     test: Split,
     classifier: Classifier,
-    cfg: dict[str, Any],
+    cfg: EvaluationSection,
     usefulness: Usefulness,
     key: str,
 ) -> Entry:
     """Sample the run's model, measure it, and log `eval/*` metrics, the extractor version and the
     evaluation's `key` into the run. A run already measured under the same key (same classifier,
-    evaluation settings and code) keeps its figures: evaluation is deterministic, so measuring it again
+    evaluation settings and code) keeps its scores: evaluation is deterministic, so measuring it again
     would give the same numbers."""
     import mlflow
 
@@ -105,50 +106,46 @@ def evaluate_run(
         sampler = Sampler(model_dir)
         kind = sampler.info["kind"]
         if run.data.tags.get("eval/key") == key:
-            log.info(
-                "%s: measured before under the same evaluation; figures reused", run.data.tags["variant"]
-            )
-            figures = {
+            log.info("%s: measured before under the same evaluation; scores reused", run.data.tags["variant"])
+            scores = {
                 k.removeprefix("eval/"): v for k, v in run.data.metrics.items() if k.startswith("eval/")
             }
             grid = (
-                sampler.sample(GRID_SAMPLES, seed=cfg["seed"], batch=EVALUATION_BATCH)
-                if kind != "toy"
-                else None
+                sampler.sample(GRID_SAMPLES, seed=cfg.seed, batch=EVALUATION_BATCH) if kind != "toy" else None
             )
-            return _entry(client, run, kind, figures, grid)
-        samples = sampler.sample(cfg["samples"], seed=cfg["seed"], batch=EVALUATION_BATCH)
+            return _entry(client, run, kind, scores, grid)
+        samples = sampler.sample(cfg.samples, seed=cfg.seed, batch=EVALUATION_BATCH)
         if kind == "toy":
-            figures = quality.toy_quality(samples, mean=DATA_MEAN, std=DATA_STD)
+            scores = quality.toy_quality(samples, mean=DATA_MEAN, std=DATA_STD)
         else:
             reading = classifier.read(samples)
-            figures = quality.image_quality(samples, reading, reference, cfg)
+            scores = quality.image_quality(samples, reading, reference, cfg)
         if sampler.classes:  # the sampler's default labels: row i draws digit i mod 10
             labels = labels_in_turn(len(samples), sampler.classes)
-            figures.update(quality.conditional_quality(reading, labels, reference))
-            n = cfg["cas"]["images"]
-            figures["cas"] = usefulness(
-                sampler.sample(n, seed=cfg["seed"] + 1, batch=EVALUATION_BATCH),
+            scores.update(quality.conditional_quality(reading, labels, reference))
+            n = cfg.cas.images
+            scores["cas"] = usefulness(
+                sampler.sample(n, seed=cfg.seed + 1, batch=EVALUATION_BATCH),
                 labels_in_turn(n, sampler.classes),
             )
         if kind == "reconstruction":
-            figures["reconstruction_mse"] = reconstruction_error(model_dir, test, bool(sampler.classes))
-    log_figures(client, run.info.run_id, figures, classifier.version, cfg["samples"], key)
-    return _entry(client, run, kind, figures, samples[:GRID_SAMPLES] if kind != "toy" else None)
+            scores["reconstruction_mse"] = reconstruction_error(model_dir, test, bool(sampler.classes))
+    log_scores(client, run.info.run_id, scores, classifier.version, cfg.samples, key)
+    return _entry(client, run, kind, scores, samples[:GRID_SAMPLES] if kind != "toy" else None)
 
 
-def log_figures(
-    client: Any, run_id: str, figures: dict[str, float], extractor: str, samples: int, key: str
+def log_scores(
+    client: Any, run_id: str, scores: dict[str, float], extractor: str, samples: int, key: str
 ) -> None:
-    """The figures and the key they were measured under, in one write (one transaction of the store): an
-    evaluation killed mid-way leaves the run's earlier figures with their own key, never new figures under
-    an old key or old figures under a new one."""
+    """The scores and the key they were measured under, in one write (one transaction of the store): an
+    evaluation killed mid-way leaves the run's earlier scores with their own key, never new scores under
+    an old key or old scores under a new one."""
     from mlflow.entities import Metric, RunTag
 
     now = int(time.time() * 1000)
     client.log_batch(
         run_id,
-        metrics=[Metric(f"eval/{name}", float(value), now, 0) for name, value in figures.items()],
+        metrics=[Metric(f"eval/{name}", float(value), now, 0) for name, value in scores.items()],
         tags=[
             RunTag("eval/extractor_version", extractor),
             RunTag("eval/samples", str(samples)),
@@ -157,22 +154,22 @@ def log_figures(
     )
 
 
-def _entry(client: Any, run: Any, kind: str, figures: dict[str, float], grid: np.ndarray | None) -> Entry:
+def _entry(client: Any, run: Any, kind: str, scores: dict[str, float], grid: np.ndarray | None) -> Entry:
     curve = [(float(m.step), m.value) for m in client.get_metric_history(run.info.run_id, QUALITY_METRIC)]
-    return Entry(run.data.tags["variant"], run.info.run_id, kind, figures, grid, dict(run.data.tags), curve)
+    return Entry(run.data.tags["variant"], run.info.run_id, kind, scores, grid, dict(run.data.tags), curve)
 
 
-def evaluation_key(project_dir: Path, params: dict[str, Any], extractor: str) -> str:
-    """What an evaluation's figures depend on besides the run: the `evaluate` stage's params and code (as
+def evaluation_key(project_dir: Path, params: Settings, extractor: str) -> str:
+    """What an evaluation's scores depend on besides the run: the `evaluate` stage's params and code (as
     dvc.yaml lists them) and the classifier's version, the hash of its weights. The runs are left out,
     and so are the classifier's files, whose bytes hold the time they were saved: the same classifier
     trained in two clones sharing one store gives one key."""
     from mnistgen import lineage
     from mnistgen.config import load_params
 
-    inputs = lineage.fingerprint(project_dir, load_params(project_dir), "evaluate", params["profile"])
-    inputs["deps"].pop(params["train"]["runs_dir"], None)
-    inputs["deps"].pop(params["classifier"]["dir"], None)
+    inputs = lineage.fingerprint(project_dir, load_params(project_dir), "evaluate", params.profile)
+    inputs["deps"].pop(params.train.runs_dir, None)
+    inputs["deps"].pop(params.classifier.dir, None)
     return lineage.digest({**inputs, "extractor": extractor})
 
 
@@ -199,18 +196,18 @@ def reconstruction_error(model_dir: Path, test: Split, conditional: bool) -> flo
 def floor_entry(
     reference: quality.Reference,
     classifier: Classifier,
-    cfg: dict[str, Any],
+    cfg: EvaluationSection,
     usefulness: Usefulness,
     measured: dict[str, float] | None = None,
 ) -> Entry:
-    """The same figures for real training images: how good "perfect" looks in these metrics; its CAS is
+    """The same scores for real training images: how good "perfect" looks in these metrics; its CAS is
     the same classifier trained on as many real images as a conditional model is asked for. `measured`:
-    the figures of an earlier evaluation under the same key (they would come out the same).
+    the scores of an earlier evaluation under the same key (they would come out the same).
 
     The slice is left out of the memorisation reference, or real digits would look like perfect copies.
     """
-    rng = np.random.default_rng(cfg["seed"])
-    chosen = rng.choice(len(reference.train_images), cfg["samples"], replace=False)
+    rng = np.random.default_rng(cfg.seed)
+    chosen = rng.choice(len(reference.train_images), cfg.samples, replace=False)
     if measured is not None:
         return Entry(FLOOR, None, "real", measured, reference.train_images[chosen[:GRID_SAMPLES]])
     rest = np.setdiff1d(np.arange(len(reference.train_images)), chosen)
@@ -224,26 +221,26 @@ def floor_entry(
     )
     real = reference.train_images[chosen]
     reading = classifier.read(real)
-    figures = quality.image_quality(real, reading, held_out, cfg)
-    figures |= metrics.label_accuracies(reading[1].argmax(axis=1), reference.train_labels[chosen])
-    few = chosen[: cfg["cas"]["images"]]
-    figures["cas"] = usefulness(reference.train_images[few], reference.train_labels[few])
-    return Entry(FLOOR, None, "real", figures, real[:GRID_SAMPLES])
+    scores = quality.image_quality(real, reading, held_out, cfg)
+    scores |= metrics.label_accuracies(reading[1].argmax(axis=1), reference.train_labels[chosen])
+    few = chosen[: cfg.cas.images]
+    scores["cas"] = usefulness(reference.train_images[few], reference.train_labels[few])
+    return Entry(FLOOR, None, "real", scores, real[:GRID_SAMPLES])
 
 
 def measured_floor(client: Any, experiment_ids: list[str], key: str) -> dict[str, float] | None:
-    """The floor's figures from an earlier evaluation under the same `key` (real data, classifier, settings
+    """The floor's scores from an earlier evaluation under the same `key` (real data, classifier, settings
     and code), kept as a tag of the experiment it was logged in; None if there is none."""
     for experiment_id in experiment_ids:
         stored = json.loads(client.get_experiment(experiment_id).tags.get(FLOOR_TAG, "{}"))
-        if stored.get("key") == key:
-            log.info("%s: measured before under the same evaluation; figures reused", FLOOR)
-            return stored["figures"]
+        if stored.get("key") == key and "scores" in stored:
+            log.info("%s: measured before under the same evaluation; scores reused", FLOOR)
+            return stored["scores"]
     return None
 
 
 def evaluate_all(
-    project_dir: Path, params: dict[str, Any], seed: int | None = None, champion: Any | None = None
+    project_dir: Path, params: Settings, seed: int | None = None, champion: Any | None = None
 ) -> tuple[list[Entry], str, tuple[Path, Path]]:
     """Evaluate every variant's current run (trained with `seed`, default `train.seed`), add the floor, and
     write the leaderboard under `reports_folder`. `champion`, the registered champion's model
@@ -256,11 +253,11 @@ def evaluate_all(
     try:
         return _evaluate_all(project_dir, params, seed, champion)
     except MlflowException as err:
-        raise tracking.store_failed(project_dir, params["mlflow"], err) from err
+        raise tracking.store_failed(project_dir, params.mlflow, err) from err
 
 
 def _evaluate_all(
-    project_dir: Path, params: dict[str, Any], seed: int | None, champion: Any | None
+    project_dir: Path, params: Settings, seed: int | None, champion: Any | None
 ) -> tuple[list[Entry], str, tuple[Path, Path]]:
     import mlflow
 
@@ -269,11 +266,11 @@ def _evaluate_all(
     from mnistgen.datasets import EVALUATION, log_inputs, mnist_input
     from mnistgen.evaluation import classifier as classifier_module
 
-    cfg = params["evaluation"]
-    runtime.configure(cfg["seed"], params["train"]["deterministic"])  # CAS trains classifiers
-    classifier = classifier_module.load(project_dir / params["classifier"]["dir"])
+    cfg = params.evaluation
+    runtime.configure(cfg.seed, params.train.deterministic)  # CAS trains classifiers
+    classifier = classifier_module.load(project_dir / params.classifier.dir)
     splits = load_mnist(DataSettings.from_params(project_dir, params))
-    experiment_ids = tracking.experiment_ids(project_dir, params["mlflow"])
+    experiment_ids = tracking.experiment_ids(project_dir, params.mlflow)
     client = mlflow.MlflowClient()
     runs = current_runs(client, experiment_ids, project_dir, params, seed)
     if not runs:
@@ -290,7 +287,7 @@ def _evaluate_all(
 
     def usefulness(images: np.ndarray, labels: np.ndarray) -> float:
         return quality.classification_accuracy_score(
-            images, labels, reference, params["classifier"], cfg["cas"], cfg["seed"]
+            images, labels, reference, params.classifier, cfg.cas, cfg.seed
         )
 
     key = evaluation_key(project_dir, params, classifier.version)
@@ -319,11 +316,11 @@ def _evaluate_all(
         entries.append(entry)
     floor = floor_entry(reference, classifier, cfg, usefulness, measured_floor(client, experiment_ids, key))
     entries.append(floor)
-    figures = {name: float(value) for name, value in floor.metrics.items()}
-    client.set_experiment_tag(experiment_ids[0], FLOOR_TAG, json.dumps({"key": key, "figures": figures}))
+    scores = {name: float(value) for name, value in floor.metrics.items()}
+    client.set_experiment_tag(experiment_ids[0], FLOOR_TAG, json.dumps({"key": key, "scores": scores}))
     paths = write_leaderboard(
         entries,
-        params["registry"]["primary_metric"],
+        params.registry.primary_metric,
         classifier.version,
         reports_folder(project_dir, params, seed),
     )

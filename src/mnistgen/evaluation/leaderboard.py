@@ -22,7 +22,7 @@ FLOOR = "real data (floor)"  # the row of real training images, measured as a ge
 
 @dataclass
 class Entry:
-    """One leaderboard row: a variant's run (or the real-data floor) and its figures."""
+    """One leaderboard row: a variant's run (or the real-data floor) and its scores."""
 
     name: str
     run_id: str | None
@@ -132,7 +132,7 @@ def markdown(entries: list[Entry], primary: str, extractor: str) -> str:
     lines = [
         "# mnistgen leaderboard",
         "",
-        f"Ranked by `{primary}`; features from classifier version `{extractor}`. Each figure compares "
+        f"Ranked by `{primary}`; features from classifier version `{extractor}`. Each score compares "
         "samples with the MNIST test set; the floor row is real training images measured the same way.",
         "",
         *image_table(entries, primary),
@@ -212,8 +212,8 @@ def html_page(entries: list[Entry], primary: str, extractor: str) -> str:
 
 
 def metrics_by_variant(entries: list[Entry]) -> dict[str, dict[str, float | int | bool | None]]:
-    """Every variant's figures (and `floor` for real data), with its steps and whether it reached its
-    budget; non-finite figures become null. A re-scored champion is not a variant of this run: left out."""
+    """Every variant's scores (and `floor` for real data), with its steps and whether it reached its
+    budget; non-finite scores become null. A re-scored champion is not a variant of this run: left out."""
     rows: dict[str, dict[str, float | int | bool | None]] = {}
     for entry in entries:
         if entry.rescored:
@@ -228,31 +228,31 @@ def metrics_by_variant(entries: list[Entry]) -> dict[str, dict[str, float | int 
 
 
 def read_metrics(metrics_dir: Path) -> tuple[list[Entry], str]:
-    """The files `write` leaves under `metrics/` read back as entries (figures and steps; no run ids or
+    """The files `write` leaves under `metrics/` read back as entries (scores and steps; no run ids or
     grids), with the classifier version they were measured with: what the docs' results page shows."""
     entries, extractors = [], set()
     for path in sorted(metrics_dir.glob("*.json")):
         values = json.loads(path.read_text())
         extractors.add(values.pop("extractor_version"))
         done, complete = values.pop("steps", None), values.pop("complete", True)
-        figures = {k: float("nan") if v is None else float(v) for k, v in values.items()}
+        scores = {k: float("nan") if v is None else float(v) for k, v in values.items()}
         kind = (
             "real"
             if path.stem == "floor"
             else "toy"
-            if "wasserstein1" in figures
+            if "wasserstein1" in scores
             else "reconstruction"
-            if "reconstruction_mse" in figures
+            if "reconstruction_mse" in scores
             else "adversarial"
         )
         tags = {} if done is None else {"steps": f"{done}/{done}"}  # the budget itself is not kept
         if not complete:
             tags["stopped_by"] = "cut short"
         name = FLOOR if kind == "real" else path.stem
-        entries.append(Entry(name, None, kind, figures, tags=tags))
+        entries.append(Entry(name, None, kind, scores, tags=tags))
     if len(extractors) != 1:
         raise ValueError(
-            f"{metrics_dir}: figures of {len(extractors)} classifier versions: {sorted(extractors)}"
+            f"{metrics_dir}: scores of {len(extractors)} classifier versions: {sorted(extractors)}"
         )
     return entries, extractors.pop()
 

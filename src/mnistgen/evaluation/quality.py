@@ -1,9 +1,8 @@
-"""Every quality figure of one set of samples, against the MNIST test set, in the classifier's features."""
+"""Every quality score of one set of samples, against the MNIST test set, in the classifier's features."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
 
 import numpy as np
 from scipy import stats
@@ -12,6 +11,7 @@ from mnistgen.data.idx import Split
 from mnistgen.evaluation import metrics
 from mnistgen.evaluation.classifier import Classifier
 from mnistgen.images import to_unit
+from mnistgen.settings import Cas, ClassifierSection, EvaluationSection
 
 Reading = tuple[np.ndarray, np.ndarray]  # a sample set through the classifier: (features, probabilities)
 
@@ -42,27 +42,27 @@ class Reference:
 
 
 def image_quality(
-    samples: np.ndarray, reading: Reading, reference: Reference, cfg: dict[str, Any]
+    samples: np.ndarray, reading: Reading, reference: Reference, cfg: EvaluationSection
 ) -> dict[str, float]:
     """FID, KID, classifier IS, precision/recall, mode coverage and memorisation of (n, 28, 28) samples,
     from the classifier's `reading` of them (features, probabilities); FID and recall with a bootstrap
     confidence interval (`*_ci_low`, `*_ci_high`), so two models are told apart only beyond their noise."""
     features, predicted = reading
     kid_mean, kid_std = metrics.kernel_inception_distance(
-        reference.test_features, features, cfg["kid_subsets"], cfg["kid_subset_size"], cfg["seed"]
+        reference.test_features, features, cfg.kid_subsets, cfg.kid_subset_size, cfg.seed
     )
     is_mean, is_std = metrics.inception_score(predicted)
-    n_pr = min(cfg["pr_samples"], len(features), len(reference.test_features))
-    precise, recalled = metrics.manifold_members(reference.test_features[:n_pr], features[:n_pr], cfg["pr_k"])
-    bootstrap = cfg["bootstrap"]
+    n_pr = min(cfg.pr_samples, len(features), len(reference.test_features))
+    precise, recalled = metrics.manifold_members(reference.test_features[:n_pr], features[:n_pr], cfg.pr_k)
+    bootstrap = cfg.bootstrap
     fid_low, fid_high = metrics.fid_interval(
-        reference.test_features, features, bootstrap["resamples"], bootstrap["confidence"], cfg["seed"]
+        reference.test_features, features, bootstrap.resamples, bootstrap.confidence, cfg.seed
     )
     recall_low, recall_high = metrics.share_interval(
-        recalled, bootstrap["resamples"], bootstrap["confidence"], cfg["seed"]
+        recalled, bootstrap.resamples, bootstrap.confidence, cfg.seed
     )
     entropy, rarest = metrics.mode_coverage(predicted.argmax(axis=1))
-    n_mem = min(cfg["memorisation_samples"], len(samples))
+    n_mem = min(cfg.memorisation_samples, len(samples))
     to_train = metrics.nearest_l1(samples[:n_mem].reshape(n_mem, -1), reference.train_flat).mean()
     test_to_train = metrics.nearest_l1(
         reference.test_images[:n_mem].reshape(n_mem, -1), reference.train_flat
@@ -112,8 +112,8 @@ def classification_accuracy_score(
     images: np.ndarray,
     labels: np.ndarray,
     reference: Reference,
-    classifier_cfg: dict[str, Any],
-    cas_cfg: dict[str, Any],
+    classifier_cfg: ClassifierSection,
+    cas_cfg: Cas,
     seed: int,
 ) -> float:
     """Train on synthetic, test on real (Ravuri & Vinyals 2019): the real-test accuracy of a classifier
@@ -121,7 +121,7 @@ def classification_accuracy_score(
     compare with the same classifier trained on as many real images."""
     from mnistgen.evaluation.classifier import fit_and_score
 
-    settings = {**classifier_cfg, "epochs": cas_cfg["epochs"]}
+    settings = classifier_cfg.model_copy(update={"epochs": cas_cfg.epochs})
     _, accuracy = fit_and_score(images, labels, reference.test_images, reference.test_labels, settings, seed)
     return accuracy
 

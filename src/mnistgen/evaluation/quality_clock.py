@@ -6,7 +6,7 @@ It measures with the evaluation's classifier, so it lives here and is handed to 
 Only the seconds spent in training steps count (not checkpoints, figures or these measurements; nor do the
 measurements count against a run's `max_minutes`), and the
 FID uses fewer samples than the evaluation (2,000 by default), so it reads higher than the leaderboard's
-figure for the same model: compare curves with each other, not with the leaderboard.
+score for the same model: compare curves with each other, not with the leaderboard.
 """
 
 from __future__ import annotations
@@ -33,8 +33,8 @@ CSV_FILE = "time_to_quality.csv"
 def start(plan: RunPlan, generate: Generate, test_images: np.ndarray) -> QualityClock | None:
     """The clock of one run: a FID every `train.quality_every_seconds` of training, written beside the run;
     None when that setting is off or no feature classifier has been trained yet."""
-    every = plan.train["quality_every_seconds"]
-    folder = plan.project_dir / plan.params["classifier"]["dir"]
+    every = plan.train.quality_every_seconds
+    folder = plan.project_dir / plan.params.classifier.dir
     if not every:
         return None
     if not (folder / MODEL_FILE).is_file():

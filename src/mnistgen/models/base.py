@@ -13,6 +13,7 @@ from typing import Any, Literal
 import keras
 
 from mnistgen.images import PixelRange
+from mnistgen.settings import Optimizer
 
 # The last layer of every network computes in float32, so bf16 runs still give float32 logits and pixels.
 OUTPUT_DTYPE = "float32"
@@ -110,16 +111,16 @@ def sampling_info(spec: Spec) -> dict[str, Any]:
     }
 
 
-def optimizer(cfg: dict[str, Any]) -> keras.optimizers.Optimizer:
+def optimizer(cfg: Optimizer) -> keras.optimizers.Optimizer:
     """An optimizer from `{name: adam, lr, beta_1}`, `{name: rmsprop, lr}` or `{name: sgd, lr, momentum}`
-    (the settings `config.OPTIMIZER_SETTINGS` requires of each)."""
-    name = cfg["name"]
+    (`settings.Optimizer` holds the settings each needs)."""
+    name = cfg.name
     if name == "adam":
-        return keras.optimizers.Adam(learning_rate=cfg["lr"], beta_1=cfg["beta_1"])
+        return keras.optimizers.Adam(learning_rate=cfg.lr, beta_1=cfg.beta_1)
     if name == "rmsprop":
-        return keras.optimizers.RMSprop(learning_rate=cfg["lr"])
+        return keras.optimizers.RMSprop(learning_rate=cfg.lr)
     if name == "sgd":
-        return keras.optimizers.SGD(learning_rate=cfg["lr"], momentum=cfg["momentum"])
+        return keras.optimizers.SGD(learning_rate=cfg.lr, momentum=cfg.momentum)
     raise ValueError(f"unknown optimizer {name!r}: use adam, rmsprop or sgd")
 
 

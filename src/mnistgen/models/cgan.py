@@ -50,33 +50,33 @@ one, a step takes about a sixth less time, so a minute of CPU holds more steps.
 from __future__ import annotations
 
 from statistics import NormalDist
-from typing import Any
 
 import keras
 
 from mnistgen.models.base import CLASSES, OUTPUT_DTYPE, AdversarialSpec, Noise, activation, optimizer
+from mnistgen.settings import Cgan, ConditionalGan
 
 # How far apart the digits' stretches of the style coordinate lie in `routed_generator`: the coordinate is a
 # N(0, 1) draw, and |u| > 10 has probability 1.5e-23.
 ROUTING_SPAN = 20.0
 
 
-def build(cfg: dict[str, Any]) -> AdversarialSpec:
-    styles = cfg["subclusters"]
+def build(cfg: Cgan) -> AdversarialSpec:
+    styles = cfg.subclusters
     options = {
-        "auxiliary_classifier": cfg["auxiliary_classifier"],
-        "auxiliary_margin": cfg["auxiliary_margin"],
-        "shared_fakes": cfg["shared_fakes"],
+        "auxiliary_classifier": cfg.auxiliary_classifier,
+        "auxiliary_margin": cfg.auxiliary_margin,
+        "shared_fakes": cfg.shared_fakes,
     }
-    if styles:  # labels digit x styles + style (`data.clusters.relabel`); config.py asks for normal noise
+    if styles:  # labels digit x styles + style (`data.clusters.relabel`); normal noise (`settings.Cgan`)
         return conditional_spec(
-            cfg, CLASSES * styles, cfg["noise"], CLASSES, digit_vectors=cfg["digit_vectors"], **options
+            cfg, CLASSES * styles, cfg.noise, CLASSES, digit_vectors=cfg.digit_vectors, **options
         )
-    return conditional_spec(cfg, CLASSES, cfg["noise"], **options)
+    return conditional_spec(cfg, CLASSES, cfg.noise, **options)
 
 
 def conditional_spec(
-    cfg: dict[str, Any],
+    cfg: ConditionalGan,
     classes: int,
     noise: Noise,
     cluster_groups: int = 0,
@@ -96,15 +96,15 @@ def conditional_spec(
     return AdversarialSpec(
         generator=generator,
         discriminator=discriminator,
-        g_optimizer=optimizer(cfg["generator"]["optimizer"]),
-        d_optimizer=optimizer(cfg["discriminator"]["optimizer"]),
-        loss=cfg["loss"],
-        z_dim=cfg["z_dim"],
+        g_optimizer=optimizer(cfg.generator.optimizer),
+        d_optimizer=optimizer(cfg.discriminator.optimizer),
+        loss=cfg.loss,
+        z_dim=cfg.z_dim,
         noise=noise,
-        reference_batch=cfg["reference_batch"] or 0,
+        reference_batch=cfg.reference_batch or 0,
         classes=classes,
         cluster_groups=cluster_groups,
-        mode_seeking=cfg["mode_seeking"],
+        mode_seeking=cfg.mode_seeking,
         auxiliary_classifier=auxiliary_classifier,
         auxiliary_margin=auxiliary_margin,
         shared_fakes=shared_fakes,
@@ -112,15 +112,15 @@ def conditional_spec(
 
 
 def networks(
-    cfg: dict[str, Any], classes: int, digit_head: bool = False, digit_groups: int = 0
+    cfg: ConditionalGan, classes: int, digit_head: bool = False, digit_groups: int = 0
 ) -> tuple[keras.Model, keras.Model]:
     """The generator ([z, label] -> image) and the projection discriminator ([image, label] -> logit, or
     [logit, digit logits] with `digit_head`). `digit_groups` G > 0: the labels are G digits' styles (label
     // (classes / G) is the digit), and each label's embedding and class vector add the digit's own."""
-    z_dim, embedding = cfg["z_dim"], cfg["generator"]["label_embedding"]
-    g_wide, g_narrow = cfg["generator"]["filters"]
-    d_narrow, d_wide = cfg["discriminator"]["filters"]
-    g_kernel, d_kernel = cfg["generator"]["kernel"], cfg["discriminator"]["kernel"]
+    z_dim, embedding = cfg.z_dim, cfg.generator.label_embedding
+    g_wide, g_narrow = cfg.generator.filters
+    d_narrow, d_wide = cfg.discriminator.filters
+    g_kernel, d_kernel = cfg.generator.kernel, cfg.discriminator.kernel
 
     z, label = keras.Input((z_dim,), name="z"), keras.Input((1,), dtype="int32", name="label")
     wanted = keras.layers.Flatten()(_label_vector(label, classes, embedding, digit_groups))
@@ -140,7 +140,7 @@ def networks(
     features = keras.layers.Flatten(dtype=OUTPUT_DTYPE)(h)
     unconditional = keras.layers.Dense(1, dtype=OUTPUT_DTYPE)(features)
     image_features = features  # phi(x), before any projection
-    rank = cfg["discriminator"]["projection_rank"]
+    rank = cfg.discriminator.projection_rank
     if rank:  # <W e_y, phi(x)> computed as <e_y, W^T phi(x)>: one shared matrix, a rank-D vector per class
         features = keras.layers.Dense(rank, use_bias=False, dtype=OUTPUT_DTYPE, name="shared_projection")(
             features

@@ -8,11 +8,10 @@ The generator step only updates the generator, which is what the book's "frozen 
 
 from __future__ import annotations
 
-from typing import Any
-
 from mnistgen.models import gdl_blocks
 from mnistgen.models.base import AdversarialSpec
+from mnistgen.settings import ConvGan
 
 
-def build(cfg: dict[str, Any]) -> AdversarialSpec:
-    return gdl_blocks.adversarial_spec(cfg, "discriminator", "bce")
+def build(cfg: ConvGan) -> AdversarialSpec:
+    return gdl_blocks.adversarial_spec(cfg, cfg.discriminator, "bce")

@@ -10,36 +10,35 @@ some of the digit in the code.
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 
 from mnistgen.models.autoencoder import decoder, encoder_features
 from mnistgen.models.base import CLASSES, OUTPUT_DTYPE, ReconstructionSpec, optimizer
+from mnistgen.settings import Vae
 
 
 def one_hot(label: keras.KerasTensor) -> keras.KerasTensor:
     return keras.layers.Flatten()(keras.layers.CategoryEncoding(CLASSES, output_mode="one_hot")(label))
 
 
-def build(cfg: dict[str, Any]) -> ReconstructionSpec:
+def build(cfg: Vae) -> ReconstructionSpec:
     image, features, shape = encoder_features(cfg)
     label = keras.Input((1,), dtype="int32", name="label")
     joined = keras.layers.Concatenate()([features, one_hot(label)])
-    mu = keras.layers.Dense(cfg["z_dim"], dtype=OUTPUT_DTYPE, name="mu")(joined)
-    log_var = keras.layers.Dense(cfg["z_dim"], dtype=OUTPUT_DTYPE, name="log_var")(joined)
+    mu = keras.layers.Dense(cfg.z_dim, dtype=OUTPUT_DTYPE, name="mu")(joined)
+    log_var = keras.layers.Dense(cfg.z_dim, dtype=OUTPUT_DTYPE, name="log_var")(joined)
 
-    z, wanted = keras.Input((cfg["z_dim"],), name="z"), keras.Input((1,), dtype="int32", name="label")
-    trunk = decoder({**cfg, "z_dim": cfg["z_dim"] + CLASSES}, shape)
+    z, wanted = keras.Input((cfg.z_dim,), name="z"), keras.Input((1,), dtype="int32", name="label")
+    trunk = decoder(cfg.model_copy(update={"z_dim": cfg.z_dim + CLASSES}), shape)
     conditioned = keras.layers.Concatenate()([z, one_hot(wanted)])
     return ReconstructionSpec(
         encoder=keras.Model([image, label], [mu, log_var], name="encoder"),
         decoder=keras.Model([z, wanted], trunk(conditioned), name="decoder"),
-        optimizer=optimizer(cfg["optimizer"]),
-        z_dim=cfg["z_dim"],
+        optimizer=optimizer(cfg.optimizer),
+        z_dim=cfg.z_dim,
         variational=True,
-        r_loss_factor=cfg["r_loss_factor"],
+        r_loss_factor=cfg.r_loss_factor,
         classes=CLASSES,
-        latent_prior=cfg["latent_prior"],
-        latent_components=cfg["latent_components"],
+        latent_prior=cfg.latent_prior,
+        latent_components=cfg.latent_components,
     )

@@ -12,17 +12,16 @@ vectors (what training mode sees on a large batch): the tutorial's look, and one
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 
 from mnistgen.models.base import OUTPUT_DTYPE, AdversarialSpec, activation, optimizer
+from mnistgen.settings import Dcgan
 
 
-def build(cfg: dict[str, Any]) -> AdversarialSpec:
-    z_dim = cfg["z_dim"]
-    g_wide, g_narrow = cfg["generator"]["filters"]
-    d_narrow, d_wide = cfg["discriminator"]["filters"]
+def build(cfg: Dcgan) -> AdversarialSpec:
+    z_dim = cfg.z_dim
+    g_wide, g_narrow = cfg.generator.filters
+    d_narrow, d_wide = cfg.discriminator.filters
     generator = keras.Sequential(
         [
             keras.Input((z_dim,)),
@@ -55,10 +54,10 @@ def build(cfg: dict[str, Any]) -> AdversarialSpec:
     return AdversarialSpec(
         generator=generator,
         discriminator=discriminator,
-        g_optimizer=optimizer(cfg["generator"]["optimizer"]),
-        d_optimizer=optimizer(cfg["discriminator"]["optimizer"]),
+        g_optimizer=optimizer(cfg.generator.optimizer),
+        d_optimizer=optimizer(cfg.discriminator.optimizer),
         loss="bce",
         z_dim=z_dim,
-        noise=cfg["noise"],
-        reference_batch=cfg["reference_batch"] or 0,
+        noise=cfg.noise,
+        reference_batch=cfg.reference_batch or 0,
     )

@@ -12,12 +12,11 @@ samples like any unconditional model: from noise alone (`cgan.routed_generator`)
 
 from __future__ import annotations
 
-from typing import Any
-
 from mnistgen.models import cgan
 from mnistgen.models.base import AdversarialSpec
+from mnistgen.settings import Scgan
 
 
-def build(cfg: dict[str, Any]) -> AdversarialSpec:
+def build(cfg: Scgan) -> AdversarialSpec:
     # Normal noise: the saved generator reads its cluster coordinate as a N(0, 1) draw, like the rest of z.
-    return cgan.conditional_spec(cfg, cfg["clusters"], "normal", cluster_groups=1)
+    return cgan.conditional_spec(cfg, cfg.clusters, "normal", cluster_groups=1)

@@ -11,12 +11,12 @@ saturating and bigger nets failing to converge. Plain gradient descent. Two of i
 from __future__ import annotations
 
 import math
-from typing import Any
 
 import keras
 import tensorflow as tf
 
 from mnistgen.models.base import OUTPUT_DTYPE, AdversarialSpec, optimizer
+from mnistgen.settings import ToyGan
 
 NEEDS_MNIST = False  # its data is drawn from N(-1, 1) as it trains
 DATA_MEAN, DATA_STD = -1.0, 1.0
@@ -43,39 +43,39 @@ def sort_batch(real: tf.Tensor) -> tf.Tensor:
     return tf.sort(real, axis=0)
 
 
-def pretrain_discriminator(discriminator: keras.Model, cfg: dict[str, Any], seed: int) -> None:
+def pretrain_discriminator(discriminator: keras.Model, cfg: ToyGan, seed: int) -> None:
     """Fit sigmoid(D(x)) to p_data(x) at uniform points of the domain, by mean squared error, with an
     optimizer of D's settings (its own: the game's starts fresh)."""
     rng = tf.random.Generator.from_seed(seed)
-    opt = optimizer(cfg["discriminator"]["optimizer"])
+    opt = optimizer(cfg.discriminator.optimizer)
 
     @tf.function
     def step() -> tf.Tensor:
-        x = rng.uniform((cfg["batch_size"], 1), *DOMAIN)
+        x = rng.uniform((cfg.batch_size, 1), *DOMAIN)
         with tf.GradientTape() as tape:
             loss = tf.reduce_mean((tf.sigmoid(discriminator(x, training=True)) - data_density(x)) ** 2)
         grads = tape.gradient(loss, discriminator.trainable_variables)
         opt.apply_gradients(zip(grads, discriminator.trainable_variables, strict=True))
         return loss
 
-    for _ in range(cfg["discriminator"]["pretrain_steps"]):
+    for _ in range(cfg.discriminator.pretrain_steps):
         step()
 
 
-def build(cfg: dict[str, Any]) -> AdversarialSpec:
-    g, d = cfg["generator"], cfg["discriminator"]
-    discriminator = mlp("discriminator", d["hidden"])
+def build(cfg: ToyGan) -> AdversarialSpec:
+    g, d = cfg.generator, cfg.discriminator
+    discriminator = mlp("discriminator", d.hidden)
     return AdversarialSpec(
-        generator=mlp("generator", g["hidden"]),
+        generator=mlp("generator", g.hidden),
         discriminator=discriminator,
-        g_optimizer=optimizer(g["optimizer"]),
-        d_optimizer=optimizer(d["optimizer"]),
+        g_optimizer=optimizer(g.optimizer),
+        d_optimizer=optimizer(d.optimizer),
         loss="bce",
         z_dim=1,
-        noise=cfg["noise"],
-        align_real=sort_batch if cfg["sort_batches"] else None,
+        noise=cfg.noise,
+        align_real=sort_batch if cfg.sort_batches else None,
         pretrain=(lambda seed: pretrain_discriminator(discriminator, cfg, seed))
-        if d["pretrain_steps"]
+        if d.pretrain_steps
         else None,
         kind="toy",
     )

@@ -13,25 +13,24 @@ digits' codes also covers the space between them, which decodes to blurred hybri
 
 from __future__ import annotations
 
-from typing import Any
-
 import keras
 
 from mnistgen.models.autoencoder import decoder, encoder_features
 from mnistgen.models.base import OUTPUT_DTYPE, ReconstructionSpec, optimizer
+from mnistgen.settings import Vae
 
 
-def build(cfg: dict[str, Any]) -> ReconstructionSpec:
+def build(cfg: Vae) -> ReconstructionSpec:
     image, features, shape = encoder_features(cfg)
-    mu = keras.layers.Dense(cfg["z_dim"], dtype=OUTPUT_DTYPE, name="mu")(features)
-    log_var = keras.layers.Dense(cfg["z_dim"], dtype=OUTPUT_DTYPE, name="log_var")(features)
+    mu = keras.layers.Dense(cfg.z_dim, dtype=OUTPUT_DTYPE, name="mu")(features)
+    log_var = keras.layers.Dense(cfg.z_dim, dtype=OUTPUT_DTYPE, name="log_var")(features)
     return ReconstructionSpec(
         encoder=keras.Model(image, [mu, log_var], name="encoder"),
         decoder=decoder(cfg, shape),
-        optimizer=optimizer(cfg["optimizer"]),
-        z_dim=cfg["z_dim"],
+        optimizer=optimizer(cfg.optimizer),
+        z_dim=cfg.z_dim,
         variational=True,
-        r_loss_factor=cfg["r_loss_factor"],
-        latent_prior=cfg["latent_prior"],
-        latent_components=cfg["latent_components"],
+        r_loss_factor=cfg.r_loss_factor,
+        latent_prior=cfg.latent_prior,
+        latent_components=cfg.latent_components,
     )

@@ -7,13 +7,12 @@ difference of mean scores. The Lipschitz constraint is enforced by clipping ever
 
 from __future__ import annotations
 
-from typing import Any
-
 from mnistgen.models import gdl_blocks
 from mnistgen.models.base import AdversarialSpec
+from mnistgen.settings import Wgan
 
 
-def build(cfg: dict[str, Any]) -> AdversarialSpec:
+def build(cfg: Wgan) -> AdversarialSpec:
     return gdl_blocks.adversarial_spec(
-        cfg, "critic", "wasserstein", d_steps=cfg["critic_steps"], clip=cfg["clip"]
+        cfg, cfg.critic, "wasserstein", d_steps=cfg.critic_steps, clip=cfg.clip
     )

@@ -2,19 +2,18 @@
 
 The critic's Lipschitz constraint becomes a penalty: `gp_weight * (||grad critic(x_hat)|| - 1)^2` at
 random interpolates x_hat between real and generated images (one uniform weight per image). No weight
-clipping, and no batch norm in the critic, whose per-image gradients batch norm would couple (the settings'
-validation in `mnistgen.config` refuses a critic with batch norm).
+clipping, and no batch norm in the critic, whose per-image gradients batch norm would couple (its settings,
+`settings.PenaltyCritic`, refuse batch norm).
 """
 
 from __future__ import annotations
 
-from typing import Any
-
 from mnistgen.models import gdl_blocks
 from mnistgen.models.base import AdversarialSpec
+from mnistgen.settings import WganGp
 
 
-def build(cfg: dict[str, Any]) -> AdversarialSpec:
+def build(cfg: WganGp) -> AdversarialSpec:
     return gdl_blocks.adversarial_spec(
-        cfg, "critic", "wasserstein", d_steps=cfg["critic_steps"], gp_weight=cfg["gp_weight"]
+        cfg, cfg.critic, "wasserstein", d_steps=cfg.critic_steps, gp_weight=cfg.gp_weight
     )

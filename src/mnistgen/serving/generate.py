@@ -21,6 +21,7 @@ import numpy as np
 from mnistgen.config import check_options
 from mnistgen.errors import MnistgenError, free_space
 from mnistgen.serving.sampler import DIGEST_TAG, INFO_FILE, generator_digest, read_info
+from mnistgen.settings import Settings
 
 log = logging.getLogger(__name__)
 
@@ -35,7 +36,7 @@ class SampleError(MnistgenError):
 
 def sample_to_file(
     project_dir: Path,
-    params: dict[str, Any],
+    params: Settings,
     model_uri: str,
     n: int,
     seed: int,
@@ -52,7 +53,7 @@ def sample_to_file(
     check_options(seed=seed, n=n)
     _check_output(out, n)
     if not Path(model_uri).is_dir():
-        tracking.use_store(project_dir, params["mlflow"])
+        tracking.use_store(project_dir, params.mlflow)
     with tempfile.TemporaryDirectory(prefix="mnistgen-sample-") as scratch:
         folder = model_folder(model_uri, Path(scratch))
         if digit is not None:  # before the networks load: a wrong digit fails in a moment

@@ -11,7 +11,7 @@ GPU_BF16_COMPUTE_CAPABILITY = (8, 0)  # Ampere and newer have bf16 tensor cores
 
 
 def machine(cpuinfo: Path = Path("/proc/cpuinfo")) -> dict[str, object]:
-    """What a run's figures may depend on besides code, data and settings: the CPU (its model and the
+    """What a run's scores may depend on besides code, data and settings: the CPU (its model and the
     instruction sets oneDNN picks its kernels by), the cores, Python and TensorFlow."""
     try:
         lines = cpuinfo.read_text().splitlines()

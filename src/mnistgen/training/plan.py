@@ -28,6 +28,7 @@ from mnistgen.config import (
     with_profile,
 )
 from mnistgen.errors import MnistgenError
+from mnistgen.settings import Settings, TrainSection, Variant, Variants
 from mnistgen.training.run_folder import STAGING_DIR
 
 
@@ -97,16 +98,16 @@ class RunPlan:
     variant: str
     profile: str
     seed: int
-    cfg: dict[str, Any]  # the variant's section
-    train: dict[str, Any]  # the shared `train` section
-    params: dict[str, Any]  # everything, profile and overrides applied
+    cfg: Variant  # the variant's section
+    train: TrainSection  # the shared `train` section
+    params: Settings  # everything, profile and overrides applied
     fingerprint: dict[str, Any]  # what the result depends on (see `mnistgen.lineage`)
     project_dir: Path
 
     @property
     def run_dir(self) -> Path:
         """Where the variant's last finished run lives."""
-        return self.project_dir / self.train["runs_dir"] / self.variant
+        return self.project_dir / self.train.runs_dir / self.variant
 
     @property
     def staging_dir(self) -> Path:
@@ -115,22 +116,22 @@ class RunPlan:
 
     @property
     def max_minutes(self) -> float | None:
-        return self.train["max_minutes"]
+        return self.train.max_minutes
 
 
 def plan_run(request: TrainRequest) -> RunPlan:
     check_options(seed=request.seed, max_steps=request.max_steps, max_minutes=request.max_minutes)
     raw = load_params(request.project_dir)
     params = validate(apply_overrides(with_profile(raw, request.profile), request.overrides))
-    if request.variant not in params["variants"]:
+    if request.variant not in Variants.names():
         raise ConfigError(
-            f"unknown variant {request.variant!r}; choose one of: {', '.join(params['variants'])}"
+            f"unknown variant {request.variant!r}; choose one of: {', '.join(Variants.names())}"
         )
-    train, cfg = params["train"], params["variants"][request.variant]
-    seed = int(next(s for s in (request.seed, cfg["seed"], train["seed"]) if s is not None))
+    train, cfg = params.train, params.variants.of(request.variant)
+    seed = int(next(s for s in (request.seed, cfg.seed, train.seed) if s is not None))
     return RunPlan(
         variant=request.variant,
-        profile=params["profile"],
+        profile=params.profile,
         seed=seed,
         cfg=cfg,
         train=train,
@@ -139,7 +140,7 @@ def plan_run(request: TrainRequest) -> RunPlan:
             request.project_dir,
             raw,
             "train",
-            params["profile"],
+            params.profile,
             request.variant,
             seed=seed,
             overrides=list(request.overrides),
@@ -161,23 +162,28 @@ class Budget:
         return self.epochs * self.steps_per_epoch
 
 
-def budget(variant: str, cfg: dict[str, Any], rows_per_step: int, train_rows: int | None) -> Budget:
+def budget(variant: str, cfg: Variant, rows_per_step: int, train_rows: int | None) -> Budget:
     """The step budget; `steps_per_epoch` defaults to one pass over the training set (`train_rows`)."""
     if train_rows is None:  # data drawn as it trains (the toy GAN): the budget must be explicit
-        return Budget(int(cfg["epochs"]), int(cfg["steps_per_epoch"]), rows_per_step)
+        if cfg.steps_per_epoch is None:
+            raise ConfigError(
+                f"{variant}: steps_per_epoch is null, but {variant} draws its data as it trains: there is no "
+                "training set to make one pass over. Fix: set steps_per_epoch."
+            )
+        return Budget(cfg.epochs, cfg.steps_per_epoch, rows_per_step)
     available = train_rows // rows_per_step
     if available == 0:
         raise ConfigError(
             f"{variant}: one step takes {rows_per_step} training images (batch_size x critic steps) but "
             f"there are {train_rows}. Fix: lower batch_size."
         )
-    wanted = cfg["steps_per_epoch"] or available
+    wanted = cfg.steps_per_epoch or available
     if wanted > available:
         raise ConfigError(
             f"{variant}: steps_per_epoch is {wanted}, but an epoch of {train_rows} images has only "
             f"{available} steps of {rows_per_step}. Fix: lower steps_per_epoch or raise epochs."
         )
-    return Budget(int(cfg["epochs"]), int(wanted), rows_per_step)
+    return Budget(cfg.epochs, wanted, rows_per_step)
 
 
 # ---------------------------------------------------------------------------------------- failures

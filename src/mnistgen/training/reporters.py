@@ -12,6 +12,7 @@ from __future__ import annotations
 
 from collections.abc import Iterator
 from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -30,13 +31,35 @@ from mnistgen.models.toy_gan_1d import DOMAIN, data_density
 from mnistgen.serving.sampler import fitted_noise_dim, from_standard_normal
 from mnistgen.training import export
 from mnistgen.training.engine import reference_statistics, sample_noise
-from mnistgen.training.run_folder import grid_file
+from mnistgen.training.run_folder import (
+    FIGURE_DIR,
+    FINAL_GRID,
+    HISTORY_FILE,
+    METRICS_FILE,
+    MODEL_DIR,
+    SAMPLES_DIR,
+    grid_file,
+)
+from mnistgen.training.tracker import Tracker
 
 TOY_SAMPLES = 10_000
 FIT_IMAGES = 10_000  # training images whose codes a fitted latent prior is estimated from
 CODE_BATCH = 1000  # images encoded per call
 # Offsets from the run's seed of its fixed noise: sample grids, toy samples, time-to-quality, BN reference.
 GRID_SEED, TOY_SEED, QUALITY_SEED, REFERENCE_SEED = 1, 2, 3, 4
+
+
+@dataclass(frozen=True)
+class Ending:
+    """How a run ended: what its last figures, saved model and metrics file are made with."""
+
+    variant: str
+    status: str  # how it stopped (`run_folder.COMPLETED`, STEP_LIMIT, TIME_CAP)
+    step: int
+    total_steps: int
+    step_seconds: float
+    title: str  # of the loss curves: variant, profile, seed, precision
+    model_info: dict[str, Any]  # `model_info.json` (the schema is `models.base.sampling_info`)
 
 
 class Reporter:
@@ -119,6 +142,33 @@ class Reporter:
     def final(self, figure_dir: Path) -> dict[str, float]:
         """The run's last figures, and any metrics of its own beside the losses."""
         return {}
+
+    def finish(
+        self, folder: Path, history: list[dict[str, float]], ending: Ending, tracker: Tracker
+    ) -> dict[str, float]:
+        """A run's outputs once its last step is checkpointed: the loss curves, the final sample grid, the
+        kind's last figures (`final`), the saved model (`export`) and the metrics file, each also logged
+        to the tracked run with its ending. Returns the final metrics: the last losses and the kind's own."""
+        figure_dir, model_dir = folder / FIGURE_DIR, folder / MODEL_DIR
+        losses = [k for k in (history[-1] if history else {}) if k not in ("step", "epoch")]
+        figures.loss_curves(history, losses, figure_dir / "loss_curves.png", ending.title)
+        metrics = dict(history[-1]) if history else {}
+        grid = self.figure(
+            folder / SAMPLES_DIR, FINAL_GRID, f"{ending.variant} after {ending.step} steps ({ending.status})"
+        )
+        tracker.log_file(grid, SAMPLES_DIR)
+        metrics.update(self.final(figure_dir))
+        self.export(model_dir, ending.model_info)
+        metrics = {k: float(v) for k, v in metrics.items() if k not in ("step", "epoch")}
+        export.write_json(folder / METRICS_FILE, metrics)
+        tracker.log_metrics(
+            {f"final/{k}": v for k, v in metrics.items()} | {"time/step_seconds": ending.step_seconds}
+        )
+        tracker.set_tags({"stopped_by": ending.status, "steps": f"{ending.step}/{ending.total_steps}"})
+        tracker.log_folder(figure_dir, FIGURE_DIR)
+        tracker.log_folder(model_dir, MODEL_DIR)
+        tracker.log_file(folder / HISTORY_FILE)
+        return metrics
 
     def export(self, model_dir: Path, info: dict[str, Any]) -> None:
         """The sampling network as it samples, with the discriminator beside it; a GAN trained on clusters

@@ -16,6 +16,7 @@ import numpy as np
 
 from mnistgen import runtime, tracking
 from mnistgen.data.idx import Split
+from mnistgen.settings import ImageGan
 from mnistgen.training import hardware
 from mnistgen.training.plan import (
     ResumeError,
@@ -53,11 +54,11 @@ def train_variant(
         needs_mnist = getattr(module, "NEEDS_MNIST", True)
         splits = load_mnist(DataSettings.from_params(plan.project_dir, plan.params)) if needs_mnist else None
         if tracker is None:
-            tracking.use_experiment(plan.project_dir, plan.params["mlflow"])
+            tracking.use_experiment(plan.project_dir, plan.params.mlflow)
 
         device = hardware.device()
-        precision = hardware.choose_precision(plan.train["precision"], plan.cfg["bf16"], device)
-        runtime.configure(plan.seed, plan.train["deterministic"], precision)
+        precision = hardware.choose_precision(plan.train.precision, plan.cfg.bf16, device)
+        runtime.configure(plan.seed, plan.train.deterministic, precision)
         import tensorflow as tf
 
         from mnistgen.training.engine import build_model
@@ -67,7 +68,11 @@ def train_variant(
         spec = module.build(plan.cfg)
         if isinstance(spec, AdversarialSpec) and spec.cluster_groups:
             splits = {**splits, "train": _clustered(splits["train"], spec, plan)}
-        model = build_model(spec, tf.random.Generator.from_seed(plan.seed), plan.cfg.get("ema_decay"))
+        model = build_model(
+            spec,
+            tf.random.Generator.from_seed(plan.seed),
+            plan.cfg.ema_decay if isinstance(plan.cfg, ImageGan) else None,
+        )
         if record is None:
             shutil.rmtree(plan.staging_dir, ignore_errors=True)  # an abandoned attempt, never the last run
         from mlflow.exceptions import MlflowException  # late, like TensorFlow: the CLI starts fast
@@ -80,13 +85,13 @@ def train_variant(
             precision,
             device,
             request,
-            tracker or MlflowTracker(plan.train["system_metrics_seconds"]),
+            tracker or MlflowTracker(plan.train.system_metrics_seconds),
             start_clock,
         )
         try:
             result = session.run(record)
         except MlflowException as err:  # the store failed mid-way; the run says so where it still can
-            raise tracking.store_failed(plan.project_dir, plan.params["mlflow"], err) from err
+            raise tracking.store_failed(plan.project_dir, plan.params.mlflow, err) from err
         except tf.errors.OpError as err:  # TensorFlow's own file I/O (checkpoints, saves) or memory
             raise RunFailed(
                 f"{plan.variant}: the run failed at step {int(session.step)} and is marked FAILED (no model "

@@ -24,6 +24,7 @@ METRICS_FILE = "metrics.json"  # its final losses, written when it ends
 HISTORY_FILE = "history.csv"
 CHECKPOINT_DIR = "checkpoints"
 MODEL_DIR = "model"
+FIGURE_DIR = "figures"  # the loss curves and a kind's last plots, in a run folder and among its artifacts
 SAMPLES_DIR = "samples"  # the sample grids from fixed noise, in a run folder and among its MLflow artifacts
 FINAL_GRID = "final"  # the name of the last of them (`samples_final.png`), which the registered model carries
 STAGING_DIR = ".mnistgen/runs"  # runs in progress; moved into `train.runs_dir` when they end

@@ -20,7 +20,7 @@ import keras
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from mnistgen import figures, lineage, tracking
+from mnistgen import lineage, tracking
 from mnistgen.config import flatten
 from mnistgen.data.idx import Split
 from mnistgen.datasets import TRAINING, mnist_input
@@ -38,13 +38,11 @@ from mnistgen.training.plan import (
     budget,
     check_finite,
 )
-from mnistgen.training.reporters import QUALITY_SEED, reporter_for
+from mnistgen.training.reporters import QUALITY_SEED, Ending, reporter_for
 from mnistgen.training.run_folder import (
     CHECKPOINT_DIR,
     COMPLETED,
-    FINAL_GRID,
     HISTORY_FILE,
-    METRICS_FILE,
     MODEL_DIR,
     SAMPLES_DIR,
     STEP_LIMIT,
@@ -78,7 +76,7 @@ class Session:
         self.folder = plan.staging_dir  # the run is built here, and moved to runs/ when it ends
         self.precision, self.device, self.request = precision, device, request
         self.adversarial = isinstance(spec, AdversarialSpec)
-        rows = plan.cfg["batch_size"] * (spec.d_steps if self.adversarial else 1)
+        rows = plan.cfg.batch_size * (spec.d_steps if self.adversarial else 1)
         self.budget = budget(
             plan.variant, plan.cfg, rows, None if splits is None else len(splits["train"].images)
         )
@@ -115,9 +113,11 @@ class Session:
             self.tracker.end("FINISHED")
         except KeyboardInterrupt:
             if self.tracker.active:
-                self._checkpoint()
-                self.tracker.set_tags({"stopped_by": "interrupted"})
-                self.tracker.end("KILLED")
+                try:
+                    self._checkpoint()
+                    self.tracker.set_tags({"stopped_by": "interrupted"})
+                finally:  # KILLED even if the checkpoint or the tag failed: never left to end FINISHED
+                    self.tracker.end("KILLED")
             log.warning(
                 "%s: interrupted at step %d; `--resume` continues from here",
                 self.plan.variant,
@@ -161,17 +161,20 @@ class Session:
             self._run_record(failed=failure).write(self.folder)
         except OSError as err:
             log.warning("%s: could not write the failed run's record: %s", self.plan.variant, err)
-        try:
-            self.tracker.set_tags({"failure": failure})
-            self.tracker.end("FAILED")
-        except Exception as err:  # noqa: BLE001 - the store itself may be what failed
-            log.warning(
-                "%s: could not mark %s run %s FAILED: %s",
-                self.plan.variant,
-                self.tracker.label,
-                self.run_id,
-                err,
-            )
+        for report in (
+            lambda: self.tracker.set_tags({"failure": failure}),
+            lambda: self.tracker.end("FAILED"),
+        ):
+            try:  # each on its own: a run whose tag could not be written still ends FAILED
+                report()
+            except Exception as err:  # noqa: BLE001 - the store itself may be what failed
+                log.warning(
+                    "%s: could not mark %s run %s FAILED: %s",
+                    self.plan.variant,
+                    self.tracker.label,
+                    self.run_id,
+                    err,
+                )
 
     def _run_record(self, **ending: Any) -> RunRecord:
         """The run's record as of now; `ending` says how it stopped, or why it failed."""
@@ -211,7 +214,9 @@ class Session:
             },
         )
         if not resumed_from:
-            self.tracker.log_params(flatten({"variant": plan.cfg, "train": plan.train, "seed": plan.seed}))
+            self.tracker.log_params(
+                flatten({"variant": plan.cfg.plain(), "train": plan.train.plain(), "seed": plan.seed})
+            )
             self.tracker.log_params(
                 {"steps_per_epoch": self.budget.steps_per_epoch, "total_steps": self.budget.total_steps}
             )
@@ -270,7 +275,7 @@ class Session:
 
     def _loop(self) -> str:
         train, budget = self.plan.train, self.budget
-        step_fn = tf.function(self._train_step, jit_compile=self.device.startswith("GPU") and train["xla"])
+        step_fn = tf.function(self._train_step, jit_compile=self.device.startswith("GPU") and train.xla)
         limit = min(budget.total_steps, self.request.max_steps or budget.total_steps)
         minutes = self.request.max_minutes or self.plan.max_minutes
         deadline = time.monotonic() + minutes * 60 if minutes else None
@@ -305,9 +310,9 @@ class Session:
                     images += budget.rows_per_step
                     bar.update()
                     bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()}, refresh=False)
-                    if step % train["log_every_steps"] == 0:
+                    if step % train.log_every_steps == 0:
                         self._record(step, epoch, values)
-                    if step % train["checkpoint_every_steps"] == 0:
+                    if step % train.checkpoint_every_steps == 0:
                         self._checkpoint()
                     if step >= limit and step < budget.total_steps:
                         stop = STEP_LIMIT
@@ -357,7 +362,7 @@ class Session:
         )
         if not self.history or self.history[-1]["step"] != int(self.step):
             self._record(int(self.step), epoch, values)
-        every = self.plan.cfg.get("samples_every_epochs", self.plan.train["samples_every_epochs"])
+        every = self.plan.cfg.samples_every_epochs or self.plan.train.samples_every_epochs
         if number % every == 0 or number == self.budget.epochs:
             self._sample_figure(f"epoch_{number:03d}", f"{self.plan.variant}, epoch {number}")
         for metric in self.model.metrics:
@@ -368,7 +373,7 @@ class Session:
         """The time-to-quality clock the caller handed in, on fixed noise (image models only)."""
         if self.start_clock is None or not self.reporter.measures_quality:
             return None
-        n = int(self.plan.train["quality_samples"])
+        n = self.plan.train.quality_samples
         noise = self.reporter.fixed_noise(QUALITY_SEED, n)
         labels = labels_in_turn(n, self.spec.classes) if self.spec.classes else None
         if self.adversarial and self.spec.cluster_groups:  # clusters as often as the saved model draws them
@@ -403,41 +408,29 @@ class Session:
     # ------------------------------------------------------------------ the end of a run
 
     def _finish(self, status: str) -> dict[str, float]:
+        """The last step recorded and checkpointed, the last time-to-quality point, then the reporter's
+        finishing: figures, the saved model, the metrics file and their MLflow copies."""
         step = int(self.step)
         if self.last_values and (not self.history or self.history[-1]["step"] != step):
             self._record(step, (step - 1) // self.budget.steps_per_epoch, self.last_values)  # the last step
         self._checkpoint()
         if self.clock:
             self.clock.measure()  # the curve's last point: the model as saved
-        figure_dir, model_dir = self.folder / "figures", self.folder / MODEL_DIR
-        losses = [k for k in (self.history[-1] if self.history else {}) if k not in ("step", "epoch")]
-        figures.loss_curves(
-            self.history,
-            losses,
-            figure_dir / "loss_curves.png",
-            f"{self.plan.variant} ({self.plan.profile}, seed {self.plan.seed}, {self.precision})",
-        )
-        metrics = dict(self.history[-1]) if self.history else {}
-        self._sample_figure(FINAL_GRID, f"{self.plan.variant} after {int(self.step)} steps ({status})")
-        metrics.update(self.reporter.final(figure_dir))
-        self.reporter.export(
-            model_dir,
-            {
-                "variant": self.plan.variant,
+        plan = self.plan
+        ending = Ending(
+            variant=plan.variant,
+            status=status,
+            step=step,
+            total_steps=self.budget.total_steps,
+            step_seconds=self.step_seconds,
+            title=f"{plan.variant} ({plan.profile}, seed {plan.seed}, {self.precision})",
+            model_info={
+                "variant": plan.variant,
                 **sampling_info(self.spec),
                 "precision": self.precision,
-                "seed": self.plan.seed,
-                "profile": self.plan.profile,
-                "step": int(self.step),
+                "seed": plan.seed,
+                "profile": plan.profile,
+                "step": step,
             },
         )
-        metrics = {k: float(v) for k, v in metrics.items() if k not in ("step", "epoch")}
-        export.write_json(self.folder / METRICS_FILE, metrics)
-        self.tracker.log_metrics(
-            {f"final/{k}": v for k, v in metrics.items()} | {"time/step_seconds": self.step_seconds}
-        )
-        self.tracker.set_tags({"stopped_by": status, "steps": f"{int(self.step)}/{self.budget.total_steps}"})
-        self.tracker.log_folder(figure_dir, "figures")
-        self.tracker.log_folder(model_dir, MODEL_DIR)
-        self.tracker.log_file(self.folder / HISTORY_FILE)
-        return metrics
+        return self.reporter.finish(self.folder, self.history, ending, self.tracker)

@@ -7,6 +7,8 @@ in lists and dictionaries (tests, and anyone embedding the loop).
 
 from __future__ import annotations
 
+import atexit
+import contextlib
 import uuid
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -16,6 +18,18 @@ import mlflow
 from mlflow.exceptions import MlflowException
 
 from mnistgen.datasets import DataInput, dataset
+
+
+def _never_finished_at_exit() -> None:
+    """A run still open when the process exits did not end as the loop ends runs (an error while it was
+    being ended, say): it ends FAILED. MLflow's own exit hook, which runs after this one (registered
+    earlier), would end it FINISHED, and a crash is never recorded as a success."""
+    if mlflow.active_run() is not None:
+        with contextlib.suppress(Exception):
+            mlflow.end_run(status="FAILED")
+
+
+atexit.register(_never_finished_at_exit)
 
 
 class Tracker(Protocol):
