@@ -142,3 +142,31 @@ def test_label_accuracy_is_given_per_digit_and_for_the_worst_one() -> None:
         "label_accuracy_2": 0.5,
         "label_accuracy_7": 0.9,
     }
+
+
+def test_the_real_side_computed_once_gives_every_metric_to_the_same_bits() -> None:
+    """What a metric computes of the real set alone (its Gaussian, its k-NN radii, its squared norms, a
+    KID subset's own kernel term) may be passed in, as the evaluation does once for every model: the
+    figures come out identical to the last bit, for the first model and for the next."""
+    rng = np.random.default_rng(0)
+    real, fakes = rng.normal(size=(600, 16)), [rng.normal(0.1 * i, 1.0, size=(500, 16)) for i in (1, 2)]
+    fitted, terms = metrics.gaussian(real), {}
+    radii = metrics.kth_neighbour_radii(real[:400], 3)
+    train = rng.uniform(size=(2000, 64)).astype(np.float32)
+    norms = metrics.squared_norms(train)
+    for fake in fakes:
+        assert metrics.frechet_distance(fitted, fake) == metrics.frechet_distance(real, fake)
+        assert metrics.fid_interval(fitted, fake, 20, 0.9, 0) == metrics.fid_interval(real, fake, 20, 0.9, 0)
+        cached = metrics.kernel_inception_distance(real, fake, 5, 100, 0, terms)
+        assert cached == metrics.kernel_inception_distance(real, fake, 5, 100, 0)
+        for given, computed in zip(
+            metrics.manifold_members(real[:400], fake[:400], 3, radii),
+            metrics.manifold_members(real[:400], fake[:400], 3),
+            strict=True,
+        ):
+            np.testing.assert_array_equal(given, computed)
+        queries = fake[:50, :8].repeat(8, axis=1).astype(np.float32)
+        np.testing.assert_array_equal(
+            metrics.nearest_l1(queries, train, reference_norms=norms), metrics.nearest_l1(queries, train)
+        )
+    assert len(terms) == 5, "the second model reused the first one's real terms"

@@ -232,8 +232,9 @@ def test_a_process_that_knows_only_the_tracking_uri_samples_the_champion(team_pi
 def test_the_champion_served_over_http(team_pipeline, tmp_path: Path) -> None:
     """`mlflow models serve` of the registered champion on 127.0.0.1, asked by a second process
     (benchmarks/serving_latency.py): images of the right shape and range in both pixel formats, the same
-    for the same seeds, a 400 naming the problem for each bad request (label 12, 10^7 rows, ...), still
-    serving after them; the latency is measured and printed, not judged."""
+    for the same seeds, a 400 naming the problem for each bad request (label 12, 10^7 rows, ...; JSON nested
+    too deep for MLflow's parser gets its 500), still serving after them; the latency is measured and
+    printed, not judged."""
     _, environment = team_pipeline
     port = free_port()
     env = _only_the_tracking_uri(environment)
@@ -260,6 +261,8 @@ def test_the_champion_served_over_http(team_pipeline, tmp_path: Path) -> None:
         )
     assert set(measured["formats"]) == {"float", "uint8"} and measured["formats_agree"], measured
     refused = measured["bad_requests"]
+    nested = refused.pop("JSON nested 100,000 deep")  # MLflow parses it before the model: 500 (mlflow#4897)
+    assert nested["status"] in (400, 500), nested
     assert all(answer["status"] == 400 for answer in refused.values()), refused
     assert "`label` 12 in row 0: it must be 0..9" in refused["label 12"]["message"], refused
     assert "10000000 rows in one request; at most 1000" in refused["10^7 rows"]["message"], refused

@@ -191,9 +191,8 @@ class DataVersioning(Section):
 class DataSection(Section):
     dir: Folder
     reports_dir: Folder
-    docs_assets: Annotated[
-        str | None, Rule("null or a folder", optional(_text))
-    ]  # read only: may lie outside
+    # read only, so it may lie outside the project
+    docs_assets: Annotated[str | None, Rule("null or a folder", optional(_text))]
     mirrors: Annotated[
         list[str],
         Rule(
@@ -204,9 +203,6 @@ class DataSection(Section):
     files: DataFiles
     validation: DataRules
     dvc: DataVersioning
-
-
-# ------------------------------------------------------------------------------------------- train
 
 
 # ------------------------------------------------------------------------------- mlflow, workers
@@ -323,7 +319,9 @@ class Optimizer(Section):
         needs = OPTIMIZER_SETTINGS[self.name]
         missing = [setting for setting in needs if getattr(self, setting) is None]
         if missing:
-            raise clash(f"{missing[0]} is missing; the {self.name} optimizer needs {', '.join(needs)}")
+            raise clash(
+                *(f"{key} is missing; the {self.name} optimizer needs {', '.join(needs)}" for key in missing)
+            )
         return self
 
 

@@ -270,7 +270,7 @@ def write(entries: list[Entry], primary: str, extractor: str, reports_dir: Path)
     shutil.rmtree(partial, ignore_errors=True)
     partial.mkdir()
     for name, values in metrics_by_variant(entries).items():
-        record = {**values, "extractor_version": extractor}
-        (partial / f"{name}.json").write_text(json.dumps(record, indent=2) + "\n")
+        scores = {**values, "extractor_version": extractor}
+        (partial / f"{name}.json").write_text(json.dumps(scores, indent=2) + "\n")
     swap_in(partial, metrics_dir)
     return md, page

@@ -6,14 +6,31 @@ another computed by the same classifier version.
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numpy as np
 
 CHUNK = 1024
 
 
-def frechet_distance(real: np.ndarray, fake: np.ndarray) -> float:
-    """FID: ||mu_r - mu_f||^2 + Tr(S_r + S_f - 2 (S_r S_f)^(1/2)) between Gaussians fitted to the features."""
-    return _frechet(real.mean(axis=0), _psd_root(np.cov(real, rowvar=False)), fake)
+class Gaussian(NamedTuple):
+    """A real feature set as FID sees it: its mean and the symmetric root of its covariance."""
+
+    mean: np.ndarray
+    root: np.ndarray
+
+
+def gaussian(real: np.ndarray) -> Gaussian:
+    """The Gaussian of `real` that `frechet_distance` and `fid_interval` compare with; computed once, it
+    serves every model measured against the same real set."""
+    return Gaussian(real.mean(axis=0), _psd_root(np.cov(real, rowvar=False)))
+
+
+def frechet_distance(real: np.ndarray | Gaussian, fake: np.ndarray) -> float:
+    """FID: ||mu_r - mu_f||^2 + Tr(S_r + S_f - 2 (S_r S_f)^(1/2)) between Gaussians fitted to the features
+    (`real` as features, or as their `gaussian`)."""
+    mu_r, root_r = real if isinstance(real, Gaussian) else gaussian(real)
+    return _frechet(mu_r, root_r, fake)
 
 
 def _psd_root(cov: np.ndarray) -> np.ndarray:
@@ -41,7 +58,7 @@ def percentile_interval(values: np.ndarray, confidence: float) -> tuple[float, f
 
 
 def fid_interval(
-    real: np.ndarray, fake: np.ndarray, resamples: int, confidence: float, seed: int
+    real: np.ndarray | Gaussian, fake: np.ndarray, resamples: int, confidence: float, seed: int
 ) -> tuple[float, float]:
     """Bootstrap interval of FID over the generated samples (drawn again with replacement, `resamples`
     times), placed around the estimate. The real set is held fixed: every model is measured against the
@@ -55,7 +72,7 @@ def fid_interval(
     tests/test_metrics.py), so the interval is the estimate plus the replicates' percentiles minus their
     median: the width and skew of the bootstrap, without its shift."""
     rng = np.random.default_rng(seed)
-    mu_r, root_r = real.mean(axis=0), _psd_root(np.cov(real, rowvar=False))
+    mu_r, root_r = real if isinstance(real, Gaussian) else gaussian(real)
     replicates = np.array(
         [_frechet(mu_r, root_r, fake[rng.integers(0, len(fake), len(fake))]) for _ in range(resamples)]
     )
@@ -75,24 +92,42 @@ def share_interval(members: np.ndarray, resamples: int, confidence: float, seed:
 
 
 def kernel_inception_distance(
-    real: np.ndarray, fake: np.ndarray, subsets: int = 50, subset_size: int = 1000, seed: int = 0
+    real: np.ndarray,
+    fake: np.ndarray,
+    subsets: int = 50,
+    subset_size: int = 1000,
+    seed: int = 0,
+    real_terms: dict[bytes, float] | None = None,
 ) -> tuple[float, float]:
-    """KID: unbiased MMD^2 with the cubic polynomial kernel, mean and standard deviation over subsets."""
+    """KID: unbiased MMD^2 with the cubic polynomial kernel, mean and standard deviation over subsets.
+
+    `real_terms`, if given, keeps each real subset's own kernel term by its rows: every model measured
+    with the same seed and sample count draws the same real subsets, so their terms are computed once."""
     rng = np.random.default_rng(seed)
     size = min(subset_size, len(real), len(fake))
     dim = real.shape[1]
+    off_diagonal = size * (size - 1)
     estimates = []
     for _ in range(subsets):
-        x = real[rng.choice(len(real), size, replace=False)]
-        y = fake[rng.choice(len(fake), size, replace=False)]
-        k_xx, k_yy, k_xy = ((a @ b.T / dim + 1.0) ** 3 for a, b in ((x, x), (y, y), (x, y)))
-        off_diagonal = size * (size - 1)
+        rows = rng.choice(len(real), size, replace=False)
+        x, y = real[rows], fake[rng.choice(len(fake), size, replace=False)]
+        key = rows.tobytes()
+        if real_terms is None or key not in real_terms:
+            k_xx = _cubic_kernel(x, x, dim)
+            term = (k_xx.sum() - np.trace(k_xx)) / off_diagonal
+            if real_terms is not None:
+                real_terms[key] = term
+        k_yy, k_xy = _cubic_kernel(y, y, dim), _cubic_kernel(x, y, dim)
         estimates.append(
-            (k_xx.sum() - np.trace(k_xx)) / off_diagonal
+            (real_terms[key] if real_terms is not None else term)
             + (k_yy.sum() - np.trace(k_yy)) / off_diagonal
             - 2.0 * k_xy.mean()
         )
     return float(np.mean(estimates)), float(np.std(estimates))
+
+
+def _cubic_kernel(a: np.ndarray, b: np.ndarray, dim: int) -> np.ndarray:
+    return (a @ b.T / dim + 1.0) ** 3
 
 
 def inception_score(probabilities: np.ndarray, splits: int = 10) -> tuple[float, float]:
@@ -106,11 +141,19 @@ def inception_score(probabilities: np.ndarray, splits: int = 10) -> tuple[float,
     return float(np.mean(scores)), float(np.std(scores))
 
 
-def _pairwise_sq_distances(a: np.ndarray, b: np.ndarray) -> np.ndarray:
-    return np.maximum((a**2).sum(1)[:, None] + (b**2).sum(1)[None, :] - 2.0 * a @ b.T, 0.0)
+def _pairwise_sq_distances(a: np.ndarray, b: np.ndarray, b_norms: np.ndarray | None = None) -> np.ndarray:
+    """Squared Euclidean distances of each row of `a` to each row of `b` (`b_norms`: `squared_norms(b)`,
+    if already known)."""
+    b_norms = squared_norms(b) if b_norms is None else b_norms
+    return np.maximum(squared_norms(a)[:, None] + b_norms[None, :] - 2.0 * a @ b.T, 0.0)
 
 
-def _kth_neighbour_radii(points: np.ndarray, k: int) -> np.ndarray:
+def squared_norms(points: np.ndarray) -> np.ndarray:
+    """Each row's squared length, as the distances above use it."""
+    return (points**2).sum(1)
+
+
+def kth_neighbour_radii(points: np.ndarray, k: int) -> np.ndarray:
     """Squared distance from each point to its k-th nearest other point."""
     radii = np.empty(len(points))
     for start in range(0, len(points), CHUNK):
@@ -128,13 +171,14 @@ def _inside(queries: np.ndarray, centres: np.ndarray, radii: np.ndarray) -> np.n
     return inside
 
 
-def manifold_members(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[np.ndarray, np.ndarray]:
+def manifold_members(
+    real: np.ndarray, fake: np.ndarray, k: int = 3, real_radii: np.ndarray | None = None
+) -> tuple[np.ndarray, np.ndarray]:
     """Improved precision and recall (Kynkäänniemi et al. 2019) sample by sample: which fake samples fall
     inside the real manifold (k-NN balls around real features), and which real samples inside the fake
-    one. Their shares are precision and recall."""
-    return _inside(fake, real, _kth_neighbour_radii(real, k)), _inside(
-        real, fake, _kth_neighbour_radii(fake, k)
-    )
+    one. Their shares are precision and recall. `real_radii`: `kth_neighbour_radii(real, k)`, if known."""
+    radii = kth_neighbour_radii(real, k) if real_radii is None else real_radii
+    return _inside(fake, real, radii), _inside(real, fake, kth_neighbour_radii(fake, k))
 
 
 def precision_recall(real: np.ndarray, fake: np.ndarray, k: int = 3) -> tuple[float, float]:
@@ -154,16 +198,23 @@ def mode_coverage(predicted: np.ndarray, classes: int = 10) -> tuple[float, floa
     return float(abs(entropy)), float(shares.min())  # abs(): a single class gives -0.0, printed "-0"
 
 
-def nearest_l1(queries: np.ndarray, references: np.ndarray, candidates: int = 10) -> np.ndarray:
+def nearest_l1(
+    queries: np.ndarray,
+    references: np.ndarray,
+    candidates: int = 10,
+    reference_norms: np.ndarray | None = None,
+) -> np.ndarray:
     """Per query, the L1 distance to its nearest reference (flattened pixels in [0, 1]).
 
     Exact L1 against 60,000 training images is slow; the nearest by L1 is, in practice, among the nearest
     by L2, which a matrix product finds fast: L1 is computed exactly on the `candidates` nearest by L2.
+    `reference_norms`: `squared_norms(references)`, if known.
     """
+    norms = squared_norms(references) if reference_norms is None else reference_norms
     result = np.empty(len(queries))
     for start in range(0, len(queries), CHUNK // 4):
         block = queries[start : start + CHUNK // 4]
-        distances = _pairwise_sq_distances(block, references)
+        distances = _pairwise_sq_distances(block, references, norms)
         shortlist = np.argpartition(distances, candidates, axis=1)[:, :candidates]
         l1 = np.abs(block[:, None, :] - references[shortlist]).sum(axis=2)
         result[start : start + len(block)] = l1.min(axis=1)

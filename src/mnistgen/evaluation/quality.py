@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, TypeVar
 
 import numpy as np
 from scipy import stats
@@ -14,11 +16,13 @@ from mnistgen.images import to_unit
 from mnistgen.settings import Cas, ClassifierSection, EvaluationSection
 
 Reading = tuple[np.ndarray, np.ndarray]  # a sample set through the classifier: (features, probabilities)
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
 class Reference:
-    """The real data a sample set is measured against, with its features computed once."""
+    """The real data a sample set is measured against, with its features computed once, and what the
+    metrics compute of the real side alone kept for every model measured against it (`remembered`)."""
 
     test_images: np.ndarray  # (n, 28, 28) in [0, 1]
     test_features: np.ndarray
@@ -26,6 +30,7 @@ class Reference:
     train_flat: np.ndarray  # (n, 784) in [0, 1], for nearest-neighbour memorisation checks
     train_images: np.ndarray
     train_labels: np.ndarray
+    _remembered: dict[Any, Any] = field(default_factory=dict, compare=False, repr=False)
 
     @classmethod
     def build(cls, splits: dict[str, Split], classifier: Classifier) -> Reference:
@@ -40,6 +45,14 @@ class Reference:
             splits["train"].labels,
         )
 
+    def remembered(self, key: Any, compute: Callable[[], T]) -> T:
+        """`compute()` the first time `key` is asked for, the same value after: a statistic of the real
+        side (its Gaussian, its k-NN radii, its distances to the training images) is the same for every
+        model, so it is computed once, by the same arithmetic, to the same bits."""
+        if key not in self._remembered:
+            self._remembered[key] = compute()
+        return self._remembered[key]
+
 
 def image_quality(
     samples: np.ndarray, reading: Reading, reference: Reference, cfg: EvaluationSection
@@ -48,27 +61,39 @@ def image_quality(
     from the classifier's `reading` of them (features, probabilities); FID and recall with a bootstrap
     confidence interval (`*_ci_low`, `*_ci_high`), so two models are told apart only beyond their noise."""
     features, predicted = reading
+    real = reference.test_features
     kid_mean, kid_std = metrics.kernel_inception_distance(
-        reference.test_features, features, cfg.kid_subsets, cfg.kid_subset_size, cfg.seed
+        real, features, cfg.kid_subsets, cfg.kid_subset_size, cfg.seed, reference.remembered("kid", dict)
     )
     is_mean, is_std = metrics.inception_score(predicted)
-    n_pr = min(cfg.pr_samples, len(features), len(reference.test_features))
-    precise, recalled = metrics.manifold_members(reference.test_features[:n_pr], features[:n_pr], cfg.pr_k)
+    n_pr = min(cfg.pr_samples, len(features), len(real))
+    radii = reference.remembered(
+        ("radii", n_pr, cfg.pr_k), lambda: metrics.kth_neighbour_radii(real[:n_pr], cfg.pr_k)
+    )
+    precise, recalled = metrics.manifold_members(real[:n_pr], features[:n_pr], cfg.pr_k, radii)
     bootstrap = cfg.bootstrap
+    fitted = reference.remembered("gaussian", lambda: metrics.gaussian(real))
     fid_low, fid_high = metrics.fid_interval(
-        reference.test_features, features, bootstrap.resamples, bootstrap.confidence, cfg.seed
+        fitted, features, bootstrap.resamples, bootstrap.confidence, cfg.seed
     )
     recall_low, recall_high = metrics.share_interval(
         recalled, bootstrap.resamples, bootstrap.confidence, cfg.seed
     )
     entropy, rarest = metrics.mode_coverage(predicted.argmax(axis=1))
     n_mem = min(cfg.memorisation_samples, len(samples))
-    to_train = metrics.nearest_l1(samples[:n_mem].reshape(n_mem, -1), reference.train_flat).mean()
-    test_to_train = metrics.nearest_l1(
-        reference.test_images[:n_mem].reshape(n_mem, -1), reference.train_flat
-    ).mean()
+    train, norms = (
+        reference.train_flat,
+        reference.remembered("norms", lambda: metrics.squared_norms(reference.train_flat)),
+    )
+    to_train = metrics.nearest_l1(samples[:n_mem].reshape(n_mem, -1), train, reference_norms=norms).mean()
+    test_to_train = reference.remembered(
+        ("test to train", n_mem),
+        lambda: metrics.nearest_l1(
+            reference.test_images[:n_mem].reshape(n_mem, -1), train, reference_norms=norms
+        ).mean(),
+    )
     return {
-        "fid": metrics.frechet_distance(reference.test_features, features),
+        "fid": metrics.frechet_distance(fitted, features),
         "fid_ci_low": fid_low,  # the bootstrap interval of the samples' noise (evaluation.bootstrap)
         "fid_ci_high": fid_high,
         "kid": kid_mean,
@@ -96,7 +121,11 @@ def conditional_quality(reading: Reading, labels: np.ndarray, reference: Referen
     predicted = probabilities.argmax(axis=1)
     per_class = {
         f"class_fid_{digit}": metrics.frechet_distance(
-            reference.test_features[reference.test_labels == digit], features[labels == digit]
+            reference.remembered(
+                ("gaussian", digit),
+                lambda digit=digit: metrics.gaussian(reference.test_features[reference.test_labels == digit]),
+            ),
+            features[labels == digit],
         )
         for digit in np.unique(labels)
     }
