@@ -12,7 +12,7 @@ import yaml
 from pydantic import ValidationError
 
 from mnistgen.errors import MnistgenError, has_credentials
-from mnistgen.settings import Settings, number, rule_of, section_at
+from mnistgen.settings import Settings, Variant, number, rule_of, section_at
 
 PARAMS_FILE = "params.yaml"
 MIRRORS_ENV = "MNISTGEN_MIRRORS"
@@ -47,19 +47,11 @@ def load_project(project_dir: str | Path | None, profile: str | None = None) -> 
     return root, validate(with_profile(load_params(root), profile))
 
 
-SECTIONS = (
-    "data",
-    "train",
-    "mlflow",
-    "classifier",
-    "evaluation",
-    "workers",
-    "registry",
-    "variants",
-    "profiles",
-)
+# The sections of params.yaml: the typed settings' (`settings.Settings`), then the profiles merged into them.
+SECTIONS = (*(name for name in Settings.model_fields if name != "profile"), "profiles")
 TOP_LEVEL_KEYS = ("profile", *SECTIONS)
-VARIANT_MAY_OVERRIDE = ("samples_every_epochs",)  # `train` settings a variant's section may set for itself
+# `train` settings a variant's section may set for itself: the ones its class lets it leave out.
+VARIANT_MAY_OVERRIDE = tuple(name for name, field in Variant.model_fields.items() if not field.is_required())
 
 
 def load_params(project_dir: Path) -> dict[str, Any]:
