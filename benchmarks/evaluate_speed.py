@@ -31,7 +31,7 @@ def main() -> None:
     args = parser.parse_args()
 
     from mnistgen.config import load_project
-    from mnistgen.data.prepare import DataSettings, load_mnist
+    from mnistgen.data.prepare import load_mnist
     from mnistgen.evaluation import classifier, metrics, quality
     from mnistgen.models import VARIANTS
     from mnistgen.models.base import sampling_info
@@ -47,7 +47,7 @@ def main() -> None:
         timings.append((stage, time.perf_counter() - began))
         return result
 
-    splits = timed("load MNIST", lambda: load_mnist(DataSettings.from_params(REPO, params)))
+    splits = timed("load MNIST", lambda: load_mnist(REPO, params))
     extractor = timed("load classifier", lambda: classifier.load(REPO / params.classifier.dir))
     reference = timed("reference features (test set)", lambda: quality.Reference.build(splits, extractor))
     with tempfile.TemporaryDirectory() as scratch:

@@ -15,7 +15,6 @@ otherwise idle machine; it trains one variant at a time.
 from __future__ import annotations
 
 import argparse
-import json
 import os
 import shutil
 import sys
@@ -39,6 +38,7 @@ def scratch_project(folder: Path, data_dir: Path) -> Path:
 def probe(project: Path, variant: str, profile: str, steps: int) -> dict[str, float]:
     from mnistgen.training.isolated import train_in_subprocess
     from mnistgen.training.plan import TrainRequest
+    from mnistgen.training.run_folder import RunRecord
 
     request = TrainRequest(
         project,
@@ -49,11 +49,11 @@ def probe(project: Path, variant: str, profile: str, steps: int) -> dict[str, fl
         overrides=("train.quality_every_seconds=null",),
     )
     train_in_subprocess(request)
-    record = json.loads((project / "runs" / variant / "run.json").read_text())
-    measured = record["step"] - 1
+    record = RunRecord.read(project / "runs" / variant)
+    measured = record.step - 1
     return {
-        "seconds_per_step": (record["step_seconds"] - record["first_step_seconds"]) / max(measured, 1),
-        "total_steps": record["total_steps"],
+        "seconds_per_step": (record.step_seconds - record.first_step_seconds) / max(measured, 1),
+        "total_steps": record.total_steps,
     }
 
 

@@ -71,9 +71,9 @@ def register(
     decision = register_task(root, params, seed)
     if decision is None:  # a DVC experiment: see reports/registration.json
         raise RuntimeError("the register flow does not run inside a DVC experiment (`dvc exp run`)")
-    record = decision.as_dict(params.registry.model_name)
-    print(f"{record['model']} v{record['version']} @{record['alias']}: {record['reason']}")
-    return record
+    registered = decision.as_dict(params.registry.model_name)
+    print(f"{registered['model']} v{registered['version']} @{registered['alias']}: {registered['reason']}")
+    return registered
 
 
 if __name__ == "__main__":

@@ -28,7 +28,14 @@ from flows.progress import StepClock
 from flows.retries import store_or_network_failed
 from flows.train_flow import TRAIN_DEPLOYMENT, train_all, train_on_workers
 from mnistgen import lineage, tracking
-from mnistgen.config import ConfigError, check_flow_mirrors, check_options, load_params, load_project
+from mnistgen.config import (
+    ConfigError,
+    check_flow_mirrors,
+    check_options,
+    load_params,
+    load_project,
+    validate,
+)
 from mnistgen.data.versioning import VersioningError
 from mnistgen.errors import redact
 from mnistgen.evaluation.evaluate import reports_folder
@@ -146,7 +153,7 @@ def retrain(
         raise
     print((reports / "leaderboard.md").read_text())
     print(f"registry: {params.registry.model_name} @{decision['alias']}: {decision['reason']}")
-    print(_dvc_record(root, params, profile, seed, names, use_workers))
+    print(_commit_dvc_lock(root, params, profile, seed, names, use_workers))
     print(f"time per step:\n{clock.table()}")
     return {
         "flow_run_id": str(flow_run.id),
@@ -228,16 +235,15 @@ def _description(leaderboard: Path, decision: dict[str, Any], step_table: str) -
     )
 
 
-def _dvc_record(
+def _commit_dvc_lock(
     root: Path, params: Settings, profile: str, seed: int | None, names: list[str], on_workers: bool
 ) -> str:
     """Record this run in dvc.lock when it is what `dvc repro` would have produced: the profile and seed
     of params.yaml, trained on this host."""
-    written = load_params(root)
     if on_workers:
         return "not recorded in dvc.lock: the trainings ran on the workers' hosts"
     trained_with = params.train.seed if seed is None else seed
-    if profile != written.get("profile") or trained_with != params.train.seed:
+    if profile != validate(load_params(root)).profile or trained_with != params.train.seed:
         return (
             f"not recorded in dvc.lock: profile {profile} and seed {trained_with} are not params.yaml's "
             "(`dvc status` will list these stages as changed)"

@@ -11,21 +11,19 @@ from helpers.projects import snapshot
 
 from mnistgen.data.download import (
     DownloadError,
-    RetryPolicy,
-    file_specs,
     is_valid,
     mirror_url,
     publish,
     stage_files,
 )
-from mnistgen.settings import DataFiles
+from mnistgen.settings import DataFiles, Download
 
-QUICK = RetryPolicy(attempts=3, backoff_seconds=0.01, timeout_seconds=5)
+QUICK = Download(attempts=3, backoff_seconds=0.01, timeout_seconds=5)
 
 
 def stage(mirror: Mirror, mirrors: list[str], tmp_path: Path) -> dict[str, Path]:
     return stage_files(
-        file_specs(DataFiles.model_validate(mirror.files)),
+        dict(DataFiles.model_validate(mirror.files)),
         mirrors,
         tmp_path / "data",
         tmp_path / "staging",
@@ -44,7 +42,7 @@ def test_mirror_url_accepts_http_file_urls_and_folders(tmp_path: Path) -> None:
 def test_downloads_verifies_and_publishes_from_http(mirror: Mirror, serve, tmp_path: Path) -> None:
     server = serve(mirror.folder)
     verified = stage(mirror, [server.url], tmp_path)
-    specs = file_specs(DataFiles.model_validate(mirror.files))
+    specs = dict(DataFiles.model_validate(mirror.files))
     assert all(is_valid(path, specs[key]) for key, path in verified.items())
     assert {path.parent for path in verified.values()} == {tmp_path / "staging"}
     assert not (tmp_path / "data").exists(), "staging must not touch the data folder"
@@ -136,7 +134,7 @@ def test_replaces_an_invalid_file_in_the_data_folder(mirror: Mirror, serve, tmp_
     server = serve(mirror.folder)
     publish(stage(mirror, [server.url], tmp_path), data, tmp_path / "staging")
     assert is_valid(
-        data / FILE_NAMES["test_labels"], file_specs(DataFiles.model_validate(mirror.files))["test_labels"]
+        data / FILE_NAMES["test_labels"], dict(DataFiles.model_validate(mirror.files))["test_labels"]
     )
 
 

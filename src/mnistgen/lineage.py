@@ -140,9 +140,9 @@ def fingerprint(
     }
 
 
-def digest(record: dict[str, Any]) -> str:
+def digest(values: dict[str, Any]) -> str:
     """A short, stable name for a fingerprint (an MLflow tag, searchable)."""
-    return hashlib.sha256(json.dumps(record, sort_keys=True).encode()).hexdigest()[:16]
+    return hashlib.sha256(json.dumps(values, sort_keys=True).encode()).hexdigest()[:16]
 
 
 def changes(old: dict[str, Any], new: dict[str, Any]) -> list[str]:

@@ -21,7 +21,7 @@ from typing import Any
 from mnistgen import locks, model_card
 from mnistgen.errors import MnistgenError
 from mnistgen.serving.sampler import DIGEST_TAG, INFO_FILE, generator_digest
-from mnistgen.settings import RegistrySection, Settings
+from mnistgen.settings import RegistrySection, Settings, Variants
 from mnistgen.training.run_folder import COMPLETED, FINAL_GRID, SAMPLES_DIR, grid_file
 
 log = logging.getLogger(__name__)
@@ -368,7 +368,7 @@ def register(project_dir: Path, params: Settings, seed: int | None = None) -> De
     from mlflow.exceptions import MlflowException
 
     from mnistgen import tracking
-    from mnistgen.config import flatten, load_params
+    from mnistgen.config import flatten, load_params, validate
     from mnistgen.evaluation.classifier import INFO_FILE
     from mnistgen.evaluation.evaluate import current_runs, evaluation_key, reports_folder
 
@@ -399,8 +399,11 @@ def register(project_dir: Path, params: Settings, seed: int | None = None) -> De
     with locks.held(project_dir, "register"):
         runs = current_runs(client, experiments, project_dir, params, seed)
         check_evaluated(runs, evaluation_key(project_dir, params, extractor), extractor)
-        raw = load_params(project_dir)
-        bases = {v: flatten({"variant": raw["variants"][v], "train": raw["train"]}) for v in raw["variants"]}
+        base = validate(load_params(project_dir))  # the sources' settings, before any profile
+        bases = {
+            v: flatten({"variant": base.variants.of(v).plain(), "train": base.train.plain()})
+            for v in Variants.names()
+        }
         try:
             decision = register_best(client, list(runs.values()), params.registry, extractor, bases)
         except MlflowException as err:  # the server, its database or its artifact store failed mid-way

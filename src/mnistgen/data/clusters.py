@@ -11,6 +11,8 @@ labels on any machine whose arithmetic agrees, so a run stays reproducible.
 
 from __future__ import annotations
 
+import logging
+
 import numpy as np
 
 from mnistgen.data.idx import Split
@@ -18,6 +20,8 @@ from mnistgen.errors import MnistgenError
 
 PCA_COMPONENTS = 50
 KMEANS_STARTS = 3  # k-means++ starts; the lowest inertia wins
+
+log = logging.getLogger(__name__)
 
 
 class ClusterError(MnistgenError):
@@ -62,3 +66,37 @@ def relabel(train: Split, clusters: int, seed: int, within_digits: bool = False)
 def shares(labels: np.ndarray, clusters: int) -> list[float]:
     """Each cluster's share of the training images: how often the saved generator draws it."""
     return (np.bincount(labels, minlength=clusters) / len(labels)).tolist()
+
+
+def clustered(train: Split, classes: int, groups: int, seed: int, variant: str) -> Split:
+    """A GAN's training split labelled by k-means cluster instead of digit: `classes` clusters of all the
+    images (scgan, `groups` 1), or `classes // groups` of each digit's (cgan's `subclusters`, `groups` 10);
+    logged with how far the clusters follow the digits.
+
+    Args:
+        train: the training split, labelled by digit.
+        classes: the labels the networks are conditioned on.
+        groups: 1 for clusters of all the images, else the number of digits.
+        seed: the run's seed (PCA and k-means).
+        variant: the variant's name, for the log.
+
+    Returns:
+        The split with its cluster labels.
+    """
+    within_digits = groups > 1
+    clusters = classes // groups
+    result = relabel(train, clusters, seed, within_digits)
+    if within_digits:
+        log.info("%s: %d k-means clusters in each digit's training images (seed %d)", variant, clusters, seed)
+        return result
+    # How far the clusters follow the digits (read, never used: the labels stay out of training).
+    purity = sum(np.bincount(train.labels[result.labels == c]).max(initial=0) for c in range(clusters))
+    log.info(
+        "%s: %d k-means clusters of the training images (seed %d); %.0f%% of the images share their "
+        "cluster's most common digit",
+        variant,
+        clusters,
+        seed,
+        100 * purity / len(train.labels),
+    )
+    return result

@@ -20,34 +20,17 @@ import urllib.parse
 import urllib.request
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import IO, Any
 
 from tqdm.auto import tqdm
 
 from mnistgen.errors import MnistgenError, redact
-from mnistgen.settings import DataFiles, Download
+from mnistgen.settings import DataFile, Download
 
 log = logging.getLogger(__name__)
 
 CHUNK_BYTES = 1 << 20
-
-
-@dataclass(frozen=True)
-class FileSpec:
-    """One published file: its name on the mirrors (without `.gz`) and its decompressed size and SHA-256."""
-
-    name: str
-    size: int
-    sha256: str
-
-
-@dataclass(frozen=True)
-class RetryPolicy:
-    attempts: int = 4
-    backoff_seconds: float = 2.0
-    timeout_seconds: float = 60.0
 
 
 class DownloadError(MnistgenError):
@@ -60,19 +43,6 @@ class _TransientError(Exception):
 
 class _MirrorError(Exception):
     """This mirror cannot deliver a valid copy; try the next one."""
-
-
-def file_specs(files: DataFiles) -> dict[str, FileSpec]:
-    """`params.yaml`'s `data.files` as specs, keyed like `train_images`."""
-    return {key: FileSpec(f.name, f.bytes, f.sha256) for key, f in files}
-
-
-def retry_policy(download: Download) -> RetryPolicy:
-    return RetryPolicy(
-        attempts=download.attempts,
-        backoff_seconds=float(download.backoff_seconds),
-        timeout_seconds=float(download.timeout_seconds),
-    )
 
 
 def mirror_url(mirror: str, name: str) -> str:
@@ -90,16 +60,16 @@ def sha256_of(path: Path) -> str:
     return digest.hexdigest()
 
 
-def is_valid(path: Path, spec: FileSpec) -> bool:
-    return path.is_file() and path.stat().st_size == spec.size and sha256_of(path) == spec.sha256
+def is_valid(path: Path, spec: DataFile) -> bool:
+    return path.is_file() and path.stat().st_size == spec.bytes and sha256_of(path) == spec.sha256
 
 
 def stage_files(
-    specs: dict[str, FileSpec],
+    specs: dict[str, DataFile],
     mirrors: list[str],
     data_dir: Path,
     staging_dir: Path,
-    policy: RetryPolicy,
+    policy: Download,
     progress: bool = True,
 ) -> dict[str, Path]:
     """Make sure a verified copy of every file exists, downloading only what is missing or invalid.
@@ -134,7 +104,7 @@ def publish(verified: dict[str, Path], data_dir: Path, staging_dir: Path) -> lis
 
 
 def fetch_file(
-    spec: FileSpec, mirrors: list[str], staging_dir: Path, policy: RetryPolicy, progress: bool = True
+    spec: DataFile, mirrors: list[str], staging_dir: Path, policy: Download, progress: bool = True
 ) -> Path:
     """Download one file from the first mirror that delivers a verified copy."""
     failures = []
@@ -157,7 +127,7 @@ def fetch_file(
 
 
 def _fetch_with_retries(
-    url: str, spec: FileSpec, staging_dir: Path, policy: RetryPolicy, progress: bool
+    url: str, spec: DataFile, staging_dir: Path, policy: Download, progress: bool
 ) -> Path:
     for attempt in range(1, policy.attempts + 1):
         try:
@@ -177,7 +147,7 @@ def _fetch_with_retries(
     raise AssertionError("unreachable: attempts must be at least 1")
 
 
-def _download_verified(url: str, spec: FileSpec, staging_dir: Path, timeout: float, progress: bool) -> Path:
+def _download_verified(url: str, spec: DataFile, staging_dir: Path, timeout: float, progress: bool) -> Path:
     """Stream `url`, decompress, hash and size-check into a temporary file, then rename it into place."""
     partial = staging_dir / f"{spec.name}.part"
     try:
@@ -197,8 +167,8 @@ def _download_verified(url: str, spec: FileSpec, staging_dir: Path, timeout: flo
                 size, digest = _decompress(counted, out, spec)
             out.flush()
             os.fsync(out.fileno())
-        if size != spec.size:
-            raise _MirrorError(f"decompressed size {size} bytes, expected {spec.size}")
+        if size != spec.bytes:
+            raise _MirrorError(f"decompressed size {size} bytes, expected {spec.bytes}")
         if digest != spec.sha256:
             raise _MirrorError(f"SHA-256 mismatch: got {digest}, expected {spec.sha256}")
         final = staging_dir / spec.name
@@ -240,7 +210,7 @@ def _open(url: str, timeout: float) -> Any:
         raise _TransientError(f"{url}: {err!r}") from err
 
 
-def _decompress(source: IO[bytes], out: IO[bytes], spec: FileSpec) -> tuple[int, str]:
+def _decompress(source: IO[bytes], out: IO[bytes], spec: DataFile) -> tuple[int, str]:
     """Gunzip `source` into `out`; stops early past the expected size so a bad file cannot fill the disk."""
     digest = hashlib.sha256()
     size = 0
@@ -248,8 +218,8 @@ def _decompress(source: IO[bytes], out: IO[bytes], spec: FileSpec) -> tuple[int,
         with gzip.GzipFile(fileobj=source, mode="rb") as gz:
             while chunk := gz.read(CHUNK_BYTES):
                 size += len(chunk)
-                if size > spec.size:
-                    raise _MirrorError(f"decompresses to more than the expected {spec.size} bytes")
+                if size > spec.bytes:
+                    raise _MirrorError(f"decompresses to more than the expected {spec.bytes} bytes")
                 digest.update(chunk)
                 out.write(chunk)
     except gzip.BadGzipFile as err:

@@ -15,7 +15,7 @@ from pathlib import Path
 from mnistgen import locks
 from mnistgen.config import load_project
 from mnistgen.data import download, idx, validation, versioning
-from mnistgen.settings import DataRules, Settings
+from mnistgen.settings import DataFile, DataRules, Download, Settings
 
 log = logging.getLogger(__name__)
 
@@ -31,8 +31,8 @@ class DataSettings:
     reports_dir: Path
     staging_dir: Path
     mirrors: list[str]
-    files: dict[str, download.FileSpec]
-    retry: download.RetryPolicy
+    files: dict[str, DataFile]  # keyed like `train_images`
+    retry: Download
     rules: DataRules
     push: bool
     docs_assets: Path | None  # a node_modules folder with the Data Docs' scripts and styles (offline pages)
@@ -46,8 +46,8 @@ class DataSettings:
             reports_dir=project_dir / data.reports_dir,
             staging_dir=project_dir / STAGING_DIR,
             mirrors=list(data.mirrors),
-            files=download.file_specs(data.files),
-            retry=download.retry_policy(data.download),
+            files=dict(data.files),
+            retry=data.download,
             rules=data.validation,
             push=data.dvc.push,
             docs_assets=project_dir / data.docs_assets if data.docs_assets else None,
@@ -122,10 +122,19 @@ def prepare_mnist(
         return DataResult(downloaded=downloaded, report=report, version=version(settings) if track else None)
 
 
-def load_mnist(settings: DataSettings) -> dict[str, idx.Split]:
+def load_mnist(project_dir: Path, params: Settings) -> dict[str, idx.Split]:
     """The published splits, for training and evaluation, checked against their recorded size and SHA-256
     first (47 MB, a fraction of a second): a file changed after it was published is refused, not learnt.
-    A clear error when `mnistgen data` has not run."""
+    A clear error when `mnistgen data` has not run.
+
+    Args:
+        project_dir: the project whose `data.dir` holds them.
+        params: its settings.
+
+    Returns:
+        "train" and "test", each a `Split`.
+    """
+    settings = DataSettings.from_params(project_dir, params)
     paths = {key: settings.data_dir / spec.name for key, spec in settings.files.items()}
     missing = [path.name for path in paths.values() if not path.is_file()]
     if missing:

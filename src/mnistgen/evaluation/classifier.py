@@ -204,12 +204,12 @@ def train_and_log(project_dir: Path, params: Settings, progress: bool = True) ->
 
     from mnistgen import runtime, tracking
     from mnistgen.config import flatten
-    from mnistgen.data.prepare import DataSettings, load_mnist
+    from mnistgen.data.prepare import load_mnist
     from mnistgen.datasets import EVALUATION, TRAINING, dataset, mnist_input
 
     cfg = params.classifier
     runtime.configure(int(cfg.seed), params.train.deterministic)  # the same data, the same extractor
-    splits = load_mnist(DataSettings.from_params(project_dir, params))
+    splits = load_mnist(project_dir, params)
     tracking.use_experiment(project_dir, params.mlflow)
     with mlflow.start_run(
         run_name="classifier",

@@ -262,14 +262,14 @@ def _evaluate_all(
     import mlflow
 
     from mnistgen import runtime, tracking
-    from mnistgen.data.prepare import DataSettings, load_mnist
+    from mnistgen.data.prepare import load_mnist
     from mnistgen.datasets import EVALUATION, log_inputs, mnist_input
     from mnistgen.evaluation import classifier as classifier_module
 
     cfg = params.evaluation
     runtime.configure(cfg.seed, params.train.deterministic)  # CAS trains classifiers
     classifier = classifier_module.load(project_dir / params.classifier.dir)
-    splits = load_mnist(DataSettings.from_params(project_dir, params))
+    splits = load_mnist(project_dir, params)
     experiment_ids = tracking.experiment_ids(project_dir, params.mlflow)
     client = mlflow.MlflowClient()
     runs = current_runs(client, experiment_ids, project_dir, params, seed)

@@ -269,6 +269,10 @@ class ReconstructionModel(keras.Model):
     def decode(self, z: tf.Tensor, labels: tf.Tensor | None, training: bool = False) -> tf.Tensor:
         return self.decoder(z if labels is None else [z, labels], training=training)
 
+    def sample(self, z: tf.Tensor, labels: tf.Tensor | None) -> tf.Tensor:
+        """Images from codes, the decoder in inference mode (as `AdversarialModel.sample` from noise)."""
+        return self.decode(z, labels)
+
     def train_step(self, batch: tf.Tensor | tuple[tf.Tensor, tf.Tensor]) -> dict[str, tf.Tensor]:
         images, labels = batch if self.spec.classes else (batch, None)
         weights = self.encoder.trainable_variables + self.decoder.trainable_variables

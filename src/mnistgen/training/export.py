@@ -11,8 +11,8 @@ from typing import Any
 from mnistgen.serving.sampler import INFO_FILE
 
 
-def write_json(path: Path, record: dict[str, Any]) -> None:
-    path.write_text(json.dumps(record, indent=2) + "\n")
+def write_json(path: Path, values: dict[str, Any]) -> None:
+    path.write_text(json.dumps(values, indent=2) + "\n")
 
 
 def save_networks(model_dir: Path, networks: dict[str, Any], info: dict[str, Any]) -> None:

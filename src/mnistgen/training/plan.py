@@ -36,10 +36,6 @@ class TrainingDiverged(MnistgenError):
     """A loss became NaN or infinite."""
 
 
-class ResumeError(MnistgenError):
-    """`--resume` cannot continue the run on disk."""
-
-
 class RunFailed(MnistgenError):
     """A started run failed (a file that could not be written, memory): marked FAILED, nothing kept."""
 

@@ -1,7 +1,8 @@
 """What a run shows and saves besides its losses, one reporter per kind of model.
 
-The session asks every kind the same things: images from noise (`sample`), the periodic figure
-(`figure`), what it adds at the end (`final`) and the saved model (`export`). An image GAN answers with
+The session asks every kind the same things: the periodic figure (`show`), the time-to-quality clock's
+images (`quality_samples`) and the run's outputs at its end (`finish`: the loss curves, the final grid,
+what the kind adds (`final`), the saved model (`export`) and the metrics file). An image GAN answers with
 sample grids from the run's fixed noise; an autoencoder or VAE also with reconstructions, a map of its
 codes and, for a fitted prior, a Gaussian over those codes; the 1-D toy GAN with the densities of its
 data, samples and discriminator. Every draw here uses its own generator seeded from the run's seed, so
@@ -69,12 +70,24 @@ class Reporter:
     measures_quality = True  # the time-to-quality clock applies (image models)
 
     def __init__(
-        self, seed: int, spec: Spec, model: keras.Model, splits: dict[str, Split] | None, step: tf.Variable
+        self,
+        seed: int,
+        spec: Spec,
+        model: keras.Model,
+        splits: dict[str, Split] | None,
+        step: tf.Variable,
+        quality_samples: int = 0,
     ) -> None:
         self.seed, self.spec, self.model, self.splits, self.step = seed, spec, model, splits, step
         # A conditional model's grid: one row per digit (per cluster, for the first ten of an scgan's)
         self.grid_noise = self.fixed_noise(GRID_SEED, min(spec.classes, CLASSES) ** 2 or GRID_SAMPLES)
         self.reference = self._reference_batch()
+        # The time-to-quality clock's: a conditional model's digits in turn, clusters as often as the
+        # saved model draws them.
+        self.quality_noise = self.fixed_noise(QUALITY_SEED, quality_samples)
+        self.quality_labels = labels_in_turn(quality_samples, spec.classes) if spec.classes else None
+        if isinstance(spec, AdversarialSpec) and spec.cluster_groups:
+            self.quality_labels = splits["train"].labels[:quality_samples]
 
     @property
     def prior(self) -> str:
@@ -123,21 +136,32 @@ class Reporter:
             )
         return tf.constant(np.asarray(labels, np.int32)[:, None])
 
-    def _to_images(self, outputs: tf.Tensor) -> np.ndarray:
-        return to_unit_range(np.asarray(outputs)[..., 0], self.spec.pixel_range)
-
     def generate(self, z: tf.Tensor, labels: np.ndarray | None = None) -> np.ndarray:
-        """Images in [0, 1], shape (n, 28, 28)."""
+        """Images in [0, 1], shape (n, 28, 28), from the network's own input `z`."""
+        column = self._labels(len(z), labels)
         with self._sampling():
-            return self._to_images(self.model.sample(z, self._labels(len(z), labels)))
+            outputs = self.model.sample(z, column)
+        return to_unit_range(np.asarray(outputs)[..., 0], self.spec.pixel_range)
 
     def sample(self, noise: tf.Tensor, labels: np.ndarray | None = None) -> np.ndarray:
         """Images from prior noise (`prior`)."""
-        return self.generate(noise, labels)
+        return self.generate(self._latent(noise, labels), labels)
+
+    def _latent(self, noise: tf.Tensor, labels: np.ndarray | None) -> tf.Tensor:
+        """The network's input for prior noise: the noise itself."""
+        return noise
 
     def figure(self, folder: Path, name: str, title: str) -> Path:
         """The tutorials' periodic look at the generator."""
         return figures.image_grid(self.sample(self.grid_noise), folder / grid_file(name), title)
+
+    def show(self, folder: Path, name: str, title: str, tracker: Tracker) -> None:
+        """The periodic figure (`figure`) into the run folder's samples and its tracked run's."""
+        tracker.log_file(self.figure(folder / SAMPLES_DIR, name, title), SAMPLES_DIR)
+
+    def quality_samples(self) -> np.ndarray:
+        """The time-to-quality clock's images (`plan.Generate`), drawn anew from the same noise each call."""
+        return self.sample(self.quality_noise, self.quality_labels)
 
     def final(self, figure_dir: Path) -> dict[str, float]:
         """The run's last figures, and any metrics of its own beside the losses."""
@@ -153,10 +177,9 @@ class Reporter:
         losses = [k for k in (history[-1] if history else {}) if k not in ("step", "epoch")]
         figures.loss_curves(history, losses, figure_dir / "loss_curves.png", ending.title)
         metrics = dict(history[-1]) if history else {}
-        grid = self.figure(
-            folder / SAMPLES_DIR, FINAL_GRID, f"{ending.variant} after {ending.step} steps ({ending.status})"
+        self.show(
+            folder, FINAL_GRID, f"{ending.variant} after {ending.step} steps ({ending.status})", tracker
         )
-        tracker.log_file(grid, SAMPLES_DIR)
         metrics.update(self.final(figure_dir))
         self.export(model_dir, ending.model_info)
         metrics = {k: float(v) for k, v in metrics.items() if k not in ("step", "epoch")}
@@ -243,16 +266,14 @@ class ReconstructionReporter(Reporter):
     def noise_dim(self) -> int:
         return fitted_noise_dim(self.spec.z_dim, self.spec.latent_components > 1)
 
-    def generate(self, z: tf.Tensor, labels: np.ndarray | None = None) -> np.ndarray:
-        return self._to_images(self.model.decode(z, self._labels(len(z), labels)))
-
-    def sample(self, noise: tf.Tensor, labels: np.ndarray | None = None) -> np.ndarray:
-        column = self._labels(len(noise), labels)
-        labels = None if column is None else np.asarray(column)[:, 0]
+    def _latent(self, noise: tf.Tensor, labels: np.ndarray | None) -> tf.Tensor:
+        """The decoder's codes for N(0, I) noise: moved onto the fitted prior, if there is one."""
         fit = self.latent_fit()
-        if fit is not None:
-            noise = tf.constant(from_standard_normal(np.asarray(noise), fit, labels))
-        return self.generate(noise, labels)
+        if fit is None:
+            return noise
+        column = self._labels(len(noise), labels)
+        digits = None if column is None else np.asarray(column)[:, 0]
+        return tf.constant(from_standard_normal(np.asarray(noise), fit, digits))
 
     def latent_fit(self) -> dict[str, Any] | None:
         """A fitted prior over the encoder's codes of the first FIT_IMAGES training images, at this step
@@ -355,8 +376,27 @@ class ReconstructionReporter(Reporter):
 
 
 def reporter_for(
-    seed: int, spec: Spec, model: keras.Model, splits: dict[str, Split] | None, step: tf.Variable
+    seed: int,
+    spec: Spec,
+    model: keras.Model,
+    splits: dict[str, Split] | None,
+    step: tf.Variable,
+    quality_samples: int = 0,
 ) -> Reporter:
+    """The reporter of `spec`'s kind of model.
+
+    Args:
+        seed: the run's seed, which its fixed noise is drawn from.
+        spec: the variant's networks and losses.
+        model: the model being trained.
+        splits: the MNIST splits it trains on (None for the toy GAN).
+        step: the run's step counter.
+        quality_samples: how many images the time-to-quality clock measures (0: no clock).
+
+    Returns:
+        An image GAN's `Reporter`, a `ToyReporter` or a `ReconstructionReporter`.
+    """
+    args = (seed, spec, model, splits, step, quality_samples)
     if not isinstance(spec, AdversarialSpec):
-        return ReconstructionReporter(seed, spec, model, splits, step)
-    return (ToyReporter if spec.kind == "toy" else Reporter)(seed, spec, model, splits, step)
+        return ReconstructionReporter(*args)
+    return (ToyReporter if spec.kind == "toy" else Reporter)(*args)

@@ -12,26 +12,20 @@ import logging
 import shutil
 from typing import TYPE_CHECKING
 
-import numpy as np
-
 from mnistgen import runtime, tracking
-from mnistgen.data.idx import Split
 from mnistgen.settings import ImageGan
 from mnistgen.training import hardware
 from mnistgen.training.plan import (
-    ResumeError,
     RunFailed,
-    RunPlan,
     StartClock,
     TrainRequest,
     TrainResult,
     plan_run,
     tensorflow_message,
 )
-from mnistgen.training.run_folder import RunRecord, RunState, exclusive, previous_run
+from mnistgen.training.run_folder import exclusive, resume_point
 
 if TYPE_CHECKING:
-    from mnistgen.models.base import AdversarialSpec
     from mnistgen.training.tracker import Tracker
 
 log = logging.getLogger(__name__)
@@ -45,14 +39,14 @@ def train_variant(
     measures sample quality while it trains (the time-to-quality curve)."""
     plan = plan_run(request)
     with exclusive(plan):
-        record = _resume_point(plan) if request.resume else None
-        from mnistgen.data.prepare import DataSettings, load_mnist
+        record = resume_point(plan) if request.resume else None
+        from mnistgen.data.prepare import load_mnist
         from mnistgen.models import VARIANTS
         from mnistgen.models.base import AdversarialSpec
 
         module = VARIANTS[plan.variant]
         needs_mnist = getattr(module, "NEEDS_MNIST", True)
-        splits = load_mnist(DataSettings.from_params(plan.project_dir, plan.params)) if needs_mnist else None
+        splits = load_mnist(plan.project_dir, plan.params) if needs_mnist else None
         if tracker is None:
             tracking.use_experiment(plan.project_dir, plan.params.mlflow)
 
@@ -67,7 +61,14 @@ def train_variant(
 
         spec = module.build(plan.cfg)
         if isinstance(spec, AdversarialSpec) and spec.cluster_groups:
-            splits = {**splits, "train": _clustered(splits["train"], spec, plan)}
+            from mnistgen.data.clusters import clustered
+
+            splits = {
+                **splits,
+                "train": clustered(
+                    splits["train"], spec.classes, spec.cluster_groups, plan.seed, plan.variant
+                ),
+            }
         model = build_model(
             spec,
             tf.random.Generator.from_seed(plan.seed),
@@ -99,60 +100,3 @@ def train_variant(
                 "file, free space or fix permissions there (`--verbose` shows the traceback); run again."
             ) from err
         return result
-
-
-def _clustered(train: Split, spec: AdversarialSpec, plan: RunPlan) -> Split:
-    """The training split labelled by k-means cluster instead of digit: clusters of all the images (scgan),
-    or of each digit's (cgan's `subclusters`, labels digit x clusters + cluster)."""
-    from mnistgen.data.clusters import relabel
-
-    within_digits = spec.cluster_groups > 1
-    clusters = spec.classes // spec.cluster_groups
-    clustered = relabel(train, clusters, plan.seed, within_digits)
-    if within_digits:
-        log.info(
-            "%s: %d k-means clusters in each digit's training images (seed %d)",
-            plan.variant,
-            clusters,
-            plan.seed,
-        )
-        return clustered
-    # How far the clusters follow the digits (read, never used: the labels stay out of training).
-    purity = sum(np.bincount(train.labels[clustered.labels == c]).max(initial=0) for c in range(clusters))
-    log.info(
-        "%s: %d k-means clusters of the training images (seed %d); %.0f%% of the images share their "
-        "cluster's most common digit",
-        plan.variant,
-        clusters,
-        plan.seed,
-        100 * purity / len(train.labels),
-    )
-    return clustered
-
-
-def _resume_point(plan: RunPlan) -> RunRecord:
-    """The record to resume from, with its checkpoints in the staging folder."""
-    state, record = previous_run(plan)
-    if state == RunState.INTERRUPTED:
-        return record
-    if state == RunState.INCOMPLETE:  # resumed beside the published run, which stays until the end
-        shutil.rmtree(plan.staging_dir, ignore_errors=True)
-        shutil.copytree(plan.run_dir, plan.staging_dir)
-        return record
-    if state == RunState.FINISHED:
-        raise ResumeError(
-            f"{plan.variant}: the run in {plan.run_dir} is complete ({record.total_steps} steps); "
-            "nothing to resume. Fix: drop --resume to train it afresh."
-        )
-    if state == RunState.STALE:
-        from mnistgen.lineage import changes
-
-        changed = ", ".join(changes(record.fingerprint, plan.fingerprint)) or "unknown"
-        raise ResumeError(
-            f"{plan.variant}: the run on disk was started with different settings, code or data ({changed} "
-            "changed). Fix: restore them (repeat its --seed and --set options too), or drop --resume to "
-            "start a new run."
-        )
-    raise ResumeError(
-        f"nothing to resume for {plan.variant} in {plan.run_dir}. Fix: drop --resume to start a new run."
-    )

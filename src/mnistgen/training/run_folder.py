@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import json
+import shutil
 from contextlib import AbstractContextManager
 from dataclasses import asdict, dataclass, fields
 from enum import StrEnum
@@ -42,6 +43,10 @@ def grid_file(name: str) -> str:
 
 class RunBusy(MnistgenError):
     """Another process is training the same variant in the same project."""
+
+
+class ResumeError(MnistgenError):
+    """`--resume` cannot continue the run on disk."""
 
 
 @dataclass(frozen=True)
@@ -84,6 +89,57 @@ class RunRecord:
             return cls(**{key: value for key, value in values.items() if key in known})
         except TypeError:
             return None  # a record without a field every run writes: not a run of this project
+
+
+class RunLog:
+    """A training run's record and loss history as it goes, in the folder it is built in: the record is
+    written when the run starts, with the history at each checkpoint, and when the run ends or fails.
+
+    Args:
+        folder: the staging folder the run is built in.
+        fingerprint: what the run depends on (`plan.RunPlan.fingerprint`).
+        total_steps: its step budget.
+    """
+
+    def __init__(self, folder: Path, fingerprint: dict[str, Any], total_steps: int) -> None:
+        self.folder, self.fingerprint, self.total_steps = folder, fingerprint, total_steps
+        self.run_id = ""
+        self.step_seconds = 0.0  # time in train steps, reported, never used to decide
+        self.history: list[dict[str, float]] = []
+
+    @property
+    def digest(self) -> str:
+        """Of the fingerprint: the run's settings, code and data in a word."""
+        return lineage.digest(self.fingerprint)
+
+    def carry_on(self, record: RunRecord, step: int) -> None:
+        """Continue `record`'s run from its checkpoint at `step`: its time, and its history up to there."""
+        self.run_id, self.step_seconds = record.run_id, record.step_seconds
+        self.history = read_history(self.folder / HISTORY_FILE, step)
+
+    def add(self, step: int, epoch: int, values: dict[str, float]) -> bool:
+        """Add the losses of `step` (in `epoch`, counted from 1) to the history; False if it has them."""
+        if self.history and self.history[-1]["step"] == step:
+            return False
+        self.history.append({"step": step, "epoch": epoch, **values})
+        return True
+
+    def write(self, step: int, **ending: Any) -> None:
+        """The record as of `step`; `ending` says how the run stopped, or why it failed."""
+        RunRecord(
+            run_id=self.run_id,
+            fingerprint=self.fingerprint,
+            digest=self.digest,
+            total_steps=self.total_steps,
+            step=step,
+            step_seconds=round(self.step_seconds, 3),
+            **ending,
+        ).write(self.folder)
+
+    def checkpointed(self, step: int) -> None:
+        """The history and the record beside a checkpoint at `step`, which a resumed run carries on from."""
+        write_history(self.folder / HISTORY_FILE, self.history)
+        self.write(step)
 
 
 class RunState(StrEnum):
@@ -135,6 +191,42 @@ def previous_run(plan: RunPlace) -> tuple[RunState, RunRecord | None]:
     inputs = lineage.stage_inputs(plan.project_dir, "train", plan.profile, plan.variant)
     outputs = [plan.project_dir / out for out in inputs.outs] + [plan.run_dir / METRICS_FILE]
     return (RunState.FINISHED if all(path.exists() for path in outputs) else RunState.STALE), record
+
+
+def resume_point(plan: RunPlace) -> RunRecord:
+    """The record `--resume` continues, with its checkpoints in the staging folder.
+
+    Args:
+        plan: the run about to start.
+
+    Returns:
+        The interrupted or incomplete run's record.
+
+    Raises:
+        ResumeError: nothing on disk to resume, naming why (finished, other settings, nothing there).
+    """
+    state, record = previous_run(plan)
+    if state == RunState.INTERRUPTED:
+        return record
+    if state == RunState.INCOMPLETE:  # resumed beside the published run, which stays until the end
+        shutil.rmtree(plan.staging_dir, ignore_errors=True)
+        shutil.copytree(plan.run_dir, plan.staging_dir)
+        return record
+    if state == RunState.FINISHED:
+        raise ResumeError(
+            f"{plan.variant}: the run in {plan.run_dir} is complete ({record.total_steps} steps); "
+            "nothing to resume. Fix: drop --resume to train it afresh."
+        )
+    if state == RunState.STALE:
+        changed = ", ".join(lineage.changes(record.fingerprint, plan.fingerprint)) or "unknown"
+        raise ResumeError(
+            f"{plan.variant}: the run on disk was started with different settings, code or data ({changed} "
+            "changed). Fix: restore them (repeat its --seed and --set options too), or drop --resume to "
+            "start a new run."
+        )
+    raise ResumeError(
+        f"nothing to resume for {plan.variant} in {plan.run_dir}. Fix: drop --resume to start a new run."
+    )
 
 
 def publish(plan: RunPlace) -> None:

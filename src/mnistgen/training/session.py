@@ -13,6 +13,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
@@ -20,16 +21,14 @@ import keras
 import tensorflow as tf
 from tqdm.auto import tqdm
 
-from mnistgen import lineage, tracking
+from mnistgen import tracking
 from mnistgen.config import flatten
 from mnistgen.data.idx import Split
 from mnistgen.datasets import TRAINING, mnist_input
-from mnistgen.images import labels_in_turn
 from mnistgen.models.base import AdversarialSpec, Spec, sampling_info
 from mnistgen.training import batches, export
 from mnistgen.training.plan import (
     QualityClock,
-    ResumeError,
     RunFailed,
     RunPlan,
     StartClock,
@@ -38,19 +37,17 @@ from mnistgen.training.plan import (
     budget,
     check_finite,
 )
-from mnistgen.training.reporters import QUALITY_SEED, Ending, reporter_for
+from mnistgen.training.reporters import Ending, reporter_for
 from mnistgen.training.run_folder import (
     CHECKPOINT_DIR,
     COMPLETED,
-    HISTORY_FILE,
     MODEL_DIR,
-    SAMPLES_DIR,
     STEP_LIMIT,
     TIME_CAP,
+    ResumeError,
+    RunLog,
     RunRecord,
     publish,
-    read_history,
-    write_history,
 )
 from mnistgen.training.tracker import Tracker
 
@@ -86,20 +83,20 @@ class Session:
         self.manager = tf.train.CheckpointManager(
             self.checkpoint, self.folder / CHECKPOINT_DIR, max_to_keep=2
         )
-        self.history: list[dict[str, float]] = []
-        self.last_values: dict[str, float] = {}  # the losses of the last step run by this process
-        self.run_id = ""
-        # Time in train steps, reported (run record, MLflow, the pipeline's table), never used to decide.
-        self.step_seconds = 0.0
+        # Its record and loss history; its time in train steps, reported (run record, MLflow, the
+        # pipeline's table), never used to decide.
+        self.log = RunLog(self.folder, plan.fingerprint, self.budget.total_steps)
         self.first_step_seconds = 0.0  # this process's first step: it traces the step function
-        self.reporter = reporter_for(plan.seed, spec, model, splits, self.step)
+        self.reporter = reporter_for(
+            plan.seed, spec, model, splits, self.step, plan.train.quality_samples if start_clock else 0
+        )
         self.clock: QualityClock | None = None
 
     # ------------------------------------------------------------------ the run
 
     def run(self, record: RunRecord | None) -> TrainResult:
         """Train from scratch, or on from `record`'s checkpoint; returns when the run has ended."""
-        try:
+        with self._ending():
             if record:
                 self._resume(record)
             else:
@@ -107,10 +104,29 @@ class Session:
             self.clock = self._quality_clock()
             status = self._loop()
             metrics = self._finish(status)
-            ended = self._run_record(stopped_by=status, first_step_seconds=round(self.first_step_seconds, 3))
-            ended.write(self.folder)
+            self.log.write(
+                int(self.step), stopped_by=status, first_step_seconds=round(self.first_step_seconds, 3)
+            )
             self._publish()  # before the run is FINISHED: a run that cannot be published is FAILED
             self.tracker.end("FINISHED")
+        return TrainResult(
+            self.plan.variant,
+            self.log.run_id,
+            status,
+            int(self.step),
+            self.budget.total_steps,
+            self.precision,
+            self.device,
+            self.plan.run_dir,
+            metrics,
+        )
+
+    @contextmanager
+    def _ending(self) -> Iterator[None]:
+        """How a run that does not finish ends: an interrupted one checkpointed and KILLED (`--resume`
+        continues it), a failed one FAILED with no model kept (`_mark_failed`); the error goes on."""
+        try:
+            yield
         except KeyboardInterrupt:
             if self.tracker.active:
                 try:
@@ -127,17 +143,6 @@ class Session:
         except BaseException as err:
             self._mark_failed(f"{type(err).__name__}: {err}"[:5000])
             raise
-        return TrainResult(
-            self.plan.variant,
-            self.run_id,
-            status,
-            int(self.step),
-            self.budget.total_steps,
-            self.precision,
-            self.device,
-            self.plan.run_dir,
-            metrics,
-        )
 
     def _publish(self) -> None:
         try:
@@ -158,7 +163,7 @@ class Session:
             return
         export.discard(self.folder / MODEL_DIR)
         try:
-            self._run_record(failed=failure).write(self.folder)
+            self.log.write(int(self.step), failed=failure)
         except OSError as err:
             log.warning("%s: could not write the failed run's record: %s", self.plan.variant, err)
         for report in (
@@ -172,21 +177,9 @@ class Session:
                     "%s: could not mark %s run %s FAILED: %s",
                     self.plan.variant,
                     self.tracker.label,
-                    self.run_id,
+                    self.log.run_id,
                     err,
                 )
-
-    def _run_record(self, **ending: Any) -> RunRecord:
-        """The run's record as of now; `ending` says how it stopped, or why it failed."""
-        return RunRecord(
-            run_id=self.run_id,
-            fingerprint=self.plan.fingerprint,
-            digest=lineage.digest(self.plan.fingerprint),
-            total_steps=self.budget.total_steps,
-            step=int(self.step),
-            step_seconds=round(self.step_seconds, 3),
-            **ending,
-        )
 
     def _start_new_run(self, resumed_from: str | None = None) -> None:
         plan = self.plan
@@ -194,7 +187,7 @@ class Session:
         if self.adversarial and self.spec.pretrain and not resumed_from:
             self.spec.pretrain(plan.seed)
         experiment = tracking.dvc_experiment()
-        self.run_id = self.tracker.start(
+        self.log.run_id = self.tracker.start(
             tracking.run_name(
                 plan.variant, plan.profile, f"seed {plan.seed}", *([experiment] if experiment else [])
             ),
@@ -204,7 +197,7 @@ class Session:
                 "seed": str(plan.seed),
                 "git_commit": tracking.git_commit(plan.project_dir),
                 "data_version": tracking.data_version(plan.project_dir),
-                "fingerprint": lineage.digest(plan.fingerprint),
+                "fingerprint": self.log.digest,
                 "precision": self.precision,
                 "device": self.device,
                 "kind": self.spec.kind,
@@ -223,24 +216,21 @@ class Session:
         if self.splits is not None:  # the toy GAN draws its data as it trains
             rows = len(self.splits["train"].images)
             self.tracker.log_input(mnist_input(plan.project_dir, plan.params, "train", rows, TRAINING))
-        self._run_record().write(self.folder)
+        self.log.write(int(self.step))
         log.info(
             "%s: %s run %s on %s in %s",
             plan.variant,
             self.tracker.label,
-            self.run_id,
+            self.log.run_id,
             self.device,
             self.precision,
         )
 
     def _resume(self, record: RunRecord) -> None:
         restored = self._restore()
-        self.step_seconds = record.step_seconds
-        self.history = read_history(self.folder / HISTORY_FILE, int(self.step))
+        self.log.carry_on(record, int(self.step))
         missing = self.tracker.resume(record.run_id)
-        if missing is None:
-            self.run_id = record.run_id
-        else:
+        if missing is not None:
             log.warning(
                 "%s: %s run %s is not in the store any more (%s); continuing in a new run",
                 self.plan.variant,
@@ -250,7 +240,11 @@ class Session:
             )
             self._start_new_run(resumed_from=record.run_id)
         log.info(
-            "%s: resuming run %s at step %d (%s)", self.plan.variant, self.run_id, int(self.step), restored
+            "%s: resuming run %s at step %d (%s)",
+            self.plan.variant,
+            self.log.run_id,
+            int(self.step),
+            restored,
         )
 
     def _restore(self) -> str:
@@ -280,7 +274,8 @@ class Session:
         minutes = self.request.max_minutes or self.plan.max_minutes
         deadline = time.monotonic() + minutes * 60 if minutes else None
         start = int(self.step)
-        values: dict[str, float] = {}
+        values: dict[str, float] = {}  # the losses of the last step this process ran
+        stop = None
         for epoch in range(start // budget.steps_per_epoch, budget.epochs):
             done_in_epoch = (
                 start - epoch * budget.steps_per_epoch if epoch == start // budget.steps_per_epoch else 0
@@ -294,15 +289,13 @@ class Session:
                 unit="step",
                 leave=False,
             )
-            stop = None
             with bar:
                 for batch in self._batches(epoch, done_in_epoch):
                     stepped = time.monotonic()
                     values = {name: float(v) for name, v in step_fn(batch).items()}
-                    self.last_values = values
                     took = time.monotonic() - stepped
                     self.first_step_seconds = self.first_step_seconds or took
-                    self.step_seconds += took
+                    self.log.step_seconds += took
                     if self.clock:
                         self.clock.tick(took)
                     step = int(self.step)
@@ -311,7 +304,7 @@ class Session:
                     bar.update()
                     bar.set_postfix({k: f"{v:.3f}" for k, v in values.items()}, refresh=False)
                     if step % train.log_every_steps == 0:
-                        self._record(step, epoch, values)
+                        self._add(step, epoch, values)
                     if step % train.checkpoint_every_steps == 0:
                         self._checkpoint()
                     if step >= limit and step < budget.total_steps:
@@ -331,9 +324,12 @@ class Session:
             if int(self.step) == (epoch + 1) * budget.steps_per_epoch:
                 self._end_epoch(epoch, values, images / max(time.monotonic() - began, 1e-9))
             if stop:
-                self._checkpoint()
-                return stop
-        return COMPLETED
+                break
+        if values:  # the last step this process ran, unless its log or its epoch's end added it
+            self._add(int(self.step), (int(self.step) - 1) // budget.steps_per_epoch, values)
+        if stop:
+            self._checkpoint()
+        return stop or COMPLETED
 
     def _measuring_seconds(self) -> float:
         """Time-to-quality measurements do not count against the safety cap: they are not training."""
@@ -344,15 +340,15 @@ class Session:
         self.step.assign_add(1)  # in the same graph call, so an interrupt never splits a step from its count
         return logs
 
-    def _record(self, step: int, epoch: int, values: dict[str, float]) -> None:
-        self.history.append({"step": step, "epoch": epoch + 1, **values})
-        # Under `train/` in MLflow, as the evaluation's are under `eval/`: the compare view groups them.
-        self.tracker.log_metrics({f"train/{k}": v for k, v in values.items()}, step=step)
+    def _add(self, step: int, epoch: int, values: dict[str, float]) -> None:
+        """The losses of `step` into the history and the tracked run, unless they are there already."""
+        if self.log.add(step, epoch + 1, values):
+            # Under `train/` in MLflow, as the evaluation's are under `eval/`: the compare view groups them.
+            self.tracker.log_metrics({f"train/{k}": v for k, v in values.items()}, step=step)
 
     def _checkpoint(self) -> None:
         self.manager.save(checkpoint_number=int(self.step))
-        write_history(self.folder / HISTORY_FILE, self.history)
-        self._run_record().write(self.folder)
+        self.log.checkpointed(int(self.step))
 
     def _end_epoch(self, epoch: int, values: dict[str, float], images_per_second: float) -> None:
         number = epoch + 1
@@ -360,11 +356,12 @@ class Session:
             {**{f"epoch/{k}": v for k, v in values.items()}, "epoch/images_per_second": images_per_second},
             step=number,
         )
-        if not self.history or self.history[-1]["step"] != int(self.step):
-            self._record(int(self.step), epoch, values)
+        self._add(int(self.step), epoch, values)
         every = self.plan.cfg.samples_every_epochs or self.plan.train.samples_every_epochs
         if number % every == 0 or number == self.budget.epochs:
-            self._sample_figure(f"epoch_{number:03d}", f"{self.plan.variant}, epoch {number}")
+            self.reporter.show(
+                self.folder, f"epoch_{number:03d}", f"{self.plan.variant}, epoch {number}", self.tracker
+            )
         for metric in self.model.metrics:
             metric.reset_state()
         self._checkpoint()
@@ -373,14 +370,7 @@ class Session:
         """The time-to-quality clock the caller handed in, on fixed noise (image models only)."""
         if self.start_clock is None or not self.reporter.measures_quality:
             return None
-        n = self.plan.train.quality_samples
-        noise = self.reporter.fixed_noise(QUALITY_SEED, n)
-        labels = labels_in_turn(n, self.spec.classes) if self.spec.classes else None
-        if self.adversarial and self.spec.cluster_groups:  # clusters as often as the saved model draws them
-            labels = self.splits["train"].labels[:n]
-        return self.start_clock(
-            self.plan, lambda: self.reporter.sample(noise, labels), self.splits["test"].images
-        )
+        return self.start_clock(self.plan, self.reporter.quality_samples, self.splits["test"].images)
 
     # ------------------------------------------------------------------ data and samples
 
@@ -401,18 +391,12 @@ class Session:
             bool(self.spec.classes),
         )
 
-    def _sample_figure(self, name: str, title: str) -> None:
-        path = self.reporter.figure(self.folder / SAMPLES_DIR, name, title)
-        self.tracker.log_file(path, SAMPLES_DIR)
-
     # ------------------------------------------------------------------ the end of a run
 
     def _finish(self, status: str) -> dict[str, float]:
-        """The last step recorded and checkpointed, the last time-to-quality point, then the reporter's
+        """The last step checkpointed, the last time-to-quality point, then the reporter's
         finishing: figures, the saved model, the metrics file and their MLflow copies."""
         step = int(self.step)
-        if self.last_values and (not self.history or self.history[-1]["step"] != step):
-            self._record(step, (step - 1) // self.budget.steps_per_epoch, self.last_values)  # the last step
         self._checkpoint()
         if self.clock:
             self.clock.measure()  # the curve's last point: the model as saved
@@ -422,7 +406,7 @@ class Session:
             status=status,
             step=step,
             total_steps=self.budget.total_steps,
-            step_seconds=self.step_seconds,
+            step_seconds=self.log.step_seconds,
             title=f"{plan.variant} ({plan.profile}, seed {plan.seed}, {self.precision})",
             model_info={
                 "variant": plan.variant,
@@ -433,4 +417,4 @@ class Session:
                 "step": step,
             },
         )
-        return self.reporter.finish(self.folder, self.history, ending, self.tracker)
+        return self.reporter.finish(self.folder, self.log.history, ending, self.tracker)
