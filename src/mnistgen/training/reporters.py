@@ -78,6 +78,16 @@ class Reporter:
         step: tf.Variable,
         quality_samples: int = 0,
     ) -> None:
+        """A reporter for one run.
+
+        Args:
+            seed: the run's seed, which its fixed noise is drawn from.
+            spec: the variant's networks and losses.
+            model: the model being trained.
+            splits: the MNIST splits it trains on (None for the toy GAN).
+            step: the run's step counter.
+            quality_samples: how many images the time-to-quality clock measures (0: no clock).
+        """
         self.seed, self.spec, self.model, self.splits, self.step = seed, spec, model, splits, step
         # A conditional model's grid: one row per digit (per cluster, for the first ten of an scgan's)
         self.grid_noise = self.fixed_noise(GRID_SEED, min(spec.classes, CLASSES) ** 2 or GRID_SAMPLES)
@@ -375,28 +385,8 @@ class ReconstructionReporter(Reporter):
         )
 
 
-def reporter_for(
-    seed: int,
-    spec: Spec,
-    model: keras.Model,
-    splits: dict[str, Split] | None,
-    step: tf.Variable,
-    quality_samples: int = 0,
-) -> Reporter:
-    """The reporter of `spec`'s kind of model.
-
-    Args:
-        seed: the run's seed, which its fixed noise is drawn from.
-        spec: the variant's networks and losses.
-        model: the model being trained.
-        splits: the MNIST splits it trains on (None for the toy GAN).
-        step: the run's step counter.
-        quality_samples: how many images the time-to-quality clock measures (0: no clock).
-
-    Returns:
-        An image GAN's `Reporter`, a `ToyReporter` or a `ReconstructionReporter`.
-    """
-    args = (seed, spec, model, splits, step, quality_samples)
+def reporter_kind(spec: Spec) -> type[Reporter]:
+    """The reporter class of `spec`'s kind of model: an image GAN's, the toy GAN's or an autoencoder's."""
     if not isinstance(spec, AdversarialSpec):
-        return ReconstructionReporter(*args)
-    return (ToyReporter if spec.kind == "toy" else Reporter)(*args)
+        return ReconstructionReporter
+    return ToyReporter if spec.kind == "toy" else Reporter

@@ -37,7 +37,7 @@ from mnistgen.training.plan import (
     budget,
     check_finite,
 )
-from mnistgen.training.reporters import Ending, reporter_for
+from mnistgen.training.reporters import Ending, reporter_kind
 from mnistgen.training.run_folder import (
     CHECKPOINT_DIR,
     COMPLETED,
@@ -87,7 +87,7 @@ class Session:
         # pipeline's table), never used to decide.
         self.log = RunLog(self.folder, plan.fingerprint, self.budget.total_steps)
         self.first_step_seconds = 0.0  # this process's first step: it traces the step function
-        self.reporter = reporter_for(
+        self.reporter = reporter_kind(spec)(
             plan.seed, spec, model, splits, self.step, plan.train.quality_samples if start_clock else 0
         )
         self.clock: QualityClock | None = None
