@@ -4,9 +4,9 @@
     .venv/bin/python benchmarks/serving_latency.py --url http://127.0.0.1:5001 [--requests 200] [--rows 64]
 
 Sends `--requests` POST /invocations, one after another, each asking for `--rows` images
-(`{"dataframe_records": [{"seed": s, "label": s % 10}, ...]}`), after a few warm-up requests it does not
-count, once per pixel format (`float`: pixels in [0, 1], the default; `uint8`: 0-255, a quarter of the
-JSON). Checks every answer (shape, range, the same seeds give the same images, the two formats agree) and
+(`{"dataframe_records": [{"seed": s}, ...]}`: a conditional model draws digit s mod 10), after a few
+warm-up requests it does not count, once per pixel format (`float`: pixels in [0, 1], the default;
+`uint8`: 0-255, a quarter of the JSON). Checks every answer (shape, range, the same seeds give the same images, the two formats agree) and
 what a bad request gets (a 4xx with a message, and the server still serving after it). Prints p50, p90, p99
 and the mean in milliseconds per format, then one JSON line with everything measured (the test suite reads
 it). The goal: 64 images in under 100 ms p50 on a 2-core CPU.
@@ -82,7 +82,7 @@ def main() -> None:
     parser.add_argument("--requests", type=int, default=200)
     parser.add_argument("--rows", type=int, default=64)
     args = parser.parse_args()
-    records = [{"seed": seed, "label": seed % 10} for seed in range(args.rows)]
+    records = [{"seed": seed} for seed in range(args.rows)]
 
     summary: dict = {"requests": args.requests, "rows": args.rows, "formats": {}}
     answers = {}

@@ -29,19 +29,19 @@ from flows.retries import store_or_network_failed
 from flows.train_flow import TRAIN_DEPLOYMENT, train_all, train_on_workers
 from mnistgen import lineage, tracking
 from mnistgen.config import (
-    ConfigError,
     check_flow_mirrors,
     check_options,
+    check_variants,
     load_params,
     load_project,
     validate,
 )
 from mnistgen.data.versioning import VersioningError
-from mnistgen.errors import redact
+from mnistgen.errors import interrupted, redact
 from mnistgen.evaluation.evaluate import reports_folder
 from mnistgen.evaluation.leaderboard import FLOOR
 from mnistgen.serving.generate import sample_to_file
-from mnistgen.settings import Settings, Variants
+from mnistgen.settings import Settings
 from mnistgen.training import hardware
 
 CHAMPION_GRID = "champion.png"
@@ -100,8 +100,7 @@ def retrain(
     root, params = load_project(project_dir, profile)
     profile = params.profile
     names = variants or params.train.variants
-    if unknown := sorted(set(names) - set(Variants.names())):
-        raise ConfigError(f"unknown variants {unknown}; params.yaml defines: {', '.join(Variants.names())}")
+    check_variants(names)
     clock = StepClock(steps=7)
     commit = tracking.git_commit(root)  # before the run writes dvc.lock and the reports
     tracking_uri, experiment_page = clock.time("MLflow check", lambda: check_tracking(root, params))
@@ -147,9 +146,11 @@ def retrain(
             "registration": decision,
         }
         (reports / SUMMARY_FILE).write_text(json.dumps(summary, indent=2) + "\n")
-    except BaseException:
+    except BaseException as err:
+        # Interrupted (Ctrl-C, SIGTERM): KILLED, as its training is; else FAILED, never FINISHED.
+        ended = "KILLED" if interrupted(err) else "FAILED"
         with contextlib.suppress(Exception):  # the store may be what failed: the original error matters
-            tracking.end_pipeline_run(parent, "FAILED", {}, {}, [])
+            tracking.end_pipeline_run(parent, ended, {}, {}, [])
         raise
     print((reports / "leaderboard.md").read_text())
     print(f"registry: {params.registry.model_name} @{decision['alias']}: {decision['reason']}")

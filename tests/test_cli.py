@@ -167,12 +167,13 @@ def test_a_bad_option_is_refused_before_tensorflow_is_imported(dvc_project: Path
     [
         (["--seed", "-1"], "error: --seed is -1; it must be a whole number"),
         (["--variants", ""], "error: --variants names no variant"),
+        (["--variants", "mlp_gan,nope"], "error: unknown variants nope; params.yaml defines mlp_gan, "),
         (
             ["--mirror", "/srv/mnist,copy"],
             "error: --mirror '/srv/mnist,copy': a mirror's URL or folder cannot",
         ),
     ],
-    ids=["seed", "no-variants", "comma"],
+    ids=["seed", "no-variants", "unknown-variant", "comma"],
 )
 def test_pipeline_options_are_refused_before_any_step(dvc_project: Path, options, expected: str) -> None:
     """Refused before Prefect starts its server or the first step runs: nothing is fetched or written.

@@ -13,6 +13,7 @@ from mnistgen.config import (
     check_flow_mirrors,
     check_options,
     load_params,
+    read_yaml,
     validate,
     with_profile,
 )
@@ -164,6 +165,11 @@ def test_every_profile_is_in_range(profile: str) -> None:
         ("train.runs_dir=/tmp/runs", "train.runs_dir is '/tmp/runs'; it must be a folder inside the project"),
         ("data.dir=../elsewhere", "data.dir is '../elsewhere'; it must be a folder inside the project"),
         ("data.download.attempts=0", "data.download.attempts is 0; it must be a whole number of at least 1"),
+        (
+            "variants.mlp_gan.generator.optimizer.lr=1000.0",
+            "variants.mlp_gan.generator.optimizer.lr is 1000.0; it must be a number above 0 and at most 1",
+        ),
+        ("classifier.lr=2", "classifier.lr is 2; it must be a number above 0 and at most 1"),
         ("classifier.batch_size=0", "classifier.batch_size is 0; it must be a whole number of at least 1"),
         ("classifier.filters=[]", "classifier.filters is []; it must be a list of whole numbers"),
         ("classifier.min_accuracy=99", "classifier.min_accuracy is 99; it must be a number from 0 to 1"),
@@ -442,3 +448,20 @@ def test_a_missing_or_null_setting_is_named_with_what_it_must_be() -> None:
         ConfigError, match=re.escape("variants.cgan.samples_every_epochs is None; it must be")
     ):
         validate(with_profile(null, "smoke"))
+
+
+def test_a_number_with_an_exponent_is_a_number_in_params_yaml_as_in_set_and_dvc() -> None:
+    """`2e-4` and `1E9` are numbers (YAML 1.2, as DVC reads params.yaml), not text; `1e` stays text."""
+    assert read_yaml("lr: 2e-4\nbig: 1E9\nword: 1e\n", "params.yaml") == {
+        "lr": 2e-4,
+        "big": 1e9,
+        "word": "1e",
+    }
+    assert apply_overrides({"lr": 0.1}, ["lr=2e-4"]) == {"lr": 2e-4}
+
+
+def test_a_bad_base_setting_is_refused_even_where_the_profile_overrides_it() -> None:
+    hidden = _params_with(lambda p: p["registry"].update(min_mode_entropy=float("nan")))
+    assert hidden["profiles"]["smoke"]["registry"]["min_mode_entropy"] == 0.0, "smoke sets its own"
+    with pytest.raises(ConfigError, match=r"registry.min_mode_entropy is nan"):
+        with_profile(hidden, "smoke")

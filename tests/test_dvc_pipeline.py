@@ -76,7 +76,7 @@ def test_dvc_repro_rebuilds_everything_then_only_what_changed(tmp_path: Path) ->
     set_params(repo, {"profile": "smoke", "data": {"files": files}, "train": {"variants": variants}})
     dvc = (sys.executable, "-m", "dvc")
     _run(repo, "git", "init", "-q")
-    _run(repo, *dvc, "add", "-q", "data")
+    _run(repo, *dvc, "commit", "-f", "-q", "data.dvc")  # data.dvc tracks data/mnist
     _run(repo, "git", "add", "-A")
     _run(repo, "git", "-c", "user.email=t@mnistgen.invalid", "-c", "user.name=t", "commit", "-qm", "clone")
 
@@ -132,20 +132,29 @@ def test_dvc_repro_rebuilds_everything_then_only_what_changed(tmp_path: Path) ->
     assert trial.returncode != 0 and "`git checkout params.yaml` restores it" in trial.stderr, trial.stderr
     _run(repo, "git", "checkout", "--", "params.yaml")
 
-    # The data deleted: DVC records the empty folder in data.dvc (it commits a data source as it finds
-    # it) and stops at the missing dependency; mnistgen then names the way back, which restores the data
-    # and its record, and no output was touched.
+    # The data deleted: DVC stops at the missing data source (data.dvc tracks data/mnist itself) and
+    # touches neither data.dvc nor any output; `dvc checkout` puts the data back.
     recorded = (repo / "data.dvc").read_text()
     shutil.rmtree(repo / "data" / "mnist")
     gone = subprocess.run([*dvc, "repro"], cwd=repo, capture_output=True, text=True, env=_dvc_env())
     assert gone.returncode != 0 and "data/mnist" in gone.stderr, gone.stderr
+    assert (repo / "data.dvc").read_text() == recorded, "DVC recorded the deleted data"
+    assert {folder: snapshot(repo / folder) for folder in before} == before, "an output was touched"
+    _run(repo, *dvc, "checkout", "-q", "data.dvc")
+    assert stages_run(_run(repo, *dvc, "repro").stdout) == set(), "the data and every output are as before"
+
+    # A data file deleted in place: DVC records the folder as it finds it (a data source changed), and
+    # mnistgen then names the way back, which restores the data and its record.
+    (repo / "data" / "mnist" / "t10k-labels-idx1-ubyte").unlink()
+    changed = subprocess.run([*dvc, "repro"], cwd=repo, capture_output=True, text=True, env=_dvc_env())
+    assert changed.returncode != 0, changed.stdout + changed.stderr
     told = subprocess.run(
         [sys.executable, "-m", "mnistgen", "train", "mlp_gan", "--project-dir", str(repo), "--no-progress"],
         capture_output=True,
         text=True,
         env=_dvc_env(),
     )
-    assert told.returncode == 1 and "data.dvc now records 0 files" in told.stderr, told.stderr
+    assert told.returncode == 1 and "data.dvc now records 3 files" in told.stderr, told.stderr
     assert "Fix: run `git checkout data.dvc && dvc checkout data.dvc`" in told.stderr, told.stderr
     assert {folder: snapshot(repo / folder) for folder in before} == before, "an output was touched"
     _run(repo, "git", "checkout", "--", "data.dvc")

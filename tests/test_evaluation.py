@@ -140,11 +140,19 @@ def test_sample_without_a_champion_explains_what_to_do(tmp_path: Path) -> None:
     )
 
 
-def test_a_corrupt_model_costs_only_its_own_evaluation(evaluated) -> None:
+def reports(project: Path) -> dict[str, bytes]:
+    return {
+        str(p.relative_to(project)): p.read_bytes() for p in (project / "reports").rglob("*") if p.is_file()
+    }
+
+
+def test_a_corrupt_model_costs_only_its_own_evaluation_and_leaves_the_reports_whole(evaluated) -> None:
+    """The others are measured and logged; the reports stay as they were, so no variant vanishes from
+    them (it would look as if it had gone)."""
     project, _ = evaluated
     run_id = json.loads((project / "runs" / "mlp_gan" / "run.json").read_text())["run_id"]
     (network,) = [p for p in (project / "mlflow" / "artifacts").rglob("generator.keras") if run_id in p.parts]
-    original = network.read_bytes()
+    original, before = network.read_bytes(), reports(project)
     network.write_bytes(original[: len(original) // 2])
     try:
         done = run_cli(project, "evaluate", "--profile", "smoke")
@@ -152,8 +160,27 @@ def test_a_corrupt_model_costs_only_its_own_evaluation(evaluated) -> None:
         network.write_bytes(original)
     assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
     assert "1 of 3 runs could not be evaluated" in done.stderr and f"mlp_gan (run {run_id})" in done.stderr
-    board = (project / "reports" / "leaderboard.md").read_text()
-    assert "| autoencoder |" in board and "| toy_gan_1d |" in board and "| mlp_gan |" not in board
+    assert "reports in" in done.stderr and "left as they were" in done.stderr
+    assert reports(project) == before
+    assert run_cli(project, "evaluate", "--profile", "smoke").returncode == 0
+    assert reports(project) == before, "the same scores once the model is back"
+
+
+def test_reports_that_cannot_be_written_leave_the_previous_ones(evaluated) -> None:
+    """Writing the leaderboard fails (a folder where its draft goes stands for a full disk): one error,
+    every report as it was, no draft left."""
+    project, _ = evaluated
+    before = reports(project)
+    blocker = project / "reports" / ".leaderboard.html.partial"
+    blocker.mkdir()
+    try:
+        done = run_cli(project, "evaluate", "--profile", "smoke")
+    finally:
+        blocker.rmdir()
+    assert done.returncode == 1 and "Traceback" not in done.stderr, done.stderr[-3000:]
+    assert "the reports could not be written" in done.stderr and "Fix: free space" in done.stderr
+    assert reports(project) == before
+    assert not list((project / "reports").glob(".*.partial"))
 
 
 def test_a_registered_model_changed_after_registration_is_refused(evaluated, tmp_path: Path) -> None:

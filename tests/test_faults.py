@@ -276,15 +276,12 @@ def dead_server(dead_url: str) -> str:
     return dead_url.replace("http://", f"http://admin:{SECRET}@").rstrip("/")
 
 
-@pytest.mark.parametrize(
-    "command",
-    [
-        ["train", VARIANT, "--profile", "smoke"],
-        ["sample", "--out", "x.png"],
-        ["evaluate", "--profile", "smoke"],
-    ],
-    ids=["train", "sample", "evaluate"],
-)
+# The verbs that reach the MLflow store, as a user types them.
+TRAIN, SAMPLE = ["train", VARIANT, "--profile", "smoke"], ["sample", "--out", "x.png"]
+EVALUATE, REGISTER = ["evaluate", "--profile", "smoke"], ["register", "--profile", "smoke"]
+
+
+@pytest.mark.parametrize("command", [TRAIN, SAMPLE, EVALUATE], ids=["train", "sample", "evaluate"])
 def test_a_dead_mlflow_server_fails_fast_without_showing_its_password(
     trained: Path, dead_server: str, command: list[str]
 ) -> None:
@@ -298,7 +295,7 @@ def test_a_dead_mlflow_server_fails_fast_without_showing_its_password(
     assert state(trained) == before
 
 
-@pytest.mark.parametrize("command", [["train", VARIANT, "--profile", "smoke"], ["sample", "--out", "x.png"]])
+@pytest.mark.parametrize("command", [TRAIN, SAMPLE], ids=["train", "sample"])
 def test_a_store_in_a_missing_folder_at_the_root_is_refused(trained: Path, command: list[str]) -> None:
     """A slash too many (`sqlite:////mlflow/mlflow.db`) would make MLflow create a folder at the root."""
     missing = Path("/") / f"mnistgen-missing-{os.getpid()}" / "mlflow"
@@ -309,14 +306,17 @@ def test_a_store_in_a_missing_folder_at_the_root_is_refused(trained: Path, comma
     assert state(trained) == before
 
 
-def test_a_store_held_by_another_process_names_the_wait(trained: Path) -> None:
+@pytest.mark.parametrize("command", [TRAIN, EVALUATE, REGISTER], ids=["train", "evaluate", "register"])
+def test_a_store_held_by_another_process_names_the_wait(trained: Path, command: list[str]) -> None:
     """Another process holds the embedded store (a long write): the error says so, not "is the server
     up?" or "check the space"."""
+    classified = mnistgen(trained, "classifier", "--profile", "smoke")  # evaluate and register read it first
+    assert classified.returncode == 0, classified.stderr[-2000:]
     before = state(trained)
     holder = sqlite3.connect(trained / "mlflow" / "mlflow.db", isolation_level=None)
     holder.execute("BEGIN EXCLUSIVE")
     try:
-        done = mnistgen(trained, "train", VARIANT, "--profile", "smoke")
+        done = mnistgen(trained, *command)
     finally:
         holder.execute("ROLLBACK")
         holder.close()
@@ -427,6 +427,15 @@ def test_resume_of_a_finished_run_is_refused_and_changes_nothing(trained: Path) 
     assert state(trained) == before
 
 
+def _special(path: Path, device: str | None) -> None:
+    """`path` replaced by a link to `device`, or by a FIFO (None): reading either never ends."""
+    path.unlink()
+    if device:
+        path.symlink_to(device)
+    else:
+        os.mkfifo(path)
+
+
 def _info(folder: Path, **changes: object) -> None:
     path = folder / "model_info.json"
     path.write_text(json.dumps({**json.loads(path.read_text()), **changes}))
@@ -442,6 +451,9 @@ def _info(folder: Path, **changes: object) -> None:
         (lambda f: (f / "model_info.json").write_text("[1, 2]"), "it holds list, not the mapping"),
         (lambda f: (f / "model_info.json").write_text("{"), "it cannot be read"),
         (lambda f: (f / "generator.keras").write_text("junk"), "generator.keras cannot be loaded as a Keras"),
+        (lambda f: _special(f / "generator.keras", "/dev/zero"), "generator.keras is not a regular file"),
+        (lambda f: _special(f / "generator.keras", None), "generator.keras is not a regular file"),
+        (lambda f: _special(f / "model_info.json", None), "model_info.json is not a regular file"),
     ],
     ids=[
         "absurd-z-dim",
@@ -451,6 +463,9 @@ def _info(folder: Path, **changes: object) -> None:
         "not-a-mapping",
         "not-json",
         "junk",
+        "link-to-a-device",
+        "pipe",
+        "pipe-for-info",
     ],
 )
 def test_sample_refuses_a_planted_model_folder(trained: Path, tmp_path: Path, plant, expected: str) -> None:

@@ -206,7 +206,8 @@ def test_the_champion_generates_in_a_fresh_process(store) -> None:
         "print(small.dtype, np.array_equal(small, np.rint(images * 255)))\n"
         "bad = {'label': pd.DataFrame({'seed': [0, 1], 'label': [3, 12]}),\n"
         "       'seed': pd.DataFrame({'seed': [5, -1]}), 'rows': pd.DataFrame({'seed': range(1001)}),\n"
-        "       'fraction': pd.DataFrame({'seed': [1.5]}), 'flag': pd.DataFrame({'seed': [True]})}\n"
+        "       'fraction': pd.DataFrame({'seed': [1.5]}), 'flag': pd.DataFrame({'seed': [True]}),\n"
+        "       'unconditional': pd.DataFrame({'seed': [0, 1], 'label': [3, 4]})}\n"
         "for name, frame in [*bad.items(), ('pixels', pd.DataFrame({'seed': [0]}))]:\n"
         "    try:\n"
         "        model.predict(frame, params={'pixels': 'gray'} if name == 'pixels' else None)\n"
@@ -216,13 +217,14 @@ def test_the_champion_generates_in_a_fresh_process(store) -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     printed = done.stdout.strip().splitlines()
-    assert printed[-8] == "(3, 28, 28) float32 True True True", "same seed, same image"
-    assert printed[-7] == "uint8 True", "pixels='uint8': the same images in 0..255"
-    refusals = {line.split()[0]: line for line in printed[-6:]}
+    assert printed[-9] == "(3, 28, 28) float32 True True True", "same seed, same image"
+    assert printed[-8] == "uint8 True", "pixels='uint8': the same images in 0..255"
+    refusals = {line.split()[0]: line for line in printed[-7:]}
     assert "`label` 12 in row 1: it must be 0..9" in refusals["label"], printed
     assert "`seed` -1 in row 1: it must be an integer of at least 0" in refusals["seed"], printed
     assert "1001 rows in one request; at most 1000" in refusals["rows"], printed
     assert "pixels='gray' is not a pixel format; use one of float, uint8" in refusals["pixels"], printed
+    assert "`label` given, but this model is not class-conditional" in refusals["unconditional"], printed
     for name in ("fraction", "flag"):  # never read as seed 1
         assert "`seed` must be an integer in every row" in refusals[name], printed
     assert all(" INVALID_PARAMETER_VALUE " in line for line in refusals.values()), printed

@@ -292,7 +292,7 @@ def test_a_second_clone_pulls_the_results_and_dvc_repro_runs_no_stage(team, tmp_
     git(project, "init", "-q")
     remote = ["remote", "add", "--local", "-d", "team", environment["MNISTGEN_DVC_REMOTE"]]
     _run([*DVC, *remote], project, env)
-    _run([*DVC, "add", "-q", "data"], project, env)
+    _run([*DVC, "commit", "-f", "-q", "data.dvc"], project, env)
     first = _run([*DVC, "repro"], project, env)
     assert stages_run(first.stdout) == {"classifier", "train@mlp_gan", "evaluate", "register"}, first.stdout
     _run([*DVC, "push"], project, env)

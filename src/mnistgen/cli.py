@@ -29,11 +29,12 @@ from mnistgen.config import (
     MIRRORS_ENV,
     ConfigError,
     check_options,
+    check_variants,
     load_project,
     project_root,
     resolve_mirrors,
 )
-from mnistgen.errors import MnistgenError, free_space, redact
+from mnistgen.errors import INTERRUPTED_EXIT, MnistgenError, free_space, interrupted, redact
 from mnistgen.prefect_api import prefect_api
 from mnistgen.tracking import SERVER_PREFIXES
 
@@ -69,8 +70,13 @@ ROUTINE_PREFECT_LINE = re.compile(r"Finished in state Completed\(|View at |Begin
 
 
 class _HideRoutinePrefectLines(logging.Filter):
+    """Routine lines dropped; an interrupted training's task failure said in its line, without the
+    traceback of an interruption the user asked for."""
+
     def filter(self, record: logging.LogRecord) -> bool:
         routine = record.name.startswith(("prefect.flow_runs", "prefect.task_runs"))
+        if routine and record.exc_info and interrupted(record.exc_info[1]):
+            record.exc_info, record.exc_text = None, None
         return not (routine and ROUTINE_PREFECT_LINE.match(record.getMessage()))
 
 
@@ -297,7 +303,7 @@ def train(
             result = train_variant(request, quality_clock.start)
         except KeyboardInterrupt:
             typer.secho(f"interrupted; `mnistgen train {variant} --resume` continues.", err=True)
-            raise typer.Exit(130) from None
+            raise typer.Exit(INTERRUPTED_EXIT) from None
     typer.echo(
         f"{result.variant}: {result.status} at step {result.step}/{result.total_steps} on {result.device} "
         f"({result.precision}); MLflow run {result.run_id}"
@@ -429,6 +435,7 @@ def pipeline(
             raise ConfigError(
                 "--variants names no variant. Fix: name some (mlp_gan,cgan), or drop it for all."
             )
+        check_variants(chosen)
         if mirror:  # through the environment: a flow's parameters are kept in Prefect's database
             os.environ[MIRRORS_ENV] = _mirrors_variable(mirror)
         from mnistgen.training import isolated  # noqa: F401 - the handler below must not import anything
@@ -457,7 +464,7 @@ def pipeline(
                 "cut short.",
                 err=True,
             )
-            raise typer.Exit(130) from None
+            raise typer.Exit(INTERRUPTED_EXIT) from None
     registration = result["registration"]
     typer.echo(
         f"\n{registration['variant']} is {registration['alias']} of the MLflow model "

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -12,7 +13,7 @@ import yaml
 from pydantic import ValidationError
 
 from mnistgen.errors import MnistgenError, has_credentials
-from mnistgen.settings import Settings, Variant, number, rule_of, section_at
+from mnistgen.settings import Settings, Variant, Variants, number, rule_of, section_at
 
 PARAMS_FILE = "params.yaml"
 MIRRORS_ENV = "MNISTGEN_MIRRORS"
@@ -87,7 +88,8 @@ MAX_VALUES = 100_000  # values in params.yaml once its aliases are expanded (the
 
 class _StrictLoader(yaml.SafeLoader):
     """PyYAML's safe loader, refusing a key written twice in one mapping: the later would silently win,
-    and DVC refuses such a file."""
+    and DVC refuses such a file. A number with an exponent and no dot (`1e9`, `2E-4`) is a number, as
+    for DVC (YAML 1.2) and `--set`; YAML 1.1 would read it as text."""
 
     def construct_mapping(self, node: Any, deep: bool = False) -> Any:
         seen = set()
@@ -97,6 +99,11 @@ class _StrictLoader(yaml.SafeLoader):
                 raise yaml.YAMLError(f"the key {key!r} is written twice (at {key_node.start_mark})")
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
+
+
+_StrictLoader.add_implicit_resolver(
+    "tag:yaml.org,2002:float", re.compile(r"^[-+]?[0-9][0-9_]*[eE][-+]?[0-9]+$"), list("-+0123456789")
+)
 
 
 def read_yaml(text: str, where: str) -> Any:
@@ -159,9 +166,11 @@ def with_profile(params: dict[str, Any], profile: str | None = None) -> dict[str
     profiles = params.get("profiles", {})
     if name not in profiles:
         raise ConfigError(
-            f"unknown profile {name!r}; {PARAMS_FILE} defines: {', '.join(profiles) or 'none'}."
+            f"unknown profile {name!r}; {PARAMS_FILE} defines: {', '.join(profiles) or 'none'}. Fix: name "
+            "one of them (--profile NAME, or `profile:` in params.yaml); profile names are exact."
         )
     base = {key: value for key, value in params.items() if key != "profiles"}
+    validate(base)  # the base itself: a bad value the profile overrides would surface under another one
     overrides = profiles[name] or {}
     schema = deep_merge(
         base, {"variants": {v: dict.fromkeys(VARIANT_MAY_OVERRIDE) for v in base.get("variants", {})}}
@@ -236,7 +245,8 @@ def apply_overrides(params: dict[str, Any], overrides: list[str] | tuple[str, ..
 
 
 def _yaml_value(raw: str) -> Any:
-    """A YAML scalar or list; also `1e-3`, which YAML 1.1 (PyYAML) would leave a string."""
+    """A YAML scalar or list (`1e-3` is a number, see `_StrictLoader`); text that Python reads as a
+    number (`inf`, `nan`) is one too."""
     value = read_yaml(raw, f"the --set value {raw!r}")
     if isinstance(value, str):
         try:
@@ -311,6 +321,15 @@ def _problems(error: Any) -> list[str]:
     if kind in ("model_type", "model_attributes_type"):
         return [f"{path} is {error['input']!r}; it must be a section of settings"]
     return [f"{path}: {error['msg']}"]
+
+
+def check_variants(names: list[str] | None) -> None:
+    """Refuse names that are not variants (None: all of them), naming the known ones."""
+    if unknown := sorted(set(names or ()) - set(Variants.names())):
+        raise ConfigError(
+            f"unknown variants {', '.join(unknown)}; params.yaml defines {', '.join(Variants.names())}. Fix: "
+            "name some of those (--variants mlp_gan,cgan), or leave it out for all."
+        )
 
 
 def check_options(**options: Any) -> None:

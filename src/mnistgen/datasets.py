@@ -42,13 +42,10 @@ class DataInput:
 
 def mnist_input(project_dir: Path, params: Settings, split: str, rows: int, context: str) -> DataInput:
     """The split of the project's MNIST (`data.dir`, versioned by `data.dvc`) as a run read it."""
-    from mnistgen.data.prepare import DataSettings
+    from mnistgen.data.versioning import DVC_FILE
     from mnistgen.tracking import data_version
 
-    settings = DataSettings.from_params(project_dir, params)
-    return DataInput(
-        split, rows, data_version(project_dir), params.data.dir, f"{settings.dvc_target}.dvc", context
-    )
+    return DataInput(split, rows, data_version(project_dir), params.data.dir, DVC_FILE, context)
 
 
 class DvcSource(DatasetSource):

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 from mnistgen.config import DVC_EXPERIMENT_ENV
-from mnistgen.data.versioning import read_version
+from mnistgen.data.versioning import DVC_FILE, read_version
 from mnistgen.errors import MnistgenError, free_space
 from mnistgen.settings import MlflowSection
 
@@ -151,11 +151,7 @@ def use_experiment(project_dir: Path, cfg: MlflowSection) -> str:
         experiment_id = _experiment_id(project_dir, uri, cfg, experiment_names(cfg)[0])
         mlflow.set_experiment(experiment_id=experiment_id)
     except Exception as err:  # MLflow raises many types for an unreachable or broken store
-        where = "is the server up?" if uri.startswith(SERVER_PREFIXES) else "is it an MLflow database?"
-        fix = f"check MLFLOW_TRACKING_URI or mlflow.tracking_uri in params.yaml ({where})"
-        raise TrackingError(
-            f"cannot use the MLflow store at {uri}: {err}\nFix: {LOCKED_FIX if _locked(err) else fix}."
-        ) from err
+        raise _unusable(uri, err) from err
     return experiment_id
 
 
@@ -163,7 +159,20 @@ def experiment_ids(project_dir: Path, cfg: MlflowSection) -> list[str]:
     """Both experiments, this process's first: where the variants' current runs may be (a DVC experiment
     retrains one variant in the tuning experiment and reuses the others' runs)."""
     uri = use_store(project_dir, cfg)
-    return [_experiment_id(project_dir, uri, cfg, name) for name in experiment_names(cfg)]
+    try:
+        return [_experiment_id(project_dir, uri, cfg, name) for name in experiment_names(cfg)]
+    except Exception as err:  # MLflow raises many types for an unreachable or broken store
+        raise _unusable(uri, err) from err
+
+
+def _unusable(uri: str, err: Exception) -> TrackingError:
+    """The error for a store whose experiments cannot be read or made: locked, broken, or no store."""
+    where = "is the server up?" if uri.startswith(SERVER_PREFIXES) else "is it an MLflow database?"
+    fix = f"check MLFLOW_TRACKING_URI or mlflow.tracking_uri in params.yaml ({where})"
+    first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+    return TrackingError(
+        f"cannot use the MLflow store at {uri}: {first}\nFix: {LOCKED_FIX if _locked(err) else fix}."
+    )
 
 
 def _experiment_id(project_dir: Path, uri: str, cfg: MlflowSection, name: str) -> str:
@@ -210,7 +219,10 @@ def store_failed(project_dir: Path, cfg: MlflowSection, err: Exception) -> Track
     text = str(err).strip()
     where = "the server, its database and its artifact store (the server's log names the one that failed)"
     if uri.startswith(SQLITE_PREFIX):
-        where = f"the space ({free_space(Path(uri[len(SQLITE_PREFIX) :]).parent)}) and its permissions"
+        free = free_space(Path(uri[len(SQLITE_PREFIX) :]).parent)
+        where = f"the space ({free}), a file-size limit (`ulimit -f`) and its permissions"
+    elif not uri.startswith(SERVER_PREFIXES):
+        where = "that MLFLOW_TRACKING_URI names a database (sqlite:///PATH) or a server (http://HOST:PORT)"
     fix = LOCKED_FIX if _locked(err) else f"check {where}, then run again"
     return TrackingError(
         f"the MLflow store at {uri} failed: {text.splitlines()[0] if text else type(err).__name__}\n"
@@ -241,7 +253,7 @@ def git_commit(project_dir: Path) -> str:
 
 def data_version(project_dir: Path) -> str:
     """The md5 `data.dvc` records, or "untracked"."""
-    recorded = read_version(project_dir / "data.dvc")
+    recorded = read_version(project_dir / DVC_FILE)
     return recorded[0] if recorded else "untracked"
 
 
@@ -300,7 +312,7 @@ def end_pipeline_run(
     parent_id: str, status: str, metrics: dict[str, float], tags: dict[str, str], files: list[Path]
 ) -> None:
     """Close the pipeline run: FINISHED with the leaderboard and the champion's grid beside its scores,
-    or FAILED (a failed pipeline is never recorded as a success)."""
+    KILLED when it was interrupted, or FAILED (a failed pipeline is never recorded as a success)."""
     import mlflow
 
     _log_and_end(mlflow.MlflowClient(), parent_id, status, metrics, tags, files)

@@ -67,9 +67,9 @@ class DataSettings:
         return f"sha256-{hashlib.sha256(checksums.encode()).hexdigest()[:12]}"
 
     @property
-    def dvc_target(self) -> str:
-        """The folder `data.dvc` tracks: the top folder of `data.dir` (`data/`)."""
-        return self.data_dir.relative_to(self.project_dir).parts[0]
+    def tracked(self) -> str:
+        """The folder `data.dvc` tracks: `data.dir`, relative to the project (`data/mnist`)."""
+        return self.data_dir.relative_to(self.project_dir).as_posix()
 
 
 @dataclass(frozen=True)
@@ -103,7 +103,7 @@ def publish(settings: DataSettings, verified: dict[str, Path]) -> list[str]:
 
 
 def version(settings: DataSettings) -> versioning.DataVersion:
-    return versioning.version_data(settings.project_dir, settings.dvc_target, push=settings.push)
+    return versioning.version_data(settings.project_dir, settings.tracked, push=settings.push)
 
 
 def one_at_a_time(settings: DataSettings) -> AbstractContextManager[None]:
@@ -138,7 +138,7 @@ def load_mnist(project_dir: Path, params: Settings) -> dict[str, idx.Split]:
     paths = {key: settings.data_dir / spec.name for key, spec in settings.files.items()}
     missing = [path.name for path in paths.values() if not path.is_file()]
     if missing:
-        dvc_file = f"{settings.dvc_target}.dvc"
+        dvc_file = versioning.DVC_FILE
         recorded = versioning.read_version(settings.project_dir / dvc_file)
         if recorded and recorded[1] < len(paths):  # `dvc repro` commits a data source's folder as it finds it
             raise download.DownloadError(

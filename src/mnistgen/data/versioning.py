@@ -19,6 +19,8 @@ from mnistgen.errors import MnistgenError
 
 log = logging.getLogger(__name__)
 
+DVC_FILE = "data.dvc"  # records the published data folder (`data.dir`)
+
 
 class VersioningError(MnistgenError):
     """DVC could not record or push the data."""
@@ -46,23 +48,54 @@ def dvc(project_dir: Path, *args: str) -> str:
 
 def read_version(dvc_file: Path) -> tuple[str, int] | None:
     """The (md5, file count) a `.dvc` file records, or None when there is none yet."""
-    if not dvc_file.is_file():
+    out = _recorded_out(dvc_file)
+    if out is None or "md5" not in out:
         return None
-    out = yaml.safe_load(dvc_file.read_text())["outs"][0]
     return out["md5"], int(out.get("nfiles", 0))
 
 
-def version_data(project_dir: Path, target: str = "data", push: bool = True) -> DataVersion:
-    """Record `target` in `target.dvc` (rewritten only when the data changed) and push it to the remote."""
+def _recorded_out(dvc_file: Path) -> dict | None:
+    if not dvc_file.is_file():
+        return None
+    return yaml.safe_load(dvc_file.read_text())["outs"][0]
+
+
+def version_data(project_dir: Path, folder: str, push: bool = True) -> DataVersion:
+    """Record the data `folder` (relative to the project, `data/mnist`) in `data.dvc`, rewritten only when
+    the data changed, and push it to the default remote.
+
+    `data.dvc` tracks the data folder itself, not the folder above it: `dvc repro` with the data deleted
+    then stops at the missing source instead of recording an empty folder in its place.
+
+    Args:
+        project_dir: a git and DVC repository.
+        folder: the published data's folder.
+        push: whether to push it to the default remote.
+
+    Returns:
+        Its md5 and file count, whether they changed, and the remote it went to.
+    """
     if not (project_dir / ".dvc").is_dir():
         raise VersioningError(
             f"{project_dir} is not a DVC repository. Fix: run `dvc init` there (inside git)."
         )
-    dvc_file = project_dir / f"{target}.dvc"
+    dvc_file = project_dir / DVC_FILE
     before = read_version(dvc_file)
-    dvc(project_dir, "add", "--quiet", target)
+    previous = dvc_file.read_text() if dvc_file.is_file() else None
+    out = _recorded_out(dvc_file)
+    if out is None or out.get("path") != folder:  # none yet, or one of the folder above (older layout)
+        dvc_file.write_text(f"outs:\n- path: {folder}\n")
+    try:
+        dvc(project_dir, "commit", "--force", "--quiet", DVC_FILE)
+    except VersioningError:  # the record as it was: a failed commit leaves no half-written data.dvc
+        if previous is None:
+            dvc_file.unlink(missing_ok=True)
+        else:
+            dvc_file.write_text(previous)
+        raise
     recorded = read_version(dvc_file)
-    assert recorded is not None, f"dvc add did not write {dvc_file}"
+    if recorded is None:
+        raise VersioningError(f"`dvc commit` did not record {folder} in {dvc_file}. Fix: run it by hand.")
     md5, nfiles = recorded
     changed = recorded != before
     if changed:
@@ -70,7 +103,7 @@ def version_data(project_dir: Path, target: str = "data", push: bool = True) -> 
     remote = default_remote(project_dir) if push else None
     if remote:
         dvc(project_dir, "push", "--quiet", dvc_file.name)
-        log.info("pushed %s to DVC remote %s", target, remote)
+        log.info("pushed %s to DVC remote %s", folder, remote)
     elif push:
         log.warning("no default DVC remote configured; not pushed (see `dvc remote add -d`)")
     return DataVersion(md5=md5, nfiles=nfiles, changed=changed, pushed_to=remote)

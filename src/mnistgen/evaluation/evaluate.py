@@ -32,7 +32,8 @@ Usefulness = Callable[[np.ndarray, np.ndarray], float]  # (images in [0, 1], lab
 
 
 class EvaluationError(MnistgenError):
-    """Nothing could be evaluated."""
+    """An evaluation that could not be completed: no run to evaluate, a run that could not be, or reports
+    that could not be written; the previous reports stay as they were."""
 
 
 SEED_REPORTS = "seed-{seed}"  # under evaluation.reports_dir: the reports of runs trained with another seed
@@ -318,17 +319,21 @@ def _evaluate_all(
     entries.append(floor)
     scores = {name: float(value) for name, value in floor.metrics.items()}
     client.set_experiment_tag(experiment_ids[0], FLOOR_TAG, json.dumps({"key": key, "scores": scores}))
-    paths = write_leaderboard(
-        entries,
-        params.registry.primary_metric,
-        classifier.version,
-        reports_folder(project_dir, params, seed),
-    )
-    if failed:
+    folder = reports_folder(project_dir, params, seed)
+    if failed:  # the reports stay whole: a variant missing from them would look as if it had gone
         raise EvaluationError(
-            f"{len(failed)} of {len(runs)} runs could not be evaluated (the others are on the leaderboard, "
-            f"{paths[0]}):\n  - "
+            f"{len(failed)} of {len(runs)} runs could not be evaluated, so the reports in {folder} are left "
+            "as they were (the others' scores are logged in their MLflow runs):\n  - "
             + "\n  - ".join(failed)
-            + "\nFix: retrain them (`mnistgen train VARIANT`, or `mnistgen pipeline --force`)."
+            + "\nFix: restore what the error names, or retrain those variants (`mnistgen train VARIANT`, "
+            "or `mnistgen pipeline --force`); then evaluate again."
         )
+    try:
+        paths = write_leaderboard(entries, params.registry.primary_metric, classifier.version, folder)
+    except OSError as err:
+        raise EvaluationError(
+            f"the reports could not be written to {folder}: {err}; the previous reports are as they were "
+            "(every score is logged in MLflow).\nFix: free space, raise the file-size limit (`ulimit -f`) "
+            "or fix permissions there, then evaluate again (the scores are reused)."
+        ) from err
     return entries, classifier.version, paths

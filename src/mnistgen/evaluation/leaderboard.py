@@ -259,18 +259,35 @@ def read_metrics(metrics_dir: Path) -> tuple[list[Entry], str]:
 
 def write(entries: list[Entry], primary: str, extractor: str, reports_dir: Path) -> tuple[Path, Path]:
     """The leaderboard as Markdown and HTML, and one metrics file per variant under `metrics/` (a row
-    each in `dvc metrics show`)."""
+    each in `dvc metrics show`).
+
+    Every file is written beside its place first and then renamed into it: a full disk or a crash while
+    writing leaves the previous reports as they were, and no stale file of a variant no longer evaluated
+    stays among the new ones.
+
+    Returns:
+        The Markdown and HTML pages.
+    """
     reports_dir.mkdir(parents=True, exist_ok=True)
     md, page = reports_dir / "leaderboard.md", reports_dir / "leaderboard.html"
-    md.write_text(markdown(entries, primary, extractor))
-    page.write_text(html_page(entries, primary, extractor))
-    # Written beside, then swapped in: no stale file of a variant no longer evaluated, and a crash
-    # mid-way leaves the previous files.
     metrics_dir, partial = reports_dir / METRICS_DIR, reports_dir / f".{METRICS_DIR}.partial"
+    pages = {md: markdown(entries, primary, extractor), page: html_page(entries, primary, extractor)}
+    drafts = {path: path.with_name(f".{path.name}.partial") for path in pages}
     shutil.rmtree(partial, ignore_errors=True)
-    partial.mkdir()
-    for name, values in metrics_by_variant(entries).items():
-        scores = {**values, "extractor_version": extractor}
-        (partial / f"{name}.json").write_text(json.dumps(scores, indent=2) + "\n")
+    try:
+        partial.mkdir()
+        for name, values in metrics_by_variant(entries).items():
+            scores = {**values, "extractor_version": extractor}
+            (partial / f"{name}.json").write_text(json.dumps(scores, indent=2) + "\n")
+        for path, text in pages.items():
+            drafts[path].write_text(text)
+    except OSError:
+        shutil.rmtree(partial, ignore_errors=True)
+        for draft in drafts.values():
+            if draft.is_file():
+                draft.unlink()
+        raise
     swap_in(partial, metrics_dir)
+    for path, draft in drafts.items():
+        draft.replace(path)
     return md, page

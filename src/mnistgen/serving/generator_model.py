@@ -3,8 +3,9 @@ unpickles nothing.
 
 Input: a DataFrame with an integer column `seed` (at least 0), one row per image, at most
 `MAX_ROWS_PER_REQUEST` rows, and an optional integer column `label` (0-9): the digit a class-conditional
-model draws (without it, seed mod 10); unconditional models check it and draw what they draw. The same seed
-(and label) always gives the same image. Output: array of shape (rows, 28, 28), white digit on black:
+model draws (without it, seed mod 10); an unconditional model refuses it (it cannot draw a chosen
+digit). The same seed (and label) always gives the same image. Output: array of shape (rows, 28, 28),
+white digit on black:
 float32 pixels in [0, 1], or with the parameter `pixels="uint8"` integers 0-255 (a quarter of the JSON a
 server sends). Each image depends only on its own row (`Sampler.decode`), so a row gives the same image in
 a request of one or of a thousand. A request it cannot answer raises MLflow's invalid-parameter error, which
@@ -46,6 +47,11 @@ class GeneratorModel(PythonModel):
             )
         seeds = _integer_column(model_input, "seed", 0, None)
         given = _integer_column(model_input, "label", 0, CLASSES - 1) if "label" in model_input else None
+        if given is not None and not self.sampler.classes:
+            raise _refused(
+                "`label` given, but this model is not class-conditional: it draws digits of its own "
+                "choosing; drop `label` (or register a conditional variant, cgan or cvae)"
+            )
         labels = None
         if self.sampler.classes:
             labels = seeds % self.sampler.classes if given is None else given

@@ -45,6 +45,7 @@ def read_info(model_dir: Path) -> dict[str, Any]:
         The parsed file.
     """
     path = Path(model_dir) / INFO_FILE
+    _check_regular(path)
     try:
         info = json.loads(path.read_text())
     except (OSError, UnicodeDecodeError, ValueError) as err:
@@ -53,6 +54,15 @@ def read_info(model_dir: Path) -> dict[str, Any]:
     if problems:
         raise _not_a_generator(path, "; ".join(problems))
     return info
+
+
+def _check_regular(path: Path) -> None:
+    """Refuse what is not a regular file (a FIFO would hang the read, a link to a device fill memory)."""
+    if path.exists() and not path.is_file():
+        raise ModelFolderError(
+            f"{path} is not a regular file (a pipe, a device or a link to one), so not a file mnistgen "
+            f"saved.\nFix: {_USE_SAVED}; nothing was sampled."
+        )
 
 
 def _whole(value: Any, low: int, high: int) -> bool:
@@ -82,11 +92,16 @@ def _info_problems(info: Any) -> list[str]:
     return problems
 
 
+_USE_SAVED = (
+    "use a runs/VARIANT/model folder as `mnistgen train` wrote it, a training run's model "
+    "(runs:/RUN_ID/model) or a registered version"
+)
+
+
 def _not_a_generator(path: Path, problem: str) -> ModelFolderError:
     return ModelFolderError(
-        f"{path} is not the model_info.json of a generator mnistgen saved: {problem}.\nFix: use a "
-        "runs/VARIANT/model folder as `mnistgen train` wrote it, a training run's model (runs:/RUN_ID/model) "
-        "or a registered version; nothing was sampled."
+        f"{path} is not the model_info.json of a generator mnistgen saved: {problem}.\nFix: {_USE_SAVED}; "
+        "nothing was sampled."
     )
 
 
@@ -95,6 +110,7 @@ def generator_digest(model_dir: Path) -> str:
     bytes). Recorded on a registered version, so a changed artifact is refused rather than sampled."""
     digest = hashlib.sha256()
     for file in sorted([Path(model_dir) / INFO_FILE, *Path(model_dir).glob("*.keras")]):
+        _check_regular(file)
         digest.update(f"{file.name}\n".encode())
         digest.update(file.read_bytes())
     return digest.hexdigest()
@@ -162,6 +178,7 @@ class Sampler:
         self.info = read_info(model_dir)
         network = "decoder" if self.info["kind"] == "reconstruction" else "generator"
         path = Path(model_dir) / f"{network}.keras"
+        _check_regular(path)
         try:  # safe mode: a planted file's code (a Lambda layer, a pickled function) is refused, never run
             self.network = keras.saving.load_model(path, safe_mode=True)
         except Exception as err:  # noqa: BLE001 - Keras raises many types for a damaged or foreign file
