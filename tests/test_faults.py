@@ -453,7 +453,7 @@ def _info(folder: Path, **changes: object) -> None:
         (lambda f: (f / "generator.keras").write_text("junk"), "generator.keras cannot be loaded as a Keras"),
         (lambda f: _special(f / "generator.keras", "/dev/zero"), "generator.keras is not a regular file"),
         (lambda f: _special(f / "generator.keras", None), "generator.keras is not a regular file"),
-        (lambda f: _special(f / "model_info.json", None), "model_info.json is not a regular file"),
+        (lambda f: _special(f / "model_info.json", None), "not an mnistgen generator (no model_info.json)"),
     ],
     ids=[
         "absurd-z-dim",
@@ -475,7 +475,7 @@ def test_sample_refuses_a_planted_model_folder(trained: Path, tmp_path: Path, pl
     plant(planted)
     before = state(trained)
     done = mnistgen(trained, "sample", "--model", str(planted), "--out", str(tmp_path / "x.png"))
-    one_error(done, expected, "Fix: use a")
+    one_error(done, expected, "Fix: ")
     assert not (tmp_path / "x.png").exists() and state(trained) == before
 
 

@@ -143,6 +143,8 @@ def champion_of(project_dir: Path, params: Settings) -> Any | None:
         return current_champion(mlflow.MlflowClient(), params.registry.model_name)
     except MlflowException as err:  # the store itself failed (a full disk, a server gone)
         raise tracking.store_failed(project_dir, params.mlflow, err) from err
+    except Exception as err:  # the database before MLflow (locked, broken), as SQLAlchemy raises it
+        raise tracking.unusable_store(project_dir, params.mlflow, err) from err
 
 
 def decide(best: Candidate, champion: Any | None, cfg: RegistrySection) -> tuple[str, str]:

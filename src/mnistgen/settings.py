@@ -104,8 +104,6 @@ WholeOrNull = Annotated[
 ]
 Wholes = Annotated[list[int], Rule("a list of whole numbers of at least 1", list_of(number(1, whole=True)))]
 Positive = Annotated[float, Rule("a number above 0", number(0, low_open=True))]
-# Above 1, every optimizer here steps past anything it learns: the losses explode while staying finite.
-LearningRate = Annotated[float, Rule("a number above 0 and at most 1", number(0, 1, low_open=True))]
 NotNegative = Annotated[float, Rule("a number of at least 0", number(0))]
 Share = Annotated[float, Rule("a number from 0 to 1", number(0, 1))]
 BELOW_ONE = Rule("a number in [0, 1)", _below_one)
@@ -229,7 +227,7 @@ class ClassifierSection(Section):
     dir: Folder
     filters: Wholes
     features: Whole
-    lr: LearningRate
+    lr: Positive
     batch_size: Whole
     epochs: Whole
     train_images: WholeOrNull
@@ -312,7 +310,7 @@ class Optimizer(Section):
     """`{name: adam, lr, beta_1}`, `{name: rmsprop, lr}` or `{name: sgd, lr, momentum}`."""
 
     name: Annotated[Literal["adam", "rmsprop", "sgd"], one_of(*OPTIMIZER_SETTINGS)]
-    lr: LearningRate
+    lr: Positive
     beta_1: Annotated[float | None, BELOW_ONE] = None  # left out where the optimizer has none; never null
     momentum: Annotated[float | None, BELOW_ONE] = None
 

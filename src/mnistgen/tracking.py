@@ -151,7 +151,7 @@ def use_experiment(project_dir: Path, cfg: MlflowSection) -> str:
         experiment_id = _experiment_id(project_dir, uri, cfg, experiment_names(cfg)[0])
         mlflow.set_experiment(experiment_id=experiment_id)
     except Exception as err:  # MLflow raises many types for an unreachable or broken store
-        raise _unusable(uri, err) from err
+        raise unusable_store(project_dir, cfg, err) from err
     return experiment_id
 
 
@@ -162,17 +162,19 @@ def experiment_ids(project_dir: Path, cfg: MlflowSection) -> list[str]:
     try:
         return [_experiment_id(project_dir, uri, cfg, name) for name in experiment_names(cfg)]
     except Exception as err:  # MLflow raises many types for an unreachable or broken store
-        raise _unusable(uri, err) from err
+        raise unusable_store(project_dir, cfg, err) from err
 
 
-def _unusable(uri: str, err: Exception) -> TrackingError:
-    """The error for a store whose experiments cannot be read or made: locked, broken, or no store."""
+def unusable_store(project_dir: Path, cfg: MlflowSection, err: Exception) -> TrackingError:
+    """The error for a store that cannot be read or written, whatever type the failure came as: held by
+    another process or full (as `store_failed` says), else broken or no MLflow store at all."""
+    if _locked(err) or _full(err):
+        return store_failed(project_dir, cfg, err)
+    uri = tracking_uri(project_dir, cfg)
     where = "is the server up?" if uri.startswith(SERVER_PREFIXES) else "is it an MLflow database?"
     fix = f"check MLFLOW_TRACKING_URI or mlflow.tracking_uri in params.yaml ({where})"
     first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-    return TrackingError(
-        f"cannot use the MLflow store at {uri}: {first}\nFix: {LOCKED_FIX if _locked(err) else fix}."
-    )
+    return TrackingError(f"cannot use the MLflow store at {uri}: {first}\nFix: {fix}.")
 
 
 def _experiment_id(project_dir: Path, uri: str, cfg: MlflowSection, name: str) -> str:
@@ -233,6 +235,11 @@ def store_failed(project_dir: Path, cfg: MlflowSection, err: Exception) -> Track
 def _locked(err: Exception) -> bool:
     """Whether SQLite refused because another connection held the database."""
     return "database is locked" in str(err)
+
+
+def _full(err: Exception) -> bool:
+    """Whether the store's disk (or this process's file-size limit) refused a write."""
+    return any(sign in str(err) for sign in ("disk I/O error", "database or disk is full", "File too large"))
 
 
 def git_commit(project_dir: Path) -> str:
