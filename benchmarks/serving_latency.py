@@ -6,10 +6,10 @@
 Sends `--requests` POST /invocations, one after another, each asking for `--rows` images
 (`{"dataframe_records": [{"seed": s}, ...]}`: a conditional model draws digit s mod 10), after a few
 warm-up requests it does not count, once per pixel format (`float`: pixels in [0, 1], the default;
-`uint8`: 0-255, a quarter of the JSON). Checks every answer (shape, range, the same seeds give the same images, the two formats agree) and
-what a bad request gets (a 4xx with a message, and the server still serving after it). Prints p50, p90, p99
-and the mean in milliseconds per format, then one JSON line with everything measured (the test suite reads
-it). The goal: 64 images in under 100 ms p50 on a 2-core CPU.
+`uint8`: 0-255, a quarter of the JSON). Checks every answer (shape, range, the same seeds give the same
+images, the two formats agree) and what a bad request gets (a 4xx with a message, and the server still
+serving after it). Prints p50, p90, p99 and the mean in milliseconds per format, then one JSON line with
+everything measured (the test suite reads it). The goal: 64 images in under 100 ms p50 on a 2-core CPU.
 """
 
 from __future__ import annotations
