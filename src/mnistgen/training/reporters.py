@@ -1,12 +1,12 @@
 """What a run shows and saves besides its losses, one reporter per kind of model.
 
-The session asks every kind the same things: the periodic figure (`show`), the time-to-quality clock's
-images (`quality_samples`) and the run's outputs at its end (`finish`: the loss curves, the final grid,
-what the kind adds (`final`), the saved model (`export`) and the metrics file). An image GAN answers with
-sample grids from the run's fixed noise; an autoencoder or VAE also with reconstructions, a map of its
-codes and, for a fitted prior, a Gaussian over those codes; the 1-D toy GAN with the densities of its
-data, samples and discriminator. Every draw here uses its own generator seeded from the run's seed, so
-reporting never moves the training's random stream.
+The training loop (`Session`) asks every kind the same things: the periodic figure (`show`), the
+time-to-quality clock's images (`quality_samples`) and the run's outputs at its end (`finish`: the loss
+curves, the final grid, what the kind adds (`final`), the saved model (`export`) and the metrics file).
+An image GAN answers with sample grids from the run's fixed noise; an autoencoder or VAE also with
+reconstructions, a map of its codes and, for a fitted prior, a Gaussian over those codes; the 1-D toy GAN
+with the densities of its data, samples and discriminator. Every draw here uses its own generator seeded
+from the run's seed, so reporting never moves the training's random stream.
 """
 
 from __future__ import annotations
