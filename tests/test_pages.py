@@ -263,22 +263,28 @@ def test_two_variants_open_side_by_side_in_the_compare_view(
     text = browser.find_element("tag name", "body").text
     for variant in ("mlp_gan", "cgan"):
         assert f"{variant} · smoke · seed 42" in text, f"{variant}'s run is not shown; see {path}"
-    # The chart draws a metric both runs have (the first MLflow shares: which one depends on the order
-    # the runs logged them) from both runs' values: a parallel-coordinates plot labels each axis with its
-    # name and the extremes of what it draws, here the two runs' values.
+    # The parallel-coordinates plot first draws the first metric the runs share (a system metric, whose two
+    # values may be equal); a user adds the FID to it by typing its name into the plot's metric picker. The
+    # plot labels each axis with its name and the extremes of what it draws: here the two runs' FIDs.
     import mlflow
+    from selenium.webdriver.common.by import By
+    from selenium.webdriver.common.keys import Keys
 
     client = mlflow.MlflowClient(tracking_uri=f"sqlite:///{pipeline_run}/mlflow/mlflow.db")
-    metrics = [client.get_run(run).data.metrics for run in runs]
-    shared = set(metrics[0]) & set(metrics[1])
+    fids = [client.get_run(run).data.metrics["eval/fid"] for run in runs]
+    picker = browser.find_element(
+        By.XPATH, "//div[text()='Metrics:']/following-sibling::div[1]//input[@role='combobox']"
+    )
+    picker.find_element(By.XPATH, "./ancestor::div[contains(@class, 'select-selector')]").click()
+    picker.send_keys("eval/fid")
+    wait_for(browser, lambda: "eval/fid_ci_low" in browser.page_source, "mlflow-compare", "the metric picker")
+    picker.send_keys(Keys.ENTER)
     labels_js = "return [...document.querySelectorAll('.js-plotly-plot text')].map(e => e.textContent)"
     labels = lambda: set(browser.execute_script(labels_js))  # noqa: E731 (SVG text: no innerText)
-    # An axis whose two values are equal is drawn over a default range, not their extremes.
-    apart = lambda: {m for m in labels() & shared if metrics[0][m] != metrics[1][m]}  # noqa: E731
-    wait_for(browser, apart, "mlflow-compare", "a metric's axis")
-    (drawn, *_) = sorted(apart())
-    for run_metrics in metrics:
-        assert f"{run_metrics[drawn]:.5f}" in labels(), f"{drawn} of a run is not drawn; see {path}"
+    drawn = {"eval/fid", *(f"{fid:.5f}" for fid in fids)}
+    axis = f"the FID's axis from {fids[0]} to {fids[1]}"
+    wait_for(browser, lambda: drawn <= labels(), "mlflow-compare", axis)
+    shot(browser, "mlflow-compare")
 
 
 def test_the_data_docs_show_the_passed_validation_with_the_internet_cut_off(
