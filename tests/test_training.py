@@ -315,6 +315,33 @@ def test_cgan_on_styles_of_each_digit_trains_on_them_and_draws_the_digit_it_is_g
     assert sampler.sample(8, seed=1, labels=np.arange(8) % 10).shape == (8, 28, 28)
 
 
+def killed_after_checkpoint(project: Path, number: int) -> None:
+    """`mnistgen train mlp_gan` killed (SIGKILL) once its checkpoint `number` is recorded."""
+    checkpoints = project / ".mnistgen" / "runs" / "mlp_gan" / "checkpoints"  # the run in progress
+    command = [sys.executable, "-m", "mnistgen", "train", "mlp_gan", "--profile", "smoke"]
+    process = subprocess.Popen(
+        [*command, "--project-dir", str(project), "--no-progress"],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.DEVNULL,
+        env=cli_env(),
+    )
+
+    def recorded() -> bool:
+        """The checkpoint manager lists it (its files are written first, then the `checkpoint` state file:
+        a kill between the two leaves it unlisted, and the run resumes from the one before)."""
+        state = checkpoints / "checkpoint"
+        return state.is_file() and f'"ckpt-{number}"' in state.read_text()
+
+    try:
+        deadline = time.monotonic() + 120
+        while not recorded() and time.monotonic() < deadline:
+            time.sleep(0.2)
+        assert process.poll() is None, "training ended before it could be killed"
+    finally:
+        process.send_signal(signal.SIGKILL)
+        process.wait()
+
+
 @pytest.fixture(scope="module")
 def killed_then_resumed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path, str, str]:
     """A long mlp_gan run killed (SIGKILL) after its 40th-step checkpoint, then resumed up to step 100 of
@@ -323,39 +350,7 @@ def killed_then_resumed(tmp_path_factory: pytest.TempPathFactory) -> tuple[Path,
         tmp_path_factory.mktemp("killed") / "project",
         {"profiles": {"smoke": {"variants": {"mlp_gan": {"epochs": 40}}}}},
     )
-    checkpoints = project / ".mnistgen" / "runs" / "mlp_gan" / "checkpoints"  # the run in progress
-    process = subprocess.Popen(
-        [
-            sys.executable,
-            "-m",
-            "mnistgen",
-            "train",
-            "mlp_gan",
-            "--profile",
-            "smoke",
-            "--project-dir",
-            str(project),
-            "--no-progress",
-        ],
-        stdout=subprocess.DEVNULL,
-        stderr=subprocess.DEVNULL,
-        env=cli_env(),
-    )
-
-    def recorded(number: int) -> bool:
-        """The checkpoint manager lists it (its files are written first, then the `checkpoint` state file:
-        a kill between the two leaves it unlisted, and the run resumes from the one before)."""
-        state = checkpoints / "checkpoint"
-        return state.is_file() and f'"ckpt-{number}"' in state.read_text()
-
-    try:
-        deadline = time.monotonic() + 120
-        while not recorded(40) and time.monotonic() < deadline:
-            time.sleep(0.2)
-        assert process.poll() is None, "training ended before it could be killed"
-    finally:
-        process.send_signal(signal.SIGKILL)
-        process.wait()
+    killed_after_checkpoint(project, 40)
     done = run_cli(project, "train", "mlp_gan", "--profile", "smoke", "--resume", "--max-steps", "100")
     assert done.returncode == 0, done.stderr[-3000:]
     return project, done.stdout, done.stderr
@@ -403,6 +398,23 @@ def test_a_terminated_training_ends_its_run_killed_and_resumable(tmp_path: Path)
     run = mlflow_client(project).get_run(staged_record(project, "mlp_gan")["run_id"])
     assert run.info.status == "KILLED" and run.data.tags["stopped_by"] == "interrupted"
     assert not (project / "runs" / "mlp_gan").exists(), "nothing published"
+
+
+def test_a_new_run_closes_the_run_a_killed_training_left_running(tmp_path: Path) -> None:
+    """SIGKILL gives a training no chance to end its MLflow run; the next training of the variant (which
+    holds the lock, so no process still writes it) closes it as KILLED rather than leave it RUNNING."""
+    project = make_training_project(
+        tmp_path / "project", {"profiles": {"smoke": {"variants": {"mlp_gan": {"epochs": 40}}}}}
+    )
+    killed_after_checkpoint(project, 10)
+    killed = staged_record(project, "mlp_gan")["run_id"]
+    assert mlflow_client(project).get_run(killed).info.status == "RUNNING"
+    done = run_cli(project, "train", "mlp_gan", "--profile", "smoke", "--max-steps", "20")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert f"run {killed}, left running by a training that was killed, is marked KILLED" in done.stderr
+    assert mlflow_client(project).get_run(killed).info.status == "KILLED"
+    published = json.loads((project / "runs" / "mlp_gan" / "run.json").read_text())["run_id"]
+    assert published != killed and mlflow_client(project).get_run(published).info.status == "FINISHED"
 
 
 def test_nan_loss_stops_the_run_and_saves_no_model(tmp_path: Path) -> None:

@@ -17,13 +17,14 @@ from mnistgen.settings import ImageGan
 from mnistgen.training import hardware
 from mnistgen.training.plan import (
     RunFailed,
+    RunPlan,
     StartClock,
     TrainRequest,
     TrainResult,
     plan_run,
     tensorflow_message,
 )
-from mnistgen.training.run_folder import exclusive, resume_point
+from mnistgen.training.run_folder import RunRecord, exclusive, resume_point
 
 if TYPE_CHECKING:
     from mnistgen.training.tracker import Tracker
@@ -49,6 +50,9 @@ def train_variant(
         splits = load_mnist(plan.project_dir, plan.params) if needs_mnist else None
         if tracker is None:
             tracking.use_experiment(plan.project_dir, plan.params.mlflow)
+        from mnistgen.training.tracker import MlflowTracker
+
+        tracker = tracker or MlflowTracker(plan.train.system_metrics_seconds)
 
         device = hardware.device()
         precision = hardware.choose_precision(plan.train.precision, plan.cfg.bf16, device)
@@ -57,7 +61,6 @@ def train_variant(
 
         from mnistgen.training.engine import build_model
         from mnistgen.training.session import Session
-        from mnistgen.training.tracker import MlflowTracker
 
         spec = module.build(plan.cfg)
         if isinstance(spec, AdversarialSpec) and spec.cluster_groups:
@@ -75,7 +78,7 @@ def train_variant(
             plan.cfg.ema_decay if isinstance(plan.cfg, ImageGan) else None,
         )
         if record is None:
-            shutil.rmtree(plan.staging_dir, ignore_errors=True)  # an abandoned attempt, never the last run
+            _discard_abandoned(plan, tracker)
         from mlflow.exceptions import MlflowException  # late, like TensorFlow: the CLI starts fast
 
         session = Session(
@@ -86,7 +89,7 @@ def train_variant(
             precision,
             device,
             request,
-            tracker or MlflowTracker(plan.train.system_metrics_seconds),
+            tracker,
             start_clock,
         )
         try:
@@ -100,3 +103,16 @@ def train_variant(
                 "file, free space or fix permissions there (`--verbose` shows the traceback); run again."
             ) from err
         return result
+
+
+def _discard_abandoned(plan: RunPlan, tracker: Tracker) -> None:
+    """Remove an abandoned attempt's staging folder (never the last run), closing as KILLED the run a
+    killed training left RUNNING in the store: the lock is held, so no process is still writing it."""
+    abandoned = RunRecord.read(plan.staging_dir)
+    if abandoned is not None and tracker.abandon(abandoned.run_id):
+        log.info(
+            "%s: run %s, left running by a training that was killed, is marked KILLED",
+            plan.variant,
+            abandoned.run_id,
+        )
+    shutil.rmtree(plan.staging_dir, ignore_errors=True)

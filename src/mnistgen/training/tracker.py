@@ -67,6 +67,14 @@ class Tracker(Protocol):
         """Close the run as FINISHED, FAILED or KILLED."""
         ...
 
+    def abandon(self, run_id: str) -> bool:
+        """Close as KILLED a run that a killed process left RUNNING (any other run is left as it is).
+
+        Returns:
+            Whether the run was still RUNNING and is now KILLED.
+        """
+        ...
+
 
 class MlflowTracker:
     """The active MLflow store (`tracking.use_experiment` has chosen the store and the experiment), with
@@ -115,6 +123,16 @@ class MlflowTracker:
 
     def end(self, status: str) -> None:
         mlflow.end_run(status=status)
+
+    def abandon(self, run_id: str) -> bool:
+        client = mlflow.MlflowClient()
+        try:
+            running = client.get_run(run_id).info.status == "RUNNING"
+        except MlflowException:  # deleted, or a store that never had it
+            return False
+        if running:
+            client.set_terminated(run_id, status="KILLED")
+        return running
 
 
 @dataclass
@@ -168,3 +186,9 @@ class MemoryTracker:
 
     def end(self, status: str) -> None:
         self.status = status
+
+    def abandon(self, run_id: str) -> bool:
+        running = run_id == self.run_id and not self.status
+        if running:
+            self.status = "KILLED"
+        return running
