@@ -71,7 +71,15 @@ def test_every_profile_is_in_range(profile: str) -> None:
     [
         (
             "variants.mlp_gan.generator.optimizer.lr=-0.1",
-            "variants.mlp_gan.generator.optimizer.lr is -0.1; it must be a number above 0",
+            "variants.mlp_gan.generator.optimizer.lr is -0.1; it must be a learning rate above 0 and at most",
+        ),
+        (
+            "variants.dcgan.discriminator.optimizer.lr=2e4",
+            "variants.dcgan.discriminator.optimizer.lr is 20000.0; it must be a learning rate above 0",
+        ),
+        (
+            "classifier.lr=1e9",
+            "classifier.lr is 1000000000.0; it must be a learning rate above 0 and at most 1",
         ),
         (
             "variants.mlp_gan.batch_size=abc",

@@ -204,18 +204,15 @@ def test_a_registered_model_changed_after_registration_is_refused(evaluated, tmp
 
 # `mnistgen register`, killed by SIGKILL at the moment it writes the model's files into the store.
 KILLED_WHILE_LOGGING = """
-import os, signal, sys
+import os, signal
 from mlflow import MlflowClient
 MlflowClient.log_model_artifacts = lambda *args, **kwargs: os.kill(os.getpid(), signal.SIGKILL)
-from mnistgen.cli import app
-app(sys.argv[1:])
 """
 
 
-def killed_in(project: Path, script: str, verb: str) -> None:
-    """`mnistgen VERB --profile smoke` run by `script`, which SIGKILLs it at its chosen moment."""
-    command = [sys.executable, "-c", script, verb, "--profile", "smoke", "--project-dir", str(project)]
-    done = subprocess.run(command, capture_output=True, text=True, env=cli_env(), cwd=project, timeout=300)
+def killed_in(project: Path, fault: str, verb: str) -> None:
+    """`mnistgen VERB --profile smoke` with `fault` planted, which SIGKILLs it at its chosen moment."""
+    done = run_cli(project, verb, "--profile", "smoke", fault=fault)
     assert done.returncode == -signal.SIGKILL, done.stderr[-2000:]
 
 

@@ -104,6 +104,8 @@ WholeOrNull = Annotated[
 ]
 Wholes = Annotated[list[int], Rule("a list of whole numbers of at least 1", list_of(number(1, whole=True)))]
 Positive = Annotated[float, Rule("a number above 0", number(0, low_open=True))]
+# Above 1 a step moves every weight by more than the weights' own size: a slip such as 2e4 for 2e-4.
+LearningRate = Annotated[float, Rule("a learning rate above 0 and at most 1", number(0, 1, low_open=True))]
 NotNegative = Annotated[float, Rule("a number of at least 0", number(0))]
 Share = Annotated[float, Rule("a number from 0 to 1", number(0, 1))]
 BELOW_ONE = Rule("a number in [0, 1)", _below_one)
@@ -227,7 +229,7 @@ class ClassifierSection(Section):
     dir: Folder
     filters: Wholes
     features: Whole
-    lr: Positive
+    lr: LearningRate
     batch_size: Whole
     epochs: Whole
     train_images: WholeOrNull
@@ -310,7 +312,7 @@ class Optimizer(Section):
     """`{name: adam, lr, beta_1}`, `{name: rmsprop, lr}` or `{name: sgd, lr, momentum}`."""
 
     name: Annotated[Literal["adam", "rmsprop", "sgd"], one_of(*OPTIMIZER_SETTINGS)]
-    lr: Positive
+    lr: LearningRate
     beta_1: Annotated[float | None, BELOW_ONE] = None  # left out where the optimizer has none; never null
     momentum: Annotated[float | None, BELOW_ONE] = None
 

@@ -9,6 +9,8 @@ from pathlib import Path
 
 from helpers.paths import REPO
 
+RUN_THE_CLI = "import sys\nfrom mnistgen.cli import app\napp(sys.argv[1:], prog_name='mnistgen')"
+
 
 def cli_env() -> dict[str, str]:
     """The environment of a `mnistgen` child process: the project's own MLflow store, quiet TensorFlow."""
@@ -18,14 +20,19 @@ def cli_env() -> dict[str, str]:
 
 
 def run_cli(
-    project: Path, *args: str, timeout: float = 300, env: dict[str, str] | None = None
+    project: Path,
+    *args: str,
+    timeout: float = 300,
+    env: dict[str, str] | None = None,
+    fault: str | None = None,
 ) -> subprocess.CompletedProcess[str]:
     """`mnistgen ARGS` in a process of its own, as the pipeline trains (TensorFlow state is per process);
-    `env` adds to its environment."""
+    `env` adds to its environment; `fault`, Python code run in that process first, plants a fault."""
     env = {**cli_env(), **(env or {})}
     quiet = ["--no-progress"] if args[0] in ("data", "train", "classifier") else []
+    program = ["-m", "mnistgen"] if fault is None else ["-c", f"{fault}\n{RUN_THE_CLI}"]
     return subprocess.run(
-        [sys.executable, "-m", "mnistgen", *args, "--project-dir", str(project), *quiet],
+        [sys.executable, *program, *args, "--project-dir", str(project), *quiet],
         capture_output=True,
         text=True,
         timeout=timeout,
