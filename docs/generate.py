@@ -1,7 +1,8 @@
 """The pages of the documentation that are made, not written: the command-line reference (from the Typer
 app), the settings reference (from params.yaml and the settings rules), the results (from the committed
-reports and dvc.lock), the trial tables of the tuning log (from benchmarks/trials.csv) and the README's
-leaderboard block. docs/hooks.py hands them to MkDocs; tests/test_docs.py holds the README to them.
+reports and dvc.lock), the trial tables and the evaluation's time in the tuning log (from
+benchmarks/trials.csv and benchmarks/records/) and the README's leaderboard block. docs/hooks.py hands
+them to MkDocs; tests/test_docs.py holds the README to them.
 
     .venv/bin/python docs/generate.py --readme   # rewrite the README's generated block from the record
 """
@@ -335,6 +336,53 @@ def trials_table(round_: str, variant: str, root: Path = REPO) -> str:
                 )
             seeds = ", ".join(sorted({r["seed"] for r in runs}, key=int))
             lines.append(f"| {trial} | {machine} | {seeds} | " + " | ".join(cells) + " |")
+    return "\n".join(lines) + "\n"
+
+
+# ---------------------------------------------------------------------------------------- benchmarks
+
+EVALUATION_TIME = Path("benchmarks") / "records" / "evaluate_speed.json"  # benchmarks/evaluate_speed.py
+# The table's columns: stages of the benchmark's record; the metrics are what is left of a model's time.
+TIME_COLUMNS = (
+    ("draw the samples", ("draw the samples",)),
+    ("classifier reading", ("classifier reading",)),
+    ("CAS (samples, training)", ("CAS: draw its samples", "CAS: train and test")),
+    ("reconstruction", ("reconstruction error",)),
+)
+
+
+def evaluation_time(root: Path = REPO) -> str:
+    """Seconds of each model's evaluation, by stage, as `benchmarks/evaluate_speed.py --record` measured
+    them: medians over the repeats, the total with its range, and the machine."""
+    record = json.loads((root / EVALUATION_TIME).read_text())
+    labels = [label for label, _ in TIME_COLUMNS]
+    lines = [
+        "| model | " + " | ".join(labels) + " | metrics and the rest | total |",
+        "|" + " --- |" * (len(labels) + 3),
+    ]
+    for name, repeats in record["seconds"].items():
+        if name == "set-up":
+            continue
+        parts = [
+            [sum(run.get(stage, 0.0) for stage in stages) for run in repeats] for _, stages in TIME_COLUMNS
+        ]
+        totals = [sum(run.values()) for run in repeats]
+        rest = [total - sum(part[i] for part in parts) for i, total in enumerate(totals)]
+        cells = [f"{statistics.median(part):.1f}" if any(part) else "" for part in [*parts, rest]]
+        shown = name if name != "floor" else "the floor (real images)"
+        lines.append(
+            f"| {shown} | " + " | ".join(cells) + f" | {statistics.median(totals):.1f} "
+            f"({min(totals):.1f} to {max(totals):.1f}) |"
+        )
+    machine, in_all = record["machine"], record["in_all"]
+    lines += [
+        "",
+        f"In all {statistics.median(in_all):.0f} s ({min(in_all):.0f} to {max(in_all):.0f}), the median of "
+        f"{record['repeats']} evaluations of {record['samples']:,} samples per model (profile "
+        f"`{record['profile']}`), on {machine['cpu']}, {machine['cores']} cores "
+        f"({', '.join(machine['instruction_sets']) or 'no AVX2'}), Python {machine['python']}, TensorFlow "
+        f"{machine['tensorflow']}, {record['date']}.",
+    ]
     return "\n".join(lines) + "\n"
 
 

@@ -1,6 +1,6 @@
 """MkDocs hooks: the generated pages (docs/generate.py) join the site at build time, never written into
 docs/, and placeholders in the written pages become generated tables (the leaderboard's top, the tuning
-log's trials)."""
+log's trials and the evaluation's time)."""
 
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ sys.path.insert(0, str(Path(__file__).parent))
 import generate  # noqa: E402 - docs/ is not a package
 
 LEADERBOARD = "<!-- leaderboard -->"  # the best variants of the record and the floor
+EVALUATION_TIME = "<!-- evaluation-time -->"  # the evaluation's seconds per model and stage
 TRIALS = re.compile(r'<!-- trials round="(?P<round>[^"]+)" variant="(?P<variant>[^"]+)" -->')
 
 
@@ -37,4 +38,6 @@ def on_files(files: Files, config: Any) -> Files:
 
 def on_page_markdown(markdown: str, page: Any, config: Any, files: Files) -> str:
     markdown = markdown.replace(LEADERBOARD, generate.leaderboard_block())
+    if EVALUATION_TIME in markdown:
+        markdown = markdown.replace(EVALUATION_TIME, generate.evaluation_time())
     return TRIALS.sub(lambda m: generate.trials_table(m["round"], m["variant"]), markdown)

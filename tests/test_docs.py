@@ -8,6 +8,7 @@ import html
 import importlib.util
 import json
 import re
+import statistics
 import subprocess
 from pathlib import Path
 
@@ -92,6 +93,22 @@ def test_every_figure_on_the_results_page_is_the_committed_record(site: Path) ->
                 assert _agrees(value, figures[metric + end]), (name, label, cell, figures[metric + end])
                 checked += 1
     assert checked > 100, f"only {checked} figures found on the results page"
+
+
+def test_the_evaluation_time_in_the_tuning_log_is_the_benchmark_record(site: Path) -> None:
+    """Each model's total in the tuning log's table of the evaluation's time is the median (and range) of
+    its repeats in the benchmark's record, and so is the evaluation's own."""
+    record = json.loads((REPO / generate.EVALUATION_TIME).read_text())
+    page = html.unescape(re.sub("<[^>]+>", " ", (site / "experiments.html").read_text()))
+    page = re.sub(r"\s+", " ", page)
+    models = {name: runs for name, runs in record["seconds"].items() if name != "set-up"}
+    assert {"dcgan", "cgan", "floor"} <= set(models), sorted(models)
+    for name, runs in models.items():
+        totals = [sum(run.values()) for run in runs]
+        shown = f"{statistics.median(totals):.1f} ({min(totals):.1f} to {max(totals):.1f})"
+        assert shown in page, (name, shown)
+    in_all = record["in_all"]
+    assert f"In all {statistics.median(in_all):.0f} s ({min(in_all):.0f} to {max(in_all):.0f})" in page
 
 
 def test_the_readme_is_short_and_its_leaderboard_is_the_record() -> None:
