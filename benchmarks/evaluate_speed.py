@@ -4,10 +4,10 @@
 
 Measures what `mnistgen evaluate` measures, with the same functions and settings (10,000 samples per
 model in the `cpu` profile): each variant's trained model in `runs/VARIANT/model` (after `make pipeline`
-or `mnistgen train VARIANT`; variants without one are skipped), then the real-data floor. The real side
-(the test set's features, its Gaussian, its k-NN radii, the training images' norms) is computed once,
-before the first model, as the evaluation does; it is reported as set-up. Nothing is logged to MLflow and
-no report is written.
+or `mnistgen train VARIANT`; variants without one are skipped), then the real-data floor. As in the
+evaluation, the test set's features are read once (a line of their own) and the real side's statistics
+(its Gaussian, its k-NN radii, the training images' norms) are computed by the first model that needs
+them. Nothing is logged to MLflow and no report is written.
 
 Per model it prints each stage's seconds: drawing the samples, the classifier's reading of them, each
 image metric (timed around the `metrics` function the scoring calls), the conditional figures, the CAS
