@@ -220,7 +220,11 @@ def test_overrides_that_are_not_settings_are_refused_with_the_fix(override: str,
 @pytest.mark.parametrize(
     ("extra", "message"),
     [
-        ("profile: smoke\n", r"the key 'profile' is written twice"),
+        (
+            "profile: smoke\n",
+            r"params.yaml is not valid YAML: the key 'profile' is written twice \(again at "
+            r"line \d+, column 1\)\. Fix",
+        ),
         (
             "".join(f"l{i}: &l{i} [{', '.join([f'*l{i - 1}' if i else '1'] * 10)}]\n" for i in range(6)),
             r"stands for [\d,]{9} values once its aliases \(\*name\) are expanded",

@@ -195,7 +195,7 @@ def test_the_champion_generates_in_a_fresh_process(store) -> None:
     evaluated_run(tmp_path, experiment_id, "dcgan", fid=10.0)
     register(client, experiment_id, params)
     script = (
-        "import mlflow, numpy as np, pandas as pd\n"
+        "import json, mlflow, numpy as np, pandas as pd\n"
         f"mlflow.set_tracking_uri({mlflow.get_tracking_uri()!r})\n"
         "model = mlflow.pyfunc.load_model('models:/mnist-generator@champion')\n"
         "images = model.predict(pd.DataFrame({'seed': [1, 2, 3]}))\n"
@@ -208,6 +208,11 @@ def test_the_champion_generates_in_a_fresh_process(store) -> None:
         "       'seed': pd.DataFrame({'seed': [5, -1]}), 'rows': pd.DataFrame({'seed': range(1001)}),\n"
         "       'fraction': pd.DataFrame({'seed': [1.5]}), 'flag': pd.DataFrame({'seed': [True]}),\n"
         "       'unconditional': pd.DataFrame({'seed': [0, 1], 'label': [3, 4]})}\n"
+        "from mlflow.models import validate_serving_input\n"
+        "from mlflow.models.utils import load_serving_example\n"
+        "example = load_serving_example('models:/mnist-generator@champion')\n"
+        "shown = validate_serving_input('models:/mnist-generator@champion', example)\n"
+        "print('example', json.loads(example)['dataframe_split']['columns'], np.shape(shown))\n"
         "for name, frame in [*bad.items(), ('pixels', pd.DataFrame({'seed': [0]}))]:\n"
         "    try:\n"
         "        model.predict(frame, params={'pixels': 'gray'} if name == 'pixels' else None)\n"
@@ -217,8 +222,10 @@ def test_the_champion_generates_in_a_fresh_process(store) -> None:
     done = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True, cwd=tmp_path)
     assert done.returncode == 0, done.stderr[-2000:]
     printed = done.stdout.strip().splitlines()
-    assert printed[-9] == "(3, 28, 28) float32 True True True", "same seed, same image"
-    assert printed[-8] == "uint8 True", "pixels='uint8': the same images in 0..255"
+    assert printed[-10] == "(3, 28, 28) float32 True True True", "same seed, same image"
+    assert printed[-9] == "uint8 True", "pixels='uint8': the same images in 0..255"
+    # The stored example of a request is one this (unconditional) model answers: seeds, no label.
+    assert printed[-8] == "example ['seed'] (4, 28, 28)", printed
     refusals = {line.split()[0]: line for line in printed[-7:]}
     assert "`label` 12 in row 1: it must be 0..9" in refusals["label"], printed
     assert "`seed` -1 in row 1: it must be an integer of at least 0" in refusals["seed"], printed
@@ -228,6 +235,40 @@ def test_the_champion_generates_in_a_fresh_process(store) -> None:
     for name in ("fraction", "flag"):  # never read as seed 1
         assert "`seed` must be an integer in every row" in refusals[name], printed
     assert all(" INVALID_PARAMETER_VALUE " in line for line in refusals.values()), printed
+
+
+# `tracking.download` in a process whose file-size limit (a stand-in for a full disk) is below the size
+# of a generator, asked for the model and for an artifact the run does not have.
+COPIED_UNDER_A_LIMIT = """
+import resource, sys
+import mlflow
+from mnistgen import tracking
+mlflow.set_tracking_uri(sys.argv[1])
+resource.setrlimit(resource.RLIMIT_FSIZE, (50_000, 50_000))
+for path in ("model", "nothing"):
+    try:
+        tracking.download(sys.argv[2], path, sys.argv[3])
+    except tracking.TrackingError as err:
+        print(str(err).replace("\\n", " | "))
+"""
+
+
+def test_an_artifact_that_cannot_be_copied_out_of_the_store_is_named_with_the_cause(store) -> None:
+    tmp_path, _, experiment_id, _ = store
+    run_id = evaluated_run(tmp_path, experiment_id, "dcgan", fid=10.0)
+    scratch = tmp_path / "scratch"
+    scratch.mkdir()
+    done = subprocess.run(
+        [sys.executable, "-c", COPIED_UNDER_A_LIMIT, mlflow.get_tracking_uri(), run_id, str(scratch)],
+        capture_output=True,
+        text=True,
+        cwd=tmp_path,
+    )
+    assert done.returncode == 0, done.stderr[-2000:]
+    too_large, missing = done.stdout.strip().splitlines()
+    assert f"'model' of run {run_id} could not be copied out of the MLflow store into {scratch}" in too_large
+    assert "a file-size limit of 50,000 bytes" in too_large and "raise the file-size limit" in too_large
+    assert f"run {run_id} has no artifact 'nothing'. Fix: train the run's variant again" in missing
 
 
 def test_a_registration_that_failed_after_registering_takes_its_version_over(store, monkeypatch) -> None:

@@ -96,7 +96,10 @@ class _StrictLoader(yaml.SafeLoader):
         for key_node, _ in node.value:
             key = self.construct_object(key_node, deep=True)
             if key in seen:
-                raise yaml.YAMLError(f"the key {key!r} is written twice (at {key_node.start_mark})")
+                line, column = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                raise yaml.YAMLError(
+                    f"the key {key!r} is written twice (again at line {line}, column {column})"
+                )
             seen.add(key)
         return super().construct_mapping(node, deep=deep)
 

@@ -299,16 +299,14 @@ def log_generator(run_id: str) -> tuple[Any, str]:
     from mlflow.types import ColSpec, ParamSchema, ParamSpec, Schema, TensorSpec
     from mlflow.types.schema import AnyType
 
+    from mnistgen import tracking
+
     # Logged beside the run with `Model.log(run_id=...)`, never by opening it again: a registration killed
     # mid-way must leave the training run FINISHED, as evaluation and the next registration look for it.
     with tempfile.TemporaryDirectory(prefix="mnistgen-log-") as scratch:
-        model_dir = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path="model", dst_path=scratch
-        )
-        info = json.loads((Path(model_dir) / INFO_FILE).read_text())
-        grid = mlflow.artifacts.download_artifacts(
-            run_id=run_id, artifact_path=f"{SAMPLES_DIR}/{grid_file(FINAL_GRID)}", dst_path=scratch
-        )
+        model_dir = tracking.download(run_id, "model", scratch)
+        info = json.loads((model_dir / INFO_FILE).read_text())
+        grid = tracking.download(run_id, f"{SAMPLES_DIR}/{grid_file(FINAL_GRID)}", scratch)
         # `seed` and `label` are integers, which the model checks itself: declared as `long`, a server
         # would turn 1.5 or `true` into 1 while parsing the request, before the model could refuse them.
         # The outputs are those of the default `pixels="float"` (generator_model.py).
@@ -317,6 +315,10 @@ def log_generator(run_id: str) -> tuple[Any, str]:
             outputs=Schema([TensorSpec(np.dtype(np.float32), (-1, 28, 28))]),
             params=ParamSchema([ParamSpec("pixels", "string", "float")]),
         )
+        classes = int(info.get("classes", 0))
+        example = {"seed": [0, 1, 2, 3]}  # what a request holds: `label` only for a class-conditional model
+        if classes:
+            example["label"] = [digit % classes for digit in range(4)]
         run = mlflow.MlflowClient().get_run(run_id)
         entry = mlflow.initialize_logged_model(  # in the run's experiment, whatever is active here
             name="generator",
@@ -331,11 +333,11 @@ def log_generator(run_id: str) -> tuple[Any, str]:
             run_id=run_id,
             model_id=entry.model_id,
             python_model=str(PYFUNC_FILE),
-            artifacts={"generator": model_dir, "samples": grid},
+            artifacts={"generator": str(model_dir), "samples": str(grid)},
             code_paths=[str(PACKAGE_DIR)],
             signature=signature,
-            input_example=pd.DataFrame({"seed": [0, 1, 2, 3], "label": [0, 1, 2, 3]}),
-            metadata={"classes": int(info.get("classes", 0)), "variant": info["variant"]},
+            input_example=pd.DataFrame(example),
+            metadata={"classes": classes, "variant": info["variant"]},
             pip_requirements=[
                 f"tensorflow-cpu=={tf.__version__}",
                 f"keras=={keras.__version__}",
@@ -344,7 +346,7 @@ def log_generator(run_id: str) -> tuple[Any, str]:
                 f"pandas=={pd.__version__}",
             ],
         )
-        return logged, generator_digest(Path(model_dir))
+        return logged, generator_digest(model_dir)
 
 
 def check_generates(model_uri: str) -> None:

@@ -232,6 +232,41 @@ def store_failed(project_dir: Path, cfg: MlflowSection, err: Exception) -> Track
     )
 
 
+def download(run_id: str, artifact_path: str, scratch: str | Path) -> Path:
+    """A run's artifact (a file or a folder) copied out of the store into the folder `scratch`.
+
+    MLflow's error for a copy that failed names no cause ("please ensure that the path is correct"), so
+    a failure is one error saying which it was: the artifact is not in the run, or it could not be
+    written here (the free space and this process's file-size limit are named).
+    """
+    import resource
+
+    import mlflow
+    from mlflow.exceptions import MlflowException
+
+    try:
+        return Path(
+            mlflow.artifacts.download_artifacts(
+                run_id=run_id, artifact_path=artifact_path, dst_path=str(scratch)
+            )
+        )
+    except MlflowException as err:
+        parent = artifact_path.rpartition("/")[0] or None
+        listed = {info.path for info in mlflow.MlflowClient().list_artifacts(run_id, parent)}
+        if artifact_path not in listed:
+            raise TrackingError(
+                f"run {run_id} has no artifact {artifact_path!r}. Fix: train the run's variant again "
+                "(`mnistgen train VARIANT`), then run again."
+            ) from err
+        limit = resource.getrlimit(resource.RLIMIT_FSIZE)[0]
+        limited = "" if limit == resource.RLIM_INFINITY else f", a file-size limit of {limit:,} bytes"
+        raise TrackingError(
+            f"{artifact_path!r} of run {run_id} could not be copied out of the MLflow store into {scratch} "
+            f"({free_space(Path(scratch))}{limited}): {str(err).splitlines()[0]}\nFix: free space there, "
+            "raise the file-size limit (`ulimit -f`) or point TMPDIR at a folder with room; then run again."
+        ) from err
+
+
 def _locked(err: Exception) -> bool:
     """Whether SQLite refused because another connection held the database."""
     return "database is locked" in str(err)

@@ -96,14 +96,10 @@ def evaluate_run(
     evaluation's `key` into the run. A run already measured under the same key (same classifier,
     evaluation settings and code) keeps its scores: evaluation is deterministic, so measuring it again
     would give the same numbers."""
-    import mlflow
+    from mnistgen import tracking
 
     with tempfile.TemporaryDirectory(prefix="mnistgen-evaluate-") as scratch:
-        model_dir = Path(
-            mlflow.artifacts.download_artifacts(
-                run_id=run.info.run_id, artifact_path="model", dst_path=scratch
-            )
-        )
+        model_dir = tracking.download(run.info.run_id, "model", scratch)
         sampler = Sampler(model_dir)
         kind = sampler.info["kind"]
         if run.data.tags.get("eval/key") == key:
