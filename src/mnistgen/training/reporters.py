@@ -1,6 +1,6 @@
 """What a run shows and saves besides its losses, one reporter per kind of model.
 
-The training loop (`Session`) asks every kind the same things: the periodic figure (`show`), the
+The training loop asks every kind the same things: the periodic figure (`show`), the
 time-to-quality clock's images (`quality_samples`) and the run's outputs at its end (`finish`: the loss
 curves, the final grid, what the kind adds (`final`), the saved model (`export`) and the metrics file).
 An image GAN answers with sample grids from the run's fixed noise; an autoencoder or VAE also with
