@@ -167,10 +167,15 @@ def _minutes(seconds: float) -> str:
 
 
 def record_entries(root: Path = REPO) -> tuple[list[Any], str]:
-    """The committed figures (reports/metrics/*.json) as leaderboard entries, and their classifier."""
-    from mnistgen.evaluation.leaderboard import METRICS_DIR, read_metrics
+    """The committed figures (reports/metrics/*.json) as leaderboard entries, each with what its variant
+    is in the record's profile, and their classifier."""
+    from mnistgen.config import load_project
+    from mnistgen.evaluation.leaderboard import METRICS_DIR, describe_entries, read_metrics
 
-    return read_metrics(root / "reports" / METRICS_DIR)
+    entries, extractor = read_metrics(root / "reports" / METRICS_DIR)
+    profile = json.loads((root / "reports" / "pipeline_run.json").read_text())["profile"]
+    describe_entries(entries, load_project(root, profile)[1].variants)
+    return entries, extractor
 
 
 def leaderboard_block(root: Path = REPO) -> str:
@@ -178,7 +183,7 @@ def leaderboard_block(root: Path = REPO) -> str:
     from mnistgen.evaluation.leaderboard import image_table
 
     entries, _ = record_entries(root)
-    columns = ("rank", "variant", "steps", "FID", "precision", "recall", "label accuracy")
+    columns = ("rank", "variant", "what it is", "steps", "FID", "precision", "recall", "label accuracy")
     table = [row.split(" | ") for row in image_table(entries, "fid", top=README_TOP, runs=False)]
     header = [cell.strip("| ") for cell in table[0]]
     keep = [header.index(column) for column in columns]

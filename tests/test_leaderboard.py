@@ -6,10 +6,21 @@ from __future__ import annotations
 import math
 from types import SimpleNamespace
 
-from helpers.settings import registry_settings
+from helpers.settings import registry_settings, settings
 
 from mnistgen import registry
-from mnistgen.evaluation.leaderboard import Entry, markdown, metrics_by_variant, ranked, steps
+from mnistgen.evaluation.leaderboard import (
+    DESCRIPTIONS,
+    FLOOR,
+    Entry,
+    describe_entries,
+    html_page,
+    markdown,
+    metrics_by_variant,
+    ranked,
+    steps,
+)
+from mnistgen.settings import Variants
 
 GUARDS = registry_settings(primary_metric="fid", min_mode_entropy=0.8, min_memorisation_ratio=0.5)
 
@@ -41,7 +52,7 @@ def test_a_run_cut_short_is_marked_and_its_metrics_file_says_so() -> None:
     cut, done = entry("cgan", 11.3, stopped_by="time cap"), entry("dcgan", 40.0)
     assert steps(done) == "1,500" and steps(cut) == "854/1,500 † time cap"
     board = markdown([cut, done], "fid", "abc")
-    assert "| cgan | 854/1,500 † time cap |" in board and "never registered" in board
+    assert "| cgan |  | 854/1,500 † time cap |" in board and "never registered" in board
     files = metrics_by_variant([cut, done])
     assert files["cgan"]["complete"] is False and files["cgan"]["steps"] == 854
     assert files["dcgan"]["complete"] is True
@@ -50,6 +61,23 @@ def test_a_run_cut_short_is_marked_and_its_metrics_file_says_so() -> None:
 def test_a_rescored_champion_is_shown_but_is_not_a_variant_of_this_run() -> None:
     champion = entry("cgan (champion v3)", 6.0, rescored=True)
     assert set(metrics_by_variant([entry("cgan", 5.0), champion])) == {"cgan"}
+
+
+def test_each_row_says_what_its_variant_is_with_the_loss_its_settings_choose() -> None:
+    assert set(DESCRIPTIONS) == set(Variants.names())
+    rows = [entry("cgan", 5.0), entry("wgan_gp", 40.0), Entry(FLOOR, None, "real", {"fid": 0.8})]
+    rows.append(entry("cgan (champion v3)", 6.0, rescored=True))
+    describe_entries(rows, settings("smoke", "variants.cgan.loss=hinge").variants)
+    board = markdown(rows, "fid", "abc")
+    assert "| cgan | hinge GAN; transposed convolutions, projection discriminator; digit labels |" in board
+    assert "| wgan_gp | Wasserstein, gradient penalty; transposed convolutions |" in board
+    assert f"| {FLOOR} | MNIST's training images |" in board
+    assert "| cgan (champion v3) |  |" in board, "a re-scored champion's settings are not today's"
+    assert '<p class="what">Wasserstein, gradient penalty; transposed convolutions</p>' in html_page(
+        rows, "fid", "abc"
+    )
+    describe_entries(rows, settings("smoke", "variants.cgan.loss=bce").variants)
+    assert rows[0].description.startswith("non-saturating GAN;")
 
 
 def run(stopped_by: str = "completed", **metrics: float) -> SimpleNamespace:

@@ -16,7 +16,7 @@ from mnistgen.data.idx import Split
 from mnistgen.errors import MnistgenError
 from mnistgen.evaluation import metrics, quality
 from mnistgen.evaluation.classifier import Classifier
-from mnistgen.evaluation.leaderboard import FLOOR, Entry
+from mnistgen.evaluation.leaderboard import FLOOR, Entry, describe_entries
 from mnistgen.evaluation.leaderboard import write as write_leaderboard
 from mnistgen.evaluation.quality_clock import METRIC as QUALITY_METRIC
 from mnistgen.images import labels_in_turn, to_unit
@@ -324,6 +324,7 @@ def _evaluate_all(
             + "\nFix: restore what the error names, or retrain those variants (`mnistgen train VARIANT`, "
             "or `mnistgen pipeline --force`); then evaluate again."
         )
+    describe_entries(entries, params.variants)
     try:
         paths = write_leaderboard(entries, params.registry.primary_metric, classifier.version, folder)
     except OSError as err:

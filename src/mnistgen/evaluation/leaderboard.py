@@ -9,15 +9,63 @@ import json
 import shutil
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
 from mnistgen import figures
 from mnistgen.folders import swap_in
+from mnistgen.settings import Variants
 from mnistgen.training.run_folder import COMPLETED
 
 METRICS_DIR = "metrics"
 FLOOR = "real data (floor)"  # the row of real training images, measured as a generator's samples are
+FLOOR_DESCRIPTION = "MNIST's training images"
+
+
+class Description(NamedTuple):
+    """What a variant is, shown beside its figures so that the leaderboard reads as one comparison: what
+    it is trained to minimise, and its networks."""
+
+    loss: str
+    network: str
+
+    def __str__(self) -> str:
+        return f"{self.loss}; {self.network}"
+
+
+GDL_NETWORKS = "upsampling convolutions"  # tutorial 001's generator: UpSampling2D + Conv2D blocks
+ADVERSARIAL_LOSSES = {"bce": "non-saturating GAN", "hinge": "hinge GAN"}  # the `loss` setting's choices
+DESCRIPTIONS: dict[str, Description] = {  # "": the loss is the variant's `loss` setting
+    "mlp_gan": Description("non-saturating GAN", "MLPs, one hidden layer"),
+    "dcgan": Description("non-saturating GAN", "transposed convolutions"),
+    "conv_gan": Description("non-saturating GAN", GDL_NETWORKS),
+    "wgan": Description("Wasserstein, weight clipping", GDL_NETWORKS),
+    "wgan_gp": Description("Wasserstein, gradient penalty", "transposed convolutions"),
+    "autoencoder": Description("reconstruction (MSE)", "convolutional encoder and decoder"),
+    "vae": Description("ELBO (reconstruction + KL)", "convolutional encoder and decoder"),
+    "toy_gan_1d": Description("non-saturating GAN", "MLPs on one number"),
+    "cgan": Description("", "transposed convolutions, projection discriminator; digit labels"),
+    "cvae": Description("ELBO (reconstruction + KL)", "convolutional encoder and decoder; digit labels"),
+    "scgan": Description("", "cgan's networks on k-means clusters of the images; no labels"),
+}
+
+
+def describe(variant: str, variants: Variants) -> Description:
+    """What `variant` is: its loss and networks, the loss read from its settings where it is a setting
+    (cgan's and scgan's `loss`).
+
+    Args:
+        variant: a name of `models.VARIANTS`.
+        variants: the settings of every variant (`Settings.variants`).
+
+    Returns:
+        The loss and the networks, in words.
+    """
+    description = DESCRIPTIONS[variant]
+    if description.loss:
+        return description
+    return description._replace(loss=ADVERSARIAL_LOSSES[variants.of(variant).loss])
 
 
 @dataclass
@@ -32,6 +80,7 @@ class Entry:
     tags: dict[str, str] = field(default_factory=dict)
     quality_curve: list[tuple[float, float]] = field(default_factory=list)  # (training seconds, FID)
     rescored: bool = False  # the registered champion, scored again with today's classifier (not a variant)
+    description: str = ""  # what the variant is: its loss and networks (`models.describe`)
 
     @property
     def complete(self) -> bool:
@@ -75,6 +124,16 @@ def ranked(entries: list[Entry], primary: str) -> list[Entry]:
     return images + [e for e in entries if e.kind == "real"] + [e for e in entries if e.kind == "toy"]
 
 
+def describe_entries(entries: list[Entry], variants: Variants) -> None:
+    """Give every variant's row its loss and networks as `variants` set them, and the floor its own; a
+    re-scored champion, trained with settings of its own, keeps none."""
+    for entry in entries:
+        if entry.kind == "real":
+            entry.description = FLOOR_DESCRIPTION
+        elif not entry.rescored:
+            entry.description = str(describe(entry.name, variants))
+
+
 def steps(entry: Entry) -> str:
     """The steps a run trained, with † when it was cut short of its budget (never registered)."""
     if "steps" not in entry.tags:
@@ -102,8 +161,8 @@ def _cell(entry: Entry, metric: str) -> str:
 def image_table(entries: list[Entry], primary: str, top: int | None = None, runs: bool = True) -> list[str]:
     """The image models ranked by `primary`, then the floor, as Markdown table lines: the `top` best only
     if given; with their MLflow run ids if `runs`."""
-    head = "| rank | variant | steps | " + " | ".join(label for _, label, _ in IMAGE_COLUMNS)
-    lines = [head + (" | run |" if runs else " |"), "|" + " --- |" * (len(IMAGE_COLUMNS) + 3 + runs)]
+    head = "| rank | variant | what it is | steps | " + " | ".join(label for _, label, _ in IMAGE_COLUMNS)
+    lines = [head + (" | run |" if runs else " |"), "|" + " --- |" * (len(IMAGE_COLUMNS) + 4 + runs)]
     rank = 0
     for entry in ranked(entries, primary):
         if entry.kind == "toy" or (entry.kind != "real" and top is not None and rank >= top):
@@ -111,7 +170,7 @@ def image_table(entries: list[Entry], primary: str, top: int | None = None, runs
         rank_text = "" if entry.kind == "real" else str(rank := rank + 1)
         cells = " | ".join(_cell(entry, metric) for metric, _, _ in IMAGE_COLUMNS)
         run = f" {entry.run_id or ''} |" if runs else ""
-        lines.append(f"| {rank_text} | {entry.name} | {steps(entry)} | {cells} |{run}")
+        lines.append(f"| {rank_text} | {entry.name} | {entry.description} | {steps(entry)} | {cells} |{run}")
     return lines
 
 
@@ -120,11 +179,12 @@ def toy_table(entries: list[Entry], runs: bool = True) -> list[str]:
     toys = [e for e in entries if e.kind == "toy"]
     if not toys:
         return []
-    head = "| variant | steps | " + " | ".join(label for _, label, _ in TOY_COLUMNS)
-    lines = [head + (" | run |" if runs else " |"), "|" + " --- |" * (len(TOY_COLUMNS) + 2 + runs)]
+    head = "| variant | what it is | steps | " + " | ".join(label for _, label, _ in TOY_COLUMNS)
+    lines = [head + (" | run |" if runs else " |"), "|" + " --- |" * (len(TOY_COLUMNS) + 3 + runs)]
     for entry in toys:
         cells = " | ".join(_cell(entry, metric) for metric, _, _ in TOY_COLUMNS)
-        lines.append(f"| {entry.name} | {steps(entry)} | {cells} |" + (f" {entry.run_id} |" if runs else ""))
+        run = f" {entry.run_id} |" if runs else ""
+        lines.append(f"| {entry.name} | {entry.description} | {steps(entry)} | {cells} |{run}")
     return lines
 
 
@@ -195,14 +255,16 @@ def html_page(entries: list[Entry], primary: str, extractor: str) -> str:
             else ""
         )
         cards.append(
-            f'<div class="card"><h2>{html.escape(entry.name)}</h2>{image}<table>{rows}</table>'
+            f'<div class="card"><h2>{html.escape(entry.name)}</h2>'
+            f'<p class="what">{html.escape(entry.description)}</p>{image}<table>{rows}</table>'
             f'<p class="run">{html.escape(entry.run_id or "")}</p></div>'
         )
     return (
         "<!doctype html><html><head><meta charset='utf-8'><title>mnistgen leaderboard</title><style>"
         "body{font-family:sans-serif;margin:2em} .card{display:inline-block;vertical-align:top;margin:1em;"
         "padding:1em;border:1px solid #ccc;border-radius:6px} img{width:260px} td{padding:0 .6em}"
-        "img.wide{width:700px} .run{color:#888;font-size:80%}</style></head><body>"
+        "img.wide{width:700px} .run{color:#888;font-size:80%} .what{margin:0 0 .5em;max-width:260px}"
+        "</style></head><body>"
         f"<h1>mnistgen leaderboard</h1><p>Ranked by {html.escape(primary)}; classifier version "
         f"{html.escape(extractor)}. The floor card is real training data measured the same way.</p>"
         + _quality_figure(entries)
