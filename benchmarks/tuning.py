@@ -4,22 +4,26 @@ the `mnistgen-tuning` experiment, and trials are compared with `dvc exp show` or
     .venv/bin/python benchmarks/tuning.py --list                        # the trials and their settings
     .venv/bin/python benchmarks/tuning.py --trials cgan-lr2x --seeds 0,1,2 --run
     .venv/bin/python benchmarks/tuning.py --table                       # median and range over the seeds
+    .venv/bin/python benchmarks/tuning.py --csv three --machine amd      # rows for benchmarks/trials.csv
 
 `--trials` queues one DVC experiment per trial and seed (`dvc exp run --queue --name TRIAL-sSEED -S
 ++KEY=VALUE ...`), each setting only its own variant's settings and seed
 (`profiles.PROFILE.variants.VARIANT.seed`), so only that variant retrains and the evaluation measures only
 it (the other variants' figures are reused); `--run` then works through the queue one experiment at a time
 (`dvc queue start --jobs 1`) and waits for it. `--table` reads `dvc exp show` and prints each trial's median
-and range over its seeds. Keep a winner with `dvc exp apply NAME` (then `mnistgen register`), or copy its
-settings into params.yaml.
+and range over its seeds; `--csv` prints each finished trial as a row of benchmarks/trials.csv (the tuning
+log's tables), with the seconds from the training's first log line to the evaluation's. Keep a winner with
+`dvc exp apply NAME` (then `mnistgen register`), or copy its settings into params.yaml.
 Trials are deterministic: the same trial and seed give the same figures on the same machine.
 """
 
 from __future__ import annotations
 
 import argparse
+import csv
 import json
 import os
+import re
 import subprocess
 import sys
 import time
@@ -209,6 +213,13 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     },
     "conv_gan-cpu": ("conv_gan", {}),
     "conv_gan-no-ema": ("conv_gan", {"ema_decay": "null"}),
+    # 3x3 kernels in the generator (9/25 of its arithmetic) for more steps in the same time, and batches
+    # of 32 for twice as many again
+    "conv_gan-gk3-1100": ("conv_gan", {"generator.kernel": 3, "steps_per_epoch": 550}),
+    "conv_gan-gk3-b32-2200": (
+        "conv_gan",
+        {"generator.kernel": 3, "batch_size": 32, "steps_per_epoch": 1100},
+    ),
     "dcgan-cpu": ("dcgan", {}),
     "dcgan-round1": (
         "dcgan",
@@ -221,8 +232,40 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
         },
     ),
     "dcgan-ema": ("dcgan", {"ema_decay": 0.999}),
+    # the seed variants at their best: each keeps its loss and its kind of network, at about the time it
+    # trains in the cpu profile
+    "dcgan-ema0.995": ("dcgan", {"ema_decay": 0.995}),
+    "dcgan-ema0.995-lr4e-4": (
+        "dcgan",
+        {"ema_decay": 0.995, "generator.optimizer.lr": 0.0004, "discriminator.optimizer.lr": 0.0004},
+    ),
+    "dcgan-ema0.995-lr1.6e-3": (
+        "dcgan",
+        {"ema_decay": 0.995, "generator.optimizer.lr": 0.0016, "discriminator.optimizer.lr": 0.0016},
+    ),
+    "dcgan-ema0.995-beta1-0.9": (
+        "dcgan",
+        {"ema_decay": 0.995, "generator.optimizer.beta_1": 0.9, "discriminator.optimizer.beta_1": 0.9},
+    ),
     "wgan-cpu": ("wgan", {}),
+    # the autoencoder's codes as the vae's: 16-D, sampled from a mixture fitted to them
+    "autoencoder-z16-mix50": ("autoencoder", {"z_dim": 16, "latent_components": 50}),
+    "autoencoder-z16-mix50-5600": (
+        "autoencoder",
+        {"z_dim": 16, "latent_components": 50, "steps_per_epoch": 2800},
+    ),
+    # the MLPs of tutorial 004's width, and an averaged generator
+    "mlp_gan-h400": ("mlp_gan", {"generator.hidden": 400, "discriminator.hidden": 400}),
+    "mlp_gan-h400-ema0.999": (
+        "mlp_gan",
+        {"generator.hidden": 400, "discriminator.hidden": 400, "ema_decay": 0.999},
+    ),
     "wgan_gp-ema": ("wgan_gp", {"ema_decay": 0.999}),
+    # a generator of 3x3 kernels on batches of 32, averaged, at about the same time
+    "wgan_gp-gk3-b32-1000": (
+        "wgan_gp",
+        {"generator.kernel": 3, "batch_size": 32, "steps_per_epoch": 500, "ema_decay": 0.995},
+    ),
     "vae-cpu": ("vae", {}),
     "vae-z2": ("vae", {**VAE_Z16, "z_dim": 2}),
     "vae-z16": ("vae", VAE_Z16),
@@ -354,21 +397,31 @@ def run_queue() -> None:
     print(dvc("queue", "status"))
 
 
-def table() -> None:
-    """Median and range over seeds of each trial's figures, from `dvc exp show`."""
-    figures: dict[str, list[dict[str, float]]] = defaultdict(list)
+def experiments() -> dict[str, dict[str, float]]:
+    """Each finished trial experiment's figures (its variant's reports/metrics file), by experiment name
+    (`TRIAL-sSEED`), from `dvc exp show`."""
+    found = {}
     for baseline in json.loads(dvc("exp", "show", "--json")):
         for experiment in baseline.get("experiments") or []:
+            if (experiment.get("executor") or {}).get("state", "success") != "success":
+                continue  # queued, running or failed: the figures shown would be the workspace's
             for revision in experiment.get("revs", []):
                 name = revision.get("name") or ""
                 trial = name.rsplit("-s", 1)[0]
                 if trial not in TRIALS:
                     continue
-                variant = TRIALS[trial][0]
                 metrics = (revision.get("data") or {}).get("metrics", {})
-                values = metrics.get(f"reports/metrics/{variant}.json", {}).get("data", {})
+                values = metrics.get(f"reports/metrics/{TRIALS[trial][0]}.json", {}).get("data", {})
                 if values:
-                    figures[trial].append(values)
+                    found[name] = values
+    return found
+
+
+def table() -> None:
+    """Median and range over seeds of each trial's figures, from `dvc exp show`."""
+    figures: dict[str, list[dict[str, float]]] = defaultdict(list)
+    for name, values in experiments().items():
+        figures[name.rsplit("-s", 1)[0]].append(values)
     print("| trial | seeds | " + " | ".join(f"{c} (median, range)" for c in COLUMNS) + " |")
     print("|" + " --- |" * (len(COLUMNS) + 2))
     for trial, rows in figures.items():
@@ -377,6 +430,59 @@ def table() -> None:
             values = [row[column] for row in rows if row.get(column) is not None]
             cells.append(f"{median(values):.3g} ({min(values):.3g}–{max(values):.3g})" if values else "–")
         print(f"| {trial} | {len(rows)} | " + " | ".join(cells) + " |")
+
+
+LOG_TIME = re.compile(r"^(\d\d):(\d\d):(\d\d) INFO .*(MLflow run|evaluating )", re.M)
+CSV_COLUMNS = (
+    "round,trial,variant,changes,seed,steps,fid,recall,precision,label_accuracy,worst_digit,class_fid,"
+    "mode_entropy,seconds,machine,kind"
+).split(",")
+
+
+def training_seconds(experiment: str) -> int | None:
+    """Seconds from the training's first log line to the evaluation's, in the experiment's queue log
+    (None once the log is gone)."""
+    try:
+        stamps = LOG_TIME.findall(dvc("queue", "logs", experiment))
+    except SystemExit:
+        return None
+    if len(stamps) < 2:
+        return None
+    start, end = ((int(h) * 3600 + int(m) * 60 + int(s)) for h, m, s, _ in stamps[:2])
+    return (end - start) % 86400
+
+
+def _figure(values: dict[str, float], key: str, digits: str) -> str:
+    return format(values[key], digits) if values.get(key) is not None else ""
+
+
+def csv_rows(round_: str, machine: str) -> None:
+    """Every finished trial experiment as a row of benchmarks/trials.csv, on standard output."""
+    writer = csv.DictWriter(sys.stdout, CSV_COLUMNS, lineterminator="\n")
+    for name, values in sorted(experiments().items()):
+        trial, seed = name.rsplit("-s", 1)
+        variant, changes = TRIALS[trial]
+
+        writer.writerow(
+            {
+                "round": round_,
+                "trial": trial,
+                "variant": variant,
+                "changes": ", ".join(f"{key} {value}" for key, value in changes.items()) or "none",
+                "seed": seed,
+                "steps": values.get("steps", ""),
+                "fid": _figure(values, "fid", ".3g"),
+                "recall": _figure(values, "recall", ".3f"),
+                "precision": _figure(values, "precision", ".3f"),
+                "label_accuracy": _figure(values, "label_accuracy", ".3f"),
+                "worst_digit": _figure(values, "label_accuracy_worst", ".3f"),
+                "class_fid": _figure(values, "class_fid_mean", ".3g"),
+                "mode_entropy": _figure(values, "mode_entropy", ".3f"),
+                "seconds": training_seconds(name) or "",
+                "machine": machine,
+                "kind": "trial",
+            }
+        )
 
 
 def main() -> None:
@@ -388,6 +494,8 @@ def main() -> None:
     parser.add_argument("--run", action="store_true", help="work through the queue, one experiment at a time")
     parser.add_argument("--table", action="store_true", help="print median and range per trial")
     parser.add_argument("--list", action="store_true", help="print the trials and exit")
+    parser.add_argument("--csv", metavar="ROUND", help="print the finished trials as trials.csv rows")
+    parser.add_argument("--machine", default="amd", help="the CPU kind for --csv: amx, amd or avx2")
     args = parser.parse_args()
     if args.list:
         for trial in TRIALS:
@@ -402,6 +510,8 @@ def main() -> None:
         run_queue()
     if args.table:
         table()
+    if args.csv:
+        csv_rows(args.csv, args.machine)
 
 
 if __name__ == "__main__":

@@ -367,6 +367,11 @@ class ToyDiscriminator(Mlp):
 
 class DcganNetwork(Network):
     filters: Wholes
+    kernel: Whole
+
+
+class DcganDiscriminator(DcganNetwork):
+    batch_norm: Flag
 
 
 class ConvNetwork(Network):
@@ -454,7 +459,7 @@ class Dcgan(ImageGan):
     noise: Noise
     reference_batch: ReferenceBatch
     generator: DcganNetwork
-    discriminator: DcganNetwork
+    discriminator: DcganDiscriminator
 
 
 class ConvGan(ImageGan):
