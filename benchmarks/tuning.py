@@ -243,6 +243,18 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
         "dcgan",
         {"ema_decay": 0.995, "generator.optimizer.lr": 0.0016, "discriminator.optimizer.lr": 0.0016},
     ),
+    # 4x4 kernels (no checkerboard), and a discriminator without batch norm
+    "dcgan-ema0.995-k4": ("dcgan", {"ema_decay": 0.995, "generator.kernel": 4, "discriminator.kernel": 4}),
+    "dcgan-ema0.995-nobn": ("dcgan", {"ema_decay": 0.995, "discriminator.batch_norm": "false"}),
+    "dcgan-ema0.995-k4-nobn": (
+        "dcgan",
+        {
+            "ema_decay": 0.995,
+            "generator.kernel": 4,
+            "discriminator.kernel": 4,
+            "discriminator.batch_norm": "false",
+        },
+    ),
     "dcgan-ema0.995-beta1-0.9": (
         "dcgan",
         {"ema_decay": 0.995, "generator.optimizer.beta_1": 0.9, "discriminator.optimizer.beta_1": 0.9},
