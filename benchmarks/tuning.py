@@ -5,6 +5,7 @@ the `mnistgen-tuning` experiment, and trials are compared with `dvc exp show` or
     .venv/bin/python benchmarks/tuning.py --trials cgan-lr2x --seeds 0,1,2 --run
     .venv/bin/python benchmarks/tuning.py --table                       # median and range over the seeds
     .venv/bin/python benchmarks/tuning.py --csv three --machine amd      # rows for benchmarks/trials.csv
+    .venv/bin/python benchmarks/tuning.py --curve NAME --record FILE     # one run's FID against its steps
 
 `--trials` queues one DVC experiment per trial and seed (`dvc exp run --queue --name TRIAL-sSEED -S
 ++KEY=VALUE ...`), each setting only its own variant's settings and seed
@@ -13,8 +14,12 @@ it (the other variants' figures are reused); `--run` then works through the queu
 (`dvc queue start --jobs 1`) and waits for it. `--table` reads `dvc exp show` and prints each trial's median
 and range over its seeds; `--csv` prints each finished trial as a row of benchmarks/trials.csv (the tuning
 log's tables), with the seconds from the training's first log line to the evaluation's. Keep a winner with
-`dvc exp apply NAME` (then `mnistgen register`), or copy its settings into params.yaml.
+`dvc exp apply NAME` (then `mnistgen register`), or copy its settings into params.yaml. `--curve`
+reads one experiment's time-to-quality FIDs (2,000 samples) from its MLflow run, each at the step its
+training had logged last before it (within `train.log_every_steps`).
 Trials are deterministic: the same trial and seed give the same figures on the same machine.
+A queued experiment runs the project's installed `mnistgen`, which is the working tree's code: change no
+code under src/ until the queue is done, or the experiments still waiting run (and fail on) the new code.
 """
 
 from __future__ import annotations
@@ -99,6 +104,8 @@ CVAE_Z16_FITTED = {  # the vae's round-two recipe on cvae, one Gaussian for each
     "latent_prior": "fitted",
     "optimizer.lr": 0.001,
 }
+# conv_gan's cpu setting before round three: batches of 64, 5x5 kernels, 500 steps
+CONV_GAN_5X5 = {"batch_size": 64, "generator.kernel": 5, "epochs": 2, "steps_per_epoch": 250}
 TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     "cgan-cpu": ("cgan", {}),
     "cgan-no-ema": ("cgan", {"ema_decay": "null"}),
@@ -214,11 +221,19 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     "conv_gan-cpu": ("conv_gan", {}),
     "conv_gan-no-ema": ("conv_gan", {"ema_decay": "null"}),
     # 3x3 kernels in the generator (9/25 of its arithmetic) for more steps in the same time, and batches
-    # of 32 for twice as many again
-    "conv_gan-gk3-1100": ("conv_gan", {"generator.kernel": 3, "steps_per_epoch": 550}),
-    "conv_gan-gk3-b32-2200": (
+    # of 32 for twice as many again; stated against conv_gan's cpu setting before them (CONV_GAN_5X5)
+    "conv_gan-gk3-1100": ("conv_gan", {**CONV_GAN_5X5, "generator.kernel": 3, "steps_per_epoch": 550}),
+    **{
+        f"conv_gan-gk3-b32-{2 * steps}": (
+            "conv_gan",
+            {**CONV_GAN_5X5, "generator.kernel": 3, "batch_size": 32, "steps_per_epoch": steps},
+        )
+        for steps in (1100, 800)
+    },
+    # three times the budget: FID against steps past it
+    "conv_gan-gk3-b32-4800": (
         "conv_gan",
-        {"generator.kernel": 3, "batch_size": 32, "steps_per_epoch": 1100},
+        {**CONV_GAN_5X5, "generator.kernel": 3, "batch_size": 32, "epochs": 3, "steps_per_epoch": 1600},
     ),
     "dcgan-cpu": ("dcgan", {}),
     "dcgan-round1": (
@@ -243,6 +258,18 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
         "dcgan",
         {"ema_decay": 0.995, "generator.optimizer.lr": 0.0016, "discriminator.optimizer.lr": 0.0016},
     ),
+    # three times the budget (within the 10-minute safety cap): FID against steps past the budget (the
+    # run's quality/fid in MLflow)
+    "dcgan-ema0.995-lr1.6e-3-6000": (
+        "dcgan",
+        {
+            "ema_decay": 0.995,
+            "generator.optimizer.lr": 0.0016,
+            "discriminator.optimizer.lr": 0.0016,
+            "epochs": 4,
+            "steps_per_epoch": 1500,
+        },
+    ),
     # 4x4 kernels (no checkerboard), and a discriminator without batch norm
     "dcgan-ema0.995-k4": ("dcgan", {"ema_decay": 0.995, "generator.kernel": 4, "discriminator.kernel": 4}),
     "dcgan-ema0.995-nobn": ("dcgan", {"ema_decay": 0.995, "discriminator.batch_norm": "false"}),
@@ -260,23 +287,34 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
         {"ema_decay": 0.995, "generator.optimizer.beta_1": 0.9, "discriminator.optimizer.beta_1": 0.9},
     ),
     "wgan-cpu": ("wgan", {}),
+    # a generator of 3x3 kernels on batches of 64: about 3.5 times the steps in the same time
+    "wgan-gk3-b64-500": (
+        "wgan",
+        {"generator.kernel": 3, "batch_size": 64, "epochs": 4, "steps_per_epoch": 125},
+    ),
     # the autoencoder's codes as the vae's: 16-D, sampled from a mixture fitted to them
     "autoencoder-z16-mix50": ("autoencoder", {"z_dim": 16, "latent_components": 50}),
-    "autoencoder-z16-mix50-5600": (
-        "autoencoder",
-        {"z_dim": 16, "latent_components": 50, "steps_per_epoch": 2800},
-    ),
     # the MLPs of tutorial 004's width, and an averaged generator
     "mlp_gan-h400": ("mlp_gan", {"generator.hidden": 400, "discriminator.hidden": 400}),
-    "mlp_gan-h400-ema0.999": (
+    "mlp_gan-ema0.999": ("mlp_gan", {"ema_decay": 0.999}),
+    "mlp_gan-150-epochs": ("mlp_gan", {"epochs": 150}),  # three times the budget: FID against steps
+    "mlp_gan-h256-lr2e-4-ema0.999": (
         "mlp_gan",
-        {"generator.hidden": 400, "discriminator.hidden": 400, "ema_decay": 0.999},
+        {
+            "generator.hidden": 256,
+            "discriminator.hidden": 256,
+            "generator.optimizer.lr": 0.0002,
+            "discriminator.optimizer.lr": 0.0002,
+            "generator.optimizer.beta_1": 0.5,
+            "discriminator.optimizer.beta_1": 0.5,
+            "ema_decay": 0.999,
+        },
     ),
     "wgan_gp-ema": ("wgan_gp", {"ema_decay": 0.999}),
     # a generator of 3x3 kernels on batches of 32, averaged, at about the same time
     "wgan_gp-gk3-b32-1000": (
         "wgan_gp",
-        {"generator.kernel": 3, "batch_size": 32, "steps_per_epoch": 500, "ema_decay": 0.995},
+        {"generator.kernel": 3, "batch_size": 32, "epochs": 4, "steps_per_epoch": 250, "ema_decay": 0.995},
     ),
     "vae-cpu": ("vae", {}),
     "vae-z2": ("vae", {**VAE_Z16, "z_dim": 2}),
@@ -294,7 +332,7 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     ),
     # a mixture over the codes against one Gaussian (vae-cpu has 50 components)
     "vae-one-gaussian": ("vae", {"latent_components": 1}),
-    "autoencoder-mix10": ("autoencoder", {"latent_components": 10}),
+    "autoencoder-mix10": ("autoencoder", {"z_dim": 2, "latent_components": 10}),  # on the 2-D code
     "cvae-z16": ("cvae", {**CVAE_ROUND_ONE, "z_dim": 16}),
     # the vae's recipe with a prior fitted to each digit's codes (cvae-cpu is one of them)
     "cvae-cpu": ("cvae", {}),
@@ -413,7 +451,7 @@ def experiments() -> dict[str, dict[str, float]]:
     """Each finished trial experiment's figures (its variant's reports/metrics file), by experiment name
     (`TRIAL-sSEED`), from `dvc exp show`."""
     found = {}
-    for baseline in json.loads(dvc("exp", "show", "--json")):
+    for baseline in json.loads(dvc("exp", "show", "--json", "--all-commits")):
         for experiment in baseline.get("experiments") or []:
             if (experiment.get("executor") or {}).get("state", "success") != "success":
                 continue  # queued, running or failed: the figures shown would be the workspace's
@@ -497,6 +535,32 @@ def csv_rows(round_: str, machine: str) -> None:
         )
 
 
+def curve(experiment: str) -> list[tuple[int, float, float]]:
+    """(step, training seconds, FID on 2,000 samples) at each time-to-quality point of the experiment's
+    MLflow run: the step is the last one the training logged (`train/d_loss`, every
+    `train.log_every_steps`) before the FID was logged."""
+    import mlflow
+
+    from mnistgen import tracking
+    from mnistgen.config import load_project
+
+    _, params = load_project(REPO, PROFILE)
+    client = mlflow.MlflowClient(tracking.tracking_uri(REPO, params.mlflow))
+    tuning = client.get_experiment_by_name(params.mlflow.tuning_experiment)
+    runs = client.search_runs(
+        [tuning.experiment_id], f"tags.mlflow.runName LIKE '% · {experiment}'", order_by=["start_time DESC"]
+    )
+    if not runs:
+        sys.exit(f"error: no MLflow run of the experiment {experiment} in {params.mlflow.tuning_experiment}")
+    run_id = runs[0].info.run_id
+    logged = sorted((m.timestamp, m.step) for m in client.get_metric_history(run_id, "train/d_loss"))
+    points = []
+    for fid in sorted(client.get_metric_history(run_id, "quality/fid"), key=lambda m: m.timestamp):
+        steps = [step for stamp, step in logged if stamp <= fid.timestamp]
+        points.append((steps[-1] if steps else 0, float(fid.step), fid.value))
+    return points
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(
         description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter
@@ -508,6 +572,8 @@ def main() -> None:
     parser.add_argument("--list", action="store_true", help="print the trials and exit")
     parser.add_argument("--csv", metavar="ROUND", help="print the finished trials as trials.csv rows")
     parser.add_argument("--machine", default="amd", help="the CPU kind for --csv: amx, amd or avx2")
+    parser.add_argument("--curve", metavar="NAME", help="print one experiment's FID against its steps")
+    parser.add_argument("--record", type=Path, help="with --curve: also write it as CSV to this file")
     args = parser.parse_args()
     if args.list:
         for trial in TRIALS:
@@ -524,6 +590,13 @@ def main() -> None:
         table()
     if args.csv:
         csv_rows(args.csv, args.machine)
+    if args.curve:
+        points = curve(args.curve)
+        lines = ["step,seconds,fid", *(f"{step},{seconds:.0f},{fid:.4g}" for step, seconds, fid in points)]
+        print("\n".join(lines))
+        if args.record:
+            args.record.parent.mkdir(parents=True, exist_ok=True)
+            args.record.write_text("\n".join(lines) + "\n")
 
 
 if __name__ == "__main__":

@@ -344,6 +344,72 @@ def trials_table(round_: str, variant: str, root: Path = REPO) -> str:
     return "\n".join(lines) + "\n"
 
 
+# The seed variants' goals (the tuning log's round three), on the `cpu` profile's own metric, as medians of
+# seeds 0, 1 and 2 within the time the variant trained before: variant -> (the trial shown, whether it is
+# the variant's `cpu` setting or its best trial not adopted, FID at most, recall at least).
+SEED_VARIANT_GOALS: dict[str, tuple[str, bool, float, float]] = {
+    "dcgan": ("dcgan-ema0.995-lr1.6e-3", False, 15.0, 0.6),
+    "conv_gan": ("conv_gan-gk3-b32-1600", True, 20.0, 0.6),
+    "wgan_gp": ("wgan_gp-gk3-b32-1000", False, 20.0, 0.6),
+    "wgan": ("wgan-gk3-b64-500", False, 40.0, 0.5),
+    "mlp_gan": ("mlp_gan-ema0.999", False, 40.0, 0.5),
+    "autoencoder": ("autoencoder-z16-mix50", True, 30.0, 0.4),
+}
+
+
+def _spread(values: list[float]) -> str:
+    return f"{statistics.median(values):.3g} [{min(values):.3g}, {max(values):.3g}]"
+
+
+def seed_variants_table(root: Path = REPO) -> str:
+    """Each seed variant against its goals: the median (range in brackets) of its trial's runs at seeds 0,
+    1 and 2 in benchmarks/trials.csv, whether that trial is its `cpu` setting, and whether both goals are
+    met (judged on three seeds only)."""
+    rows = read_trials(root)
+    lines = [
+        "| variant | trial | in `cpu` | seeds | FID | FID goal | recall | recall goal | met |",
+        "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
+    ]
+    for variant, (trial, adopted, fid_goal, recall_goal) in SEED_VARIANT_GOALS.items():
+        runs = [r for r in rows if r["trial"] == trial and r["seed"] in ("0", "1", "2")]
+        seeds = ", ".join(sorted({r["seed"] for r in runs}))
+        fids, recalls = [float(r["fid"]) for r in runs], [float(r["recall"]) for r in runs]
+        if len(runs) == 3:
+            met = statistics.median(fids) <= fid_goal and statistics.median(recalls) >= recall_goal
+            verdict = "yes" if met else "no"
+        elif all(f > fid_goal or r < recall_goal for f, r in zip(fids, recalls, strict=True)):
+            verdict = "no: every seed run misses it"
+        else:
+            verdict = "not judged: fewer than three seeds"
+        fid, recall = (_spread(values) if values else "–" for values in (fids, recalls))
+        lines.append(
+            f"| {variant} | {trial} | {'yes' if adopted else 'no'} | {seeds or '–'} | {fid} "
+            f"| at most {fid_goal:g} | {recall} | at least {recall_goal:g} | {verdict} |"
+        )
+    return "\n".join(lines) + "\n"
+
+
+CURVES = Path("benchmarks") / "records" / "curves"  # `benchmarks/tuning.py --curve NAME --record FILE`
+
+
+def curve_table(name: str, root: Path = REPO) -> str:
+    """One trial's FID on 2,000 samples against its steps (and training seconds), from its record in
+    benchmarks/records/curves/, as a table with the steps across."""
+    with (root / CURVES / f"{name}.csv").open(newline="") as handle:
+        points = list(csv.DictReader(handle))
+    return (
+        "\n".join(
+            [
+                "| step | " + " | ".join(f"{int(p['step']):,}" for p in points) + " |",
+                "|" + " --- |" * (len(points) + 1),
+                "| seconds | " + " | ".join(p["seconds"] for p in points) + " |",
+                "| FID (2,000 samples) | " + " | ".join(p["fid"] for p in points) + " |",
+            ]
+        )
+        + "\n"
+    )
+
+
 # ---------------------------------------------------------------------------------------- benchmarks
 
 EVALUATION_TIME = Path("benchmarks") / "records" / "evaluate_speed.json"  # benchmarks/evaluate_speed.py
