@@ -5,7 +5,7 @@ the `mnistgen-tuning` experiment, and trials are compared with `dvc exp show` or
     .venv/bin/python benchmarks/tuning.py --trials cgan-lr2x --seeds 0,1,2 --run
     .venv/bin/python benchmarks/tuning.py --table                       # median and range over the seeds
     .venv/bin/python benchmarks/tuning.py --csv three --machine amd      # rows for benchmarks/trials.csv
-    .venv/bin/python benchmarks/tuning.py --curve NAME --record FILE     # one run's FID against its steps
+    .venv/bin/python benchmarks/tuning.py --curve TRIAL-sSEED --record FILE  # FID against steps
 
 `--trials` queues one DVC experiment per trial and seed (`dvc exp run --queue --name TRIAL-sSEED -S
 ++KEY=VALUE ...`), each setting only its own variant's settings and seed
@@ -14,7 +14,7 @@ it (the other variants' figures are reused); `--run` then works through the queu
 (`dvc queue start --jobs 1`) and waits for it. `--table` reads `dvc exp show` and prints each trial's median
 and range over its seeds; `--csv` prints each finished trial as a row of benchmarks/trials.csv (the tuning
 log's tables), with the seconds from the training's first log line to the evaluation's. Keep a winner with
-`dvc exp apply NAME` (then `mnistgen register`), or copy its settings into params.yaml. `--curve`
+`dvc exp apply NAME` (then `mnistgen register`), or copy its settings into params.yaml. `--curve TRIAL-sSEED`
 reads one experiment's time-to-quality FIDs (2,000 samples) from its MLflow run, each at the step its
 training had logged last before it (within `train.log_every_steps`).
 Trials are deterministic: the same trial and seed give the same figures on the same machine.
@@ -247,7 +247,7 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
         },
     ),
     "dcgan-ema": ("dcgan", {"ema_decay": 0.999}),
-    # the seed variants at their best: each keeps its loss and its kind of network, at about the time it
+    # the tutorials' variants at their best: each keeps its loss and its kind of network, at about the time it
     # trains in the cpu profile
     "dcgan-ema0.995": ("dcgan", {"ema_decay": 0.995}),
     "dcgan-ema0.995-lr4e-4": (
@@ -257,18 +257,6 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     "dcgan-ema0.995-lr1.6e-3": (
         "dcgan",
         {"ema_decay": 0.995, "generator.optimizer.lr": 0.0016, "discriminator.optimizer.lr": 0.0016},
-    ),
-    # three times the budget (within the 10-minute safety cap): FID against steps past the budget (the
-    # run's quality/fid in MLflow)
-    "dcgan-ema0.995-lr1.6e-3-6000": (
-        "dcgan",
-        {
-            "ema_decay": 0.995,
-            "generator.optimizer.lr": 0.0016,
-            "discriminator.optimizer.lr": 0.0016,
-            "epochs": 4,
-            "steps_per_epoch": 1500,
-        },
     ),
     # 4x4 kernels (no checkerboard), and a discriminator without batch norm
     "dcgan-ema0.995-k4": ("dcgan", {"ema_decay": 0.995, "generator.kernel": 4, "discriminator.kernel": 4}),
@@ -282,10 +270,6 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
             "discriminator.batch_norm": "false",
         },
     ),
-    "dcgan-ema0.995-beta1-0.9": (
-        "dcgan",
-        {"ema_decay": 0.995, "generator.optimizer.beta_1": 0.9, "discriminator.optimizer.beta_1": 0.9},
-    ),
     "wgan-cpu": ("wgan", {}),
     # a generator of 3x3 kernels on batches of 64: about 3.5 times the steps in the same time
     "wgan-gk3-b64-500": (
@@ -298,6 +282,8 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     "mlp_gan-h400": ("mlp_gan", {"generator.hidden": 400, "discriminator.hidden": 400}),
     "mlp_gan-ema0.999": ("mlp_gan", {"ema_decay": 0.999}),
     "mlp_gan-150-epochs": ("mlp_gan", {"epochs": 150}),  # three times the budget: FID against steps
+    # batches of 256 at the same 23,400 steps: a step of these small MLPs costs little more for twice the rows
+    "mlp_gan-b256": ("mlp_gan", {"batch_size": 256, "epochs": 100}),
     "mlp_gan-h256-lr2e-4-ema0.999": (
         "mlp_gan",
         {
@@ -315,6 +301,18 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     "wgan_gp-gk3-b32-1000": (
         "wgan_gp",
         {"generator.kernel": 3, "batch_size": 32, "epochs": 4, "steps_per_epoch": 250, "ema_decay": 0.995},
+    ),
+    # two critic updates a step instead of five: the generator runs three times a step instead of six
+    "wgan_gp-gk3-b32-c2-1250": (
+        "wgan_gp",
+        {
+            "generator.kernel": 3,
+            "batch_size": 32,
+            "critic_steps": 2,
+            "epochs": 2,
+            "steps_per_epoch": 625,
+            "ema_decay": 0.995,
+        },
     ),
     "vae-cpu": ("vae", {}),
     "vae-z2": ("vae", {**VAE_Z16, "z_dim": 2}),
@@ -512,7 +510,6 @@ def csv_rows(round_: str, machine: str) -> None:
     for name, values in sorted(experiments().items()):
         trial, seed = name.rsplit("-s", 1)
         variant, changes = TRIALS[trial]
-
         writer.writerow(
             {
                 "round": round_,
@@ -536,9 +533,9 @@ def csv_rows(round_: str, machine: str) -> None:
 
 
 def curve(experiment: str) -> list[tuple[int, float, float]]:
-    """(step, training seconds, FID on 2,000 samples) at each time-to-quality point of the experiment's
-    MLflow run: the step is the last one the training logged (`train/d_loss`, every
-    `train.log_every_steps`) before the FID was logged."""
+    """(step, training seconds, FID on 2,000 samples) at each time-to-quality point of a GAN trial's MLflow
+    run: the step is the last one the training logged (`train/d_loss`, every `train.log_every_steps`)
+    before the FID was logged."""
     import mlflow
 
     from mnistgen import tracking
@@ -547,6 +544,11 @@ def curve(experiment: str) -> list[tuple[int, float, float]]:
     _, params = load_project(REPO, PROFILE)
     client = mlflow.MlflowClient(tracking.tracking_uri(REPO, params.mlflow))
     tuning = client.get_experiment_by_name(params.mlflow.tuning_experiment)
+    if tuning is None:
+        sys.exit(
+            f"error: this project's MLflow store has no {params.mlflow.tuning_experiment} experiment; "
+            "run a trial first (--trials NAME --run)"
+        )
     runs = client.search_runs(
         [tuning.experiment_id], f"tags.mlflow.runName LIKE '% · {experiment}'", order_by=["start_time DESC"]
     )
@@ -572,7 +574,7 @@ def main() -> None:
     parser.add_argument("--list", action="store_true", help="print the trials and exit")
     parser.add_argument("--csv", metavar="ROUND", help="print the finished trials as trials.csv rows")
     parser.add_argument("--machine", default="amd", help="the CPU kind for --csv: amx, amd or avx2")
-    parser.add_argument("--curve", metavar="NAME", help="print one experiment's FID against its steps")
+    parser.add_argument("--curve", metavar="TRIAL-sSEED", help="print one experiment's FID against its steps")
     parser.add_argument("--record", type=Path, help="with --curve: also write it as CSV to this file")
     args = parser.parse_args()
     if args.list:

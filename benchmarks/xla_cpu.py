@@ -2,13 +2,18 @@
 and whether two runs with XLA give the same weights to the bit.
 
     .venv/bin/python benchmarks/xla_cpu.py [--profile cpu] [--steps 30] [--variants dcgan cgan]
+        [--repeats 3] [--record benchmarks/records/xla_cpu.json]
 
 Each measurement runs in a fresh process, seeded and with TensorFlow's op determinism on, as a training
 is (`runtime.configure`), on synthetic batches of the variant's shape in float32: the figures are about
 the step, not data loading. Per variant it prints the seconds per step without and with XLA (the median
 of the timed steps, after the first steps have traced and compiled), their ratio, and whether two XLA
 runs of `--steps` steps from the same seed ended with the same weights (`same`), or the error XLA gave.
-`train.xla` compiles steps with XLA on a GPU only; this is what it would do on the CPU.
+With `--repeats N` each is measured N times, plain and XLA in turn, and the table shows the median with
+the minimum and maximum, the ratio of the medians, and whether every XLA run ended with the same weights;
+`--record FILE` keeps every measurement, with the machine, as JSON (the tuning log's XLA table is drawn
+from benchmarks/records/xla_cpu.json). `train.xla` compiles steps with XLA on a GPU only; this is what it
+would do on the CPU.
 """
 
 from __future__ import annotations
@@ -82,24 +87,63 @@ def main() -> None:
     parser.add_argument("--variants", nargs="*", default=list(VARIANTS))
     parser.add_argument("--worker", metavar="VARIANT", help=argparse.SUPPRESS)
     parser.add_argument("--xla", action="store_true", help=argparse.SUPPRESS)
+    parser.add_argument("--repeats", type=int, default=1, help="measurements of each, plain and XLA in turn")
+    parser.add_argument("--record", type=Path, help="also write every measurement as JSON to this file")
     args = parser.parse_args()
     if args.worker:
         print(json.dumps(measure(args.worker, args.profile, args.steps, args.xla)))
         return
 
     print(f"profile {args.profile}, float32, {args.steps} timed steps each, {os.cpu_count()} CPU cores")
-    print("| variant | s/step | s/step with XLA | XLA / plain | two XLA runs |")
+    print("| variant | s/step | s/step with XLA | XLA / plain | XLA runs |")
     print("| --- | --- | --- | --- | --- |")
+    measured: dict[str, dict[str, list[object]]] = {}
     for variant in args.variants:
-        plain = _in_a_process(variant, args.profile, args.steps, xla=False)
-        first, second = (_in_a_process(variant, args.profile, args.steps, xla=True) for _ in range(2))
-        if "error" in plain or "error" in first or "error" in second:
-            problem = next(run["error"] for run in (plain, first, second) if "error" in run)
-            print(f"| {variant} | {plain.get('seconds_per_step', '-')} | failed: {problem} | | |", flush=True)
-            continue
-        same = "same" if first["weights"] == second["weights"] else "differ"
-        plain_s, xla_s = plain["seconds_per_step"], first["seconds_per_step"]
-        print(f"| {variant} | {plain_s:.4f} | {xla_s:.4f} | {xla_s / plain_s:.2f} | {same} |", flush=True)
+        runs: dict[str, list[object]] = {"plain": [], "xla": [], "xla_weights": []}
+        for _ in range(max(args.repeats, 1)):
+            plain = _in_a_process(variant, args.profile, args.steps, xla=False)
+            runs["plain"].append(plain.get("seconds_per_step", plain.get("error")))
+            for _ in range(1 if args.repeats > 1 else 2):  # at least two XLA runs to compare
+                with_xla = _in_a_process(variant, args.profile, args.steps, xla=True)
+                runs["xla"].append(with_xla.get("seconds_per_step", with_xla.get("error")))
+                runs["xla_weights"].append(with_xla.get("weights"))
+        measured[variant] = runs
+        print(row(variant, runs), flush=True)
+    if args.record:
+        from datetime import date
+
+        from mnistgen.training.hardware import machine
+
+        record = {
+            "date": date.today().isoformat(),
+            "machine": machine(),
+            "profile": args.profile,
+            "steps": args.steps,
+            "repeats": args.repeats,
+            "variants": measured,
+        }
+        args.record.parent.mkdir(parents=True, exist_ok=True)
+        args.record.write_text(json.dumps(record, indent=1) + "\n")
+
+
+def row(variant: str, runs: dict[str, list[object]]) -> str:
+    """One variant's table row: seconds per step plain and with XLA (median, with the range over repeats),
+    the ratio of the medians, and whether every XLA run ended with the same weights."""
+    failed = [value for value in runs["plain"] + runs["xla"] if isinstance(value, str)]
+    if failed:
+        return f"| {variant} | | failed: {failed[0]} | | |"
+    plain, xla = runs["plain"], runs["xla"]
+    same = "same" if len(set(runs["xla_weights"])) == 1 else "differ"
+    return (
+        f"| {variant} | {spread(plain)} | {spread(xla)} | "
+        f"{statistics.median(xla) / statistics.median(plain):.2f} | {same} |"
+    )
+
+
+def spread(values: list[float]) -> str:
+    """The median, and the range when there is more than one value."""
+    middle = f"{statistics.median(values):.4f}"
+    return middle if len(values) == 1 else f"{middle} ({min(values):.4f} to {max(values):.4f})"
 
 
 if __name__ == "__main__":

@@ -344,10 +344,10 @@ def trials_table(round_: str, variant: str, root: Path = REPO) -> str:
     return "\n".join(lines) + "\n"
 
 
-# The seed variants' goals (the tuning log's round three), on the `cpu` profile's own metric, as medians of
-# seeds 0, 1 and 2 within the time the variant trained before: variant -> (the trial shown, whether it is
-# the variant's `cpu` setting or its best trial not adopted, FID at most, recall at least).
-SEED_VARIANT_GOALS: dict[str, tuple[str, bool, float, float]] = {
+# The tutorials' variants' goals (the tuning log's round three), on the `cpu` profile's own metric, as
+# medians of seeds 0, 1 and 2 within the time the variant trained before: variant -> (the trial shown,
+# whether it is the variant's `cpu` setting or its best trial not adopted, FID at most, recall at least).
+TUTORIAL_VARIANT_GOALS: dict[str, tuple[str, bool, float, float]] = {
     "dcgan": ("dcgan-ema0.995-lr1.6e-3", False, 15.0, 0.6),
     "conv_gan": ("conv_gan-gk3-b32-1600", True, 20.0, 0.6),
     "wgan_gp": ("wgan_gp-gk3-b32-1000", False, 20.0, 0.6),
@@ -361,16 +361,16 @@ def _spread(values: list[float]) -> str:
     return f"{statistics.median(values):.3g} [{min(values):.3g}, {max(values):.3g}]"
 
 
-def seed_variants_table(root: Path = REPO) -> str:
-    """Each seed variant against its goals: the median (range in brackets) of its trial's runs at seeds 0,
-    1 and 2 in benchmarks/trials.csv, whether that trial is its `cpu` setting, and whether both goals are
-    met (judged on three seeds only)."""
+def tutorial_variants_table(root: Path = REPO) -> str:
+    """Each tutorial variant against its goals: the median (range in brackets) of its trial's runs at
+    seeds 0, 1 and 2 in benchmarks/trials.csv, whether that trial is its `cpu` setting, and whether both
+    goals are met (judged on three seeds only)."""
     rows = read_trials(root)
     lines = [
         "| variant | trial | in `cpu` | seeds | FID | FID goal | recall | recall goal | met |",
         "| --- | --- | --- | --- | --- | --- | --- | --- | --- |",
     ]
-    for variant, (trial, adopted, fid_goal, recall_goal) in SEED_VARIANT_GOALS.items():
+    for variant, (trial, adopted, fid_goal, recall_goal) in TUTORIAL_VARIANT_GOALS.items():
         runs = [r for r in rows if r["trial"] == trial and r["seed"] in ("0", "1", "2")]
         seeds = ", ".join(sorted({r["seed"] for r in runs}))
         fids, recalls = [float(r["fid"]) for r in runs], [float(r["recall"]) for r in runs]

@@ -80,7 +80,7 @@ class Entry:
     tags: dict[str, str] = field(default_factory=dict)
     quality_curve: list[tuple[float, float]] = field(default_factory=list)  # (training seconds, FID)
     rescored: bool = False  # the registered champion, scored again with today's classifier (not a variant)
-    description: str = ""  # what the variant is: its loss and networks (`models.describe`)
+    description: str = ""  # what the variant is: its loss and networks (`describe`)
 
     @property
     def complete(self) -> bool:

@@ -4,11 +4,11 @@ Generator: z as a 1x1x100 map, a 7x7 valid transposed convolution, then two stri
 convolutions up to 28x28, batch norm and leaky ReLU between, tanh out (pixels in [-1, 1]).
 Discriminator: two stride-2 convolutions with batch norm and leaky ReLU, then a 7x7 valid convolution
 to one logit. Non-saturating loss, Adam 2e-4 with beta1 0.5, uniform noise in [-1, 1].
-The stride-2 layers' `kernel` is 5 as in the seed; 4, a multiple of the stride, covers each output pixel
-evenly. `discriminator.batch_norm: false` leaves the discriminator's batch norm out (the convolutions
+The stride-2 layers' `kernel` is 5 as in the tutorial; 4, a multiple of the stride, covers each output
+pixel evenly. `discriminator.batch_norm: false` leaves the discriminator's batch norm out (the convolutions
 then have biases): batch norm normalises the real and the fake batch apart, so on small batches the
 discriminator partly judges a batch's statistics rather than each image.
-The seed generates with batch norm in training mode (it found the moving averages blurrier and prone
+The tutorial generates with batch norm in training mode (it found the moving averages blurrier and prone
 to one digit), which makes every image depend on the rest of its batch. Here the generator samples in
 inference mode with statistics re-estimated on a fixed reference batch of `reference_batch` noise
 vectors (what training mode sees on a large batch): the tutorial's look, and one image per seed.
@@ -27,9 +27,10 @@ def build(cfg: Dcgan) -> AdversarialSpec:
     g_wide, g_narrow = cfg.generator.filters
     d_narrow, d_wide = cfg.discriminator.filters
     g_kernel, d_kernel = cfg.generator.kernel, cfg.discriminator.kernel
+    d_norm = cfg.discriminator.batch_norm
 
     def normalised() -> list[keras.layers.Layer]:  # the discriminator's batch norm, if it has one
-        return [keras.layers.BatchNormalization()] if cfg.discriminator.batch_norm else []
+        return [keras.layers.BatchNormalization()] if d_norm else []
 
     generator = keras.Sequential(
         [
@@ -49,10 +50,10 @@ def build(cfg: Dcgan) -> AdversarialSpec:
     discriminator = keras.Sequential(
         [
             keras.Input((28, 28, 1)),
-            keras.layers.Conv2D(d_narrow, d_kernel, strides=2, padding="same", use_bias=not normalised()),
+            keras.layers.Conv2D(d_narrow, d_kernel, strides=2, padding="same", use_bias=not d_norm),
             *normalised(),
             activation("leaky_relu"),
-            keras.layers.Conv2D(d_wide, d_kernel, strides=2, padding="same", use_bias=not normalised()),
+            keras.layers.Conv2D(d_wide, d_kernel, strides=2, padding="same", use_bias=not d_norm),
             *normalised(),
             activation("leaky_relu"),
             keras.layers.Conv2D(1, 7, padding="valid", dtype=OUTPUT_DTYPE),
