@@ -392,7 +392,7 @@ def tutorial_variants_table(root: Path = REPO) -> str:
     return "\n".join(lines) + "\n"
 
 
-CURVES = Path("benchmarks") / "records" / "curves"  # `benchmarks/tuning.py --curve NAME --record FILE`
+CURVES = Path("benchmarks") / "records" / "curves"  # `benchmarks/tuning.py --curve TRIAL-sSEED --record FILE`
 
 
 def curve_table(name: str, root: Path = REPO) -> str:

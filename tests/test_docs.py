@@ -135,6 +135,23 @@ def test_the_tutorial_variants_goals_table_is_the_trials_record(site: Path) -> N
         assert f"{row} at least {recall_goal:g} {verdict}" in page, row
 
 
+def test_each_curve_in_the_tuning_log_is_its_record(site: Path) -> None:
+    """Every curve the tuning log shows (a trial's FID against its steps) is its file under
+    benchmarks/records/curves/, point by point, and every such file is shown."""
+    page = html.unescape(re.sub("<[^>]+>", " ", (site / "experiments.html").read_text()))
+    page = re.sub(r"\s+", " ", page)
+    written = (REPO / "docs" / "experiments.md").read_text()
+    records = sorted((REPO / generate.CURVES).glob("*.csv"))
+    unshown = [path.name for path in records if f'<!-- curve name="{path.stem}" -->' not in written]
+    assert records and not unshown, unshown
+    for path in records:
+        lines = path.read_text().splitlines()[1:]
+        steps, seconds, fids = zip(*(line.split(",") for line in lines), strict=True)
+        shown = " ".join(f"{int(step):,}" for step in steps)
+        assert f"step {shown}" in page and "FID (2,000 samples) " + " ".join(fids) in page, path.name
+        assert "seconds " + " ".join(seconds) in page, path.name
+
+
 def test_the_readme_is_short_and_its_leaderboard_is_the_record() -> None:
     text = (REPO / "README.md").read_text()
     assert len(text.splitlines()) <= README_LINES
