@@ -51,11 +51,12 @@ def test_leaderboard_lists_every_variant_and_the_floor(evaluated) -> None:
         assert name in board
     floor = next(line for line in board.splitlines() if "real data (floor)" in line)
     cells = [c.strip() for c in floor.split("|")]
-    fid, low, high = (float(n) for n in cells[4].replace("[", "").replace("]", "").replace(",", "").split())
-    assert cells[3] == "" and fid < 5.0, "real images (no steps) are close to the test set in FID"
+    fid, low, high = (float(n) for n in cells[5].replace("[", "").replace("]", "").replace(",", "").split())
+    assert cells[4] == "" and fid < 5.0, "real images (no steps) are close to the test set in FID"
     assert low < fid < high, "FID with its bootstrap interval"
-    mlp = next(line for line in board.splitlines() if "| mlp_gan |" in line)
-    assert [c.strip() for c in mlp.split("|")][3] == "40", "the steps the run trained"
+    assert cells[3] == "MNIST's training images", "what the floor row is"
+    mlp = [c.strip() for c in next(line for line in board.splitlines() if "| mlp_gan |" in line).split("|")]
+    assert mlp[3:5] == ["non-saturating GAN; MLPs, one hidden layer", "40"], "what it is, and its steps"
     page = (project / "reports" / "leaderboard.html").read_text()
     assert page.count("data:image/png;base64,") == 3  # two image models and the floor
 

@@ -86,7 +86,7 @@ def test_a_run_the_safety_cap_cuts_short_is_marked_shown_and_never_registered(tm
         assert done.returncode == 0, f"{command}: {done.stderr[-3000:]}"
 
     board = (project / "reports" / "leaderboard.md").read_text()
-    assert "| dcgan | 1/16 † time cap |" in board
+    assert "| dcgan | non-saturating GAN; transposed convolutions | 1/16 † time cap |" in board
     assert json.loads((project / "reports" / "metrics" / "dcgan.json").read_text())["complete"] is False
     registered = run_cli(project, "register", "--profile", "smoke")
     assert registered.returncode == 0, registered.stderr[-3000:]
