@@ -425,6 +425,16 @@ TIME_COLUMNS = (
 )
 
 
+def _measured_on(record: dict[str, Any]) -> str:
+    """Where and when a benchmark's record was measured, as a sentence ends it."""
+    machine = record["machine"]
+    instructions = ", ".join(machine["instruction_sets"]) or "no AVX2"
+    return (
+        f"on {machine['cpu']}, {machine['cores']} cores ({instructions}), Python {machine['python']}, "
+        f"TensorFlow {machine['tensorflow']}, {record['date']}"
+    )
+
+
 def evaluation_time(root: Path = REPO) -> str:
     """Seconds of each model's evaluation, by stage, as `benchmarks/evaluate_speed.py --record` measured
     them: medians over the repeats, the total with its range, and the machine."""
@@ -448,14 +458,50 @@ def evaluation_time(root: Path = REPO) -> str:
             f"| {shown} | " + " | ".join(cells) + f" | {statistics.median(totals):.1f} "
             f"({min(totals):.1f} to {max(totals):.1f}) |"
         )
-    machine, in_all = record["machine"], record["in_all"]
+    in_all = record["in_all"]
     lines += [
         "",
         f"In all {statistics.median(in_all):.0f} s ({min(in_all):.0f} to {max(in_all):.0f}), the median of "
         f"{record['repeats']} evaluations of {record['samples']:,} samples per model (profile "
-        f"`{record['profile']}`), on {machine['cpu']}, {machine['cores']} cores "
-        f"({', '.join(machine['instruction_sets']) or 'no AVX2'}), Python {machine['python']}, TensorFlow "
-        f"{machine['tensorflow']}, {record['date']}.",
+        f"`{record['profile']}`), {_measured_on(record)}.",
+    ]
+    return "\n".join(lines) + "\n"
+
+
+XLA_CPU = Path("benchmarks") / "records" / "xla_cpu.json"  # benchmarks/xla_cpu.py --record
+
+
+def _seconds_spread(values: list[float]) -> str:
+    """Seconds per step: the median, with the range over the repeats in brackets."""
+    middle = f"{statistics.median(values):.4f}"
+    return middle if len(values) == 1 else f"{middle} ({min(values):.4f} to {max(values):.4f})"
+
+
+def xla_table(root: Path = REPO) -> str:
+    """Each variant's train step without and with XLA on the CPU, as `benchmarks/xla_cpu.py --record`
+    measured it: seconds per step (median and range over the repeats), the ratio of the medians, whether
+    every XLA run ended with the same weights, and the machine."""
+    record = json.loads((root / XLA_CPU).read_text())
+    lines = [
+        "| variant | s/step | s/step with XLA | XLA / plain | XLA runs |",
+        "| --- | --- | --- | --- | --- |",
+    ]
+    for variant, runs in record["variants"].items():
+        plain, xla = runs["plain"], runs["xla"]
+        failed = [value for value in plain + xla if isinstance(value, str)]
+        if failed:
+            lines.append(f"| {variant} | | failed: {failed[0]} | | |")
+            continue
+        same = "same weights" if len(set(runs["xla_weights"])) == 1 else "weights differ"
+        lines.append(
+            f"| {variant} | {_seconds_spread(plain)} | {_seconds_spread(xla)} "
+            f"| {statistics.median(xla) / statistics.median(plain):.2f} | {same} |"
+        )
+    lines += [
+        "",
+        f"Profile `{record['profile']}`, float32, the median of {record['steps']} timed steps per "
+        f"measurement, {record['repeats']} measurements of each in processes of their own, "
+        f"{_measured_on(record)}.",
     ]
     return "\n".join(lines) + "\n"
 

@@ -111,6 +111,22 @@ def test_the_evaluation_time_in_the_tuning_log_is_the_benchmark_record(site: Pat
     assert f"In all {statistics.median(in_all):.0f} s ({min(in_all):.0f} to {max(in_all):.0f})" in page
 
 
+def test_the_xla_table_in_the_tuning_log_is_the_benchmark_record(site: Path) -> None:
+    """Each variant's row of the tuning log's XLA table is its measurements in the benchmark's record:
+    the medians of the plain and the XLA step, their ratio, and whether the XLA runs agreed."""
+    record = json.loads((REPO / generate.XLA_CPU).read_text())
+    page = html.unescape(re.sub("<[^>]+>", " ", (site / "experiments.html").read_text()))
+    page = re.sub(r"\s+", " ", page)
+    from mnistgen.settings import Variants
+
+    assert set(record["variants"]) == set(Variants.names()), sorted(record["variants"])
+    for variant, runs in record["variants"].items():
+        plain, xla = statistics.median(runs["plain"]), statistics.median(runs["xla"])
+        agreed = "same weights" if len(set(runs["xla_weights"])) == 1 else "weights differ"
+        shown = rf"{variant} {plain:.4f} \([^)]*\) {xla:.4f} \([^)]*\) {xla / plain:.2f} {agreed}"
+        assert re.search(shown, page), (variant, shown)
+
+
 def test_the_tutorial_variants_goals_table_is_the_trials_record(site: Path) -> None:
     """Each tutorial variant's row in the tuning log holds the median and range of its trial's FIDs and
     recalls at seeds 0, 1 and 2 as benchmarks/trials.csv records them, and "yes" only if both goals are
