@@ -15,7 +15,7 @@ import numpy as np
 from mnistgen.data.idx import Split
 from mnistgen.errors import MnistgenError
 from mnistgen.evaluation import metrics, quality
-from mnistgen.evaluation.classifier import Classifier
+from mnistgen.evaluation.classifier import Classifier, inference
 from mnistgen.evaluation.leaderboard import FLOOR, Entry, describe_entries
 from mnistgen.evaluation.leaderboard import write as write_leaderboard
 from mnistgen.evaluation.quality_clock import METRIC as QUALITY_METRIC
@@ -120,11 +120,8 @@ def evaluate_run(
         if sampler.classes:  # the sampler's default labels: row i draws digit i mod 10
             labels = labels_in_turn(len(samples), sampler.classes)
             scores.update(quality.conditional_quality(reading, labels, reference))
-            n = cfg.cas.images
-            scores["cas"] = usefulness(
-                sampler.sample(n, seed=cfg.seed + 1, batch=EVALUATION_BATCH),
-                labels_in_turn(n, sampler.classes),
-            )
+            # CAS learns from the first of these samples, as the floor's from the first of its images
+            scores["cas"] = usefulness(samples[: cfg.cas.images], labels[: cfg.cas.images])
         if kind == "reconstruction":
             scores["reconstruction_mse"] = reconstruction_error(model_dir, test, bool(sampler.classes))
     log_scores(client, run.info.run_id, scores, classifier.version, cfg.samples, key)
@@ -175,17 +172,17 @@ def reconstruction_error(model_dir: Path, test: Split, conditional: bool) -> flo
     a conditional model is given each image's true digit on both sides."""
     import keras
 
-    encoder = keras.saving.load_model(model_dir / "encoder.keras", safe_mode=True)
-    decoder = keras.saving.load_model(model_dir / "decoder.keras", safe_mode=True)
+    encoder = inference(keras.saving.load_model(model_dir / "encoder.keras", safe_mode=True))
+    decoder = inference(keras.saving.load_model(model_dir / "decoder.keras", safe_mode=True))
     images = to_unit(test.images)[..., None]
     labels = test.labels.astype(np.int32)[:, None]
     errors = []
     for start in range(0, len(images), EVALUATION_BATCH):
         rows = slice(start, start + EVALUATION_BATCH)
         batch, digits = images[rows], labels[rows]
-        codes = encoder([batch, digits] if conditional else batch, training=False)
+        codes = encoder([batch, digits] if conditional else batch)
         codes = np.asarray(codes[0] if isinstance(codes, (list, tuple)) else codes)
-        decoded = decoder([codes, digits] if conditional else codes, training=False)
+        decoded = decoder([codes, digits] if conditional else codes)
         errors.append(np.mean((np.asarray(decoded) - batch) ** 2))
     return float(np.mean(errors))
 
