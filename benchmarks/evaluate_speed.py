@@ -11,7 +11,7 @@ them. Nothing is logged to MLflow and no report is written.
 
 Per model it prints each stage's seconds: drawing the samples, the classifier's reading of them, each
 image metric (timed around the `metrics` function the scoring calls), the conditional figures, the CAS
-classifier's samples and training, the reconstruction error. With `--repeats N` each model is measured N
+classifier's training and test, the reconstruction error. With `--repeats N` each model is measured N
 times and each figure is the median, with the minimum and maximum beside it. The last lines are every
 model's total and the sum. `--record FILE` also writes every measurement, with the machine, as JSON: the
 tuning log's table of the evaluation's time is drawn from `benchmarks/records/evaluate_speed.json`.
@@ -108,12 +108,7 @@ def measure_model(model_dir: Path, context: dict[str, Any], watch: Stopwatch) ->
     if sampler.classes:
         labels = labels_in_turn(len(samples), sampler.classes)
         quality.conditional_quality(reading, labels, reference)
-        n = cfg.cas.images
-        taught = watch.stage(
-            "CAS: draw its samples", lambda: sampler.sample(n, seed=cfg.seed + 1, batch=EVALUATION_BATCH)
-        )
-        digits = labels_in_turn(n, sampler.classes)
-        context["usefulness"](taught, digits)
+        context["usefulness"](samples[: cfg.cas.images], labels[: cfg.cas.images])
     if sampler.info["kind"] == "reconstruction":
         watch.stage(
             "reconstruction error",
