@@ -1,6 +1,6 @@
 """The 1-D toy GAN of tutorial 002: learn to sample N(-1, 1) from noise.
 
-G and D are three-layer tanh perceptrons with 11 hidden units each (6 + 5); the seed found ReLU units
+G and D are three-layer tanh perceptrons with 11 hidden units each (6 + 5); the tutorial found ReLU units
 saturating and bigger nets failing to converge. Plain gradient descent. Two of its tricks are options:
 - manifold alignment (`noise: stratified`, `sort_batches`): noise on an evenly spaced, jittered grid over
   [-5, 5] and real samples sorted, so neighbouring z map to neighbouring x and the map stays smooth;

@@ -4,7 +4,7 @@ The autoencoder's trunk, but the encoder outputs the mean and log-variance of a 
 training samples z = mu + exp(log_var / 2) * eps (the reparameterisation trick, done by the engine so
 no Lambda layer ends up in the saved model), and the loss is r_loss_factor * MSE + KL(q(z|x) || N(0, I)).
 The large factor (1000 in the book) keeps the KL term from washing out the reconstructions.
-Beyond the seed, `latent_prior: fitted` samples from a Gaussian fitted to the aggregate posterior over the
+Beyond the tutorial, `latent_prior: fitted` samples from a Gaussian fitted to the aggregate posterior over the
 training images (the means' covariance plus the average posterior variance): where the decoder learnt to
 decode, which a short run leaves far from N(0, I) ("ex-post density estimation", Ghosh et al. 2020);
 `latent_components: K` fits a mixture of K Gaussians instead, as that paper does: one Gaussian over ten
