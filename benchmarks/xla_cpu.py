@@ -11,8 +11,9 @@ of the timed steps, after the first steps have traced and compiled), their ratio
 runs of `--steps` steps from the same seed ended with the same weights (`same`), or the error XLA gave.
 With `--repeats N` each is measured N times, plain and XLA in turn, and the table shows the median with
 the minimum and maximum, the ratio of the medians, and whether every XLA run ended with the same weights;
-`--record FILE` keeps every measurement, with the machine, as JSON. `train.xla` compiles steps with XLA
-on a GPU only; this is what it would do on the CPU.
+`--record FILE` keeps every measurement, with the machine, as JSON: the tuning log's XLA table is drawn
+from `benchmarks/records/xla_cpu.json`. `train.xla` compiles steps with XLA on a GPU only; this is what
+it would do on the CPU.
 """
 
 from __future__ import annotations
