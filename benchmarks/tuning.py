@@ -106,6 +106,36 @@ CVAE_Z16_FITTED = {  # the vae's round-two recipe on cvae, one Gaussian for each
 }
 # conv_gan's cpu setting before round three: batches of 64, 5x5 kernels, 500 steps
 CONV_GAN_5X5 = {"batch_size": 64, "generator.kernel": 5, "epochs": 2, "steps_per_epoch": 250}
+# dcgan's cpu setting in round one: the tutorial's batches of 128 and Adam 2e-4, 600 steps, no EMA
+DCGAN_ROUND_ONE: dict[str, object] = {
+    "batch_size": 128,
+    "steps_per_epoch": 300,
+    "ema_decay": "null",
+    "generator.optimizer.lr": 0.0002,
+    "discriminator.optimizer.lr": 0.0002,
+    "generator.optimizer.beta_1": 0.5,
+    "discriminator.optimizer.beta_1": 0.5,
+}
+# dcgan's cpu setting in round two, which round three's trials change: cgan's recipe of batches of 32,
+# Adam 8e-4 (with the tutorial's momentum) and EMA 0.999, 2,000 steps
+DCGAN_CGAN_RECIPE: dict[str, object] = {
+    **DCGAN_ROUND_ONE,
+    "batch_size": 32,
+    "steps_per_epoch": 1000,
+    "ema_decay": 0.999,
+    "generator.optimizer.lr": 0.0008,
+    "discriminator.optimizer.lr": 0.0008,
+}
+# wgan's and wgan_gp's cpu settings before round three: the tutorial's batches and 5x5 kernels
+WGAN_NARROW = {"generator.kernel": 5, "batch_size": 128, "epochs": 2, "steps_per_epoch": 70}
+WGAN_GP_NARROW = {
+    "generator.kernel": 5,
+    "batch_size": 64,
+    "critic_steps": 5,
+    "epochs": 2,
+    "steps_per_epoch": 140,
+    "ema_decay": "null",
+}
 TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     "cgan-cpu": ("cgan", {}),
     "cgan-no-ema": ("cgan", {"ema_decay": "null"}),
@@ -230,35 +260,45 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
         )
         for steps in (1100, 800)
     },
-    "dcgan-cpu": ("dcgan", {}),
-    "dcgan-round1": (
-        "dcgan",
-        {
-            "batch_size": 128,
-            "steps_per_epoch": 300,
-            "ema_decay": "null",
-            "generator.optimizer.lr": 0.0002,
-            "discriminator.optimizer.lr": 0.0002,
-        },
-    ),
-    "dcgan-ema": ("dcgan", {"ema_decay": 0.999}),
+    # dcgan's trials are stated against the cpu setting of their round, so they replay whatever it is now;
+    # "dcgan-cpu" is round two's
+    "dcgan-cpu": ("dcgan", DCGAN_CGAN_RECIPE),
+    "dcgan-round1": ("dcgan", DCGAN_ROUND_ONE),
+    "dcgan-ema": ("dcgan", {**DCGAN_ROUND_ONE, "ema_decay": 0.999}),
     # the tutorials' variants at their best: each keeps its loss and its kind of network, at about the time it
     # trains in the cpu profile
-    "dcgan-ema0.995": ("dcgan", {"ema_decay": 0.995}),
+    "dcgan-ema0.995": ("dcgan", {**DCGAN_CGAN_RECIPE, "ema_decay": 0.995}),
     "dcgan-ema0.995-lr4e-4": (
         "dcgan",
-        {"ema_decay": 0.995, "generator.optimizer.lr": 0.0004, "discriminator.optimizer.lr": 0.0004},
+        {
+            **DCGAN_CGAN_RECIPE,
+            "ema_decay": 0.995,
+            "generator.optimizer.lr": 0.0004,
+            "discriminator.optimizer.lr": 0.0004,
+        },
     ),
     "dcgan-ema0.995-lr1.6e-3": (
         "dcgan",
-        {"ema_decay": 0.995, "generator.optimizer.lr": 0.0016, "discriminator.optimizer.lr": 0.0016},
+        {
+            **DCGAN_CGAN_RECIPE,
+            "ema_decay": 0.995,
+            "generator.optimizer.lr": 0.0016,
+            "discriminator.optimizer.lr": 0.0016,
+        },
     ),
     # 4x4 kernels (no checkerboard), and a discriminator without batch norm
-    "dcgan-ema0.995-k4": ("dcgan", {"ema_decay": 0.995, "generator.kernel": 4, "discriminator.kernel": 4}),
-    "dcgan-ema0.995-nobn": ("dcgan", {"ema_decay": 0.995, "discriminator.batch_norm": "false"}),
+    "dcgan-ema0.995-k4": (
+        "dcgan",
+        {**DCGAN_CGAN_RECIPE, "ema_decay": 0.995, "generator.kernel": 4, "discriminator.kernel": 4},
+    ),
+    "dcgan-ema0.995-nobn": (
+        "dcgan",
+        {**DCGAN_CGAN_RECIPE, "ema_decay": 0.995, "discriminator.batch_norm": "false"},
+    ),
     "dcgan-ema0.995-k4-nobn": (
         "dcgan",
         {
+            **DCGAN_CGAN_RECIPE,
             "ema_decay": 0.995,
             "generator.kernel": 4,
             "discriminator.kernel": 4,
@@ -270,6 +310,7 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
         f"dcgan-ema0.995-lr1.6e-3-beta0{name}": (
             "dcgan",
             {
+                **DCGAN_CGAN_RECIPE,
                 "ema_decay": 0.995,
                 "generator.optimizer.lr": 0.0016,
                 "discriminator.optimizer.lr": 0.0016,
@@ -280,7 +321,7 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
         )
         for name, extra in (("", {}), ("-nobn", {"discriminator.batch_norm": "false"}))
     },
-    "wgan-cpu": ("wgan", {}),
+    "wgan-cpu": ("wgan", WGAN_NARROW),  # the cpu setting before round three
     # a generator of 3x3 kernels on batches of 64: about 3.5 times the steps in the same time
     "wgan-gk3-b64-500": (
         "wgan",
@@ -288,6 +329,7 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
     ),
     # the autoencoder's codes as the vae's: 16-D, sampled from a mixture fitted to them
     "autoencoder-z16-mix50": ("autoencoder", {"z_dim": 16, "latent_components": 50}),
+    "mlp_gan-cpu": ("mlp_gan", {}),
     # the MLPs of tutorial 004's width, and an averaged generator
     "mlp_gan-h400": ("mlp_gan", {"generator.hidden": 400, "discriminator.hidden": 400}),
     "mlp_gan-ema0.999": ("mlp_gan", {"ema_decay": 0.999}),
@@ -305,7 +347,7 @@ TRIALS: dict[str, tuple[str, dict[str, object]]] = {
             "ema_decay": 0.999,
         },
     ),
-    "wgan_gp-ema": ("wgan_gp", {"ema_decay": 0.999}),
+    "wgan_gp-ema": ("wgan_gp", {**WGAN_GP_NARROW, "ema_decay": 0.999}),
     # a generator of 3x3 kernels on batches of 32, averaged, with the tutorial's five critic updates a step
     "wgan_gp-gk3-b32-1000": (
         "wgan_gp",
@@ -474,9 +516,15 @@ def queue(trials: list[str], seeds: list[int]) -> None:
 
 def run_queue() -> None:
     dvc("queue", "start", "--jobs", "1")
-    while '"Running"' in (status := dvc("queue", "status", "--json")) or '"Queued"' in status:
+    while waiting(status := dvc("queue", "status")):
         time.sleep(30)
-    print(dvc("queue", "status"))
+    print(status)
+
+
+def waiting(status: str) -> bool:
+    """Whether `dvc queue status` (its table: task, name, created, status) lists an experiment that is
+    still queued or running."""
+    return any(line.split()[-1:] in (["Queued"], ["Running"]) for line in status.splitlines())
 
 
 def experiments() -> dict[str, dict[str, float]]:
