@@ -351,8 +351,8 @@ TUTORIAL_VARIANT_GOALS: dict[str, tuple[str, bool, float, float]] = {
     "dcgan": ("dcgan-ema0.995-lr1.6e-3-beta0", True, 15.0, 0.6),
     "conv_gan": ("conv_gan-gk3-b32-1600", True, 20.0, 0.6),
     "wgan_gp": ("wgan_gp-gk3-b32-c2-1250", True, 20.0, 0.6),
-    "wgan": ("wgan-gk3-b64-500", False, 40.0, 0.5),
-    "mlp_gan": ("mlp_gan-ema0.999", False, 40.0, 0.5),
+    "wgan": ("wgan-gk3-b64-500", True, 40.0, 0.5),
+    "mlp_gan": ("mlp_gan-cpu", True, 40.0, 0.5),
     "autoencoder": ("autoencoder-z16-mix50", True, 30.0, 0.4),
 }
 
@@ -397,19 +397,74 @@ CURVES = Path("benchmarks") / "records" / "curves"  # `benchmarks/tuning.py --cu
 
 def curve_table(name: str, root: Path = REPO) -> str:
     """One trial's FID on 2,000 samples against its steps (and training seconds), from its record in
-    benchmarks/records/curves/, as a table with the steps across."""
+    benchmarks/records/curves/, as a table with the steps across; for a tutorial variant's trial, followed
+    by how far its goal lies at the pace of the curve's last third (`goal_outlook`)."""
     with (root / CURVES / f"{name}.csv").open(newline="") as handle:
         points = list(csv.DictReader(handle))
-    return (
-        "\n".join(
-            [
-                "| step | " + " | ".join(f"{int(p['step']):,}" for p in points) + " |",
-                "|" + " --- |" * (len(points) + 1),
-                "| seconds | " + " | ".join(p["seconds"] for p in points) + " |",
-                "| FID (2,000 samples) | " + " | ".join(p["fid"] for p in points) + " |",
-            ]
+    table = "\n".join(
+        [
+            "| step | " + " | ".join(f"{int(p['step']):,}" for p in points) + " |",
+            "|" + " --- |" * (len(points) + 1),
+            "| seconds | " + " | ".join(p["seconds"] for p in points) + " |",
+            "| FID (2,000 samples) | " + " | ".join(p["fid"] for p in points) + " |",
+        ]
+    )
+    goal = TUTORIAL_VARIANT_GOALS.get(name.split("-")[0])
+    if goal is None:
+        return table + "\n"
+    curve = [(int(p["step"]), float(p["seconds"]), float(p["fid"])) for p in points]
+    return table + "\n\n" + goal_outlook(curve, goal[2]) + "\n"
+
+
+def goal_outlook(curve: list[tuple[int, float, float]], goal: float) -> str:
+    """Where a FID goal lies on a curve of (step, training seconds, FID), said in a sentence: the straight
+    line through the first point of the curve's last third (by steps) and its last point, extended to the
+    goal.
+
+    Where the curve fell more slowly over its last third than over its middle third, it is slowing, and
+    the line reaches the goal sooner than the curve would: the steps it gives are then the fewest the goal
+    could take. A curve that ends above an earlier low gives no pace toward the goal.
+
+    Args:
+        curve: the points in order of steps, as in a record under benchmarks/records/curves/.
+        goal: the FID aimed at.
+
+    Returns:
+        The sentence, with the figures it is drawn from.
+    """
+    last_step, last_seconds, last_fid = curve[-1]
+    if last_fid <= goal:
+        return f"The goal of {goal:g} is reached by step {last_step:,} of this curve."
+    low_step, _, low_fid = min(curve, key=lambda point: point[2])
+    if low_fid < last_fid:
+        return (
+            f"The curve was lowest at step {low_step:,} ({low_fid:g}) and ended above that, at "
+            f"{last_fid:g}: it gives no pace toward the goal of {goal:g}."
         )
-        + "\n"
+
+    def first_from(share: float) -> tuple[int, float]:
+        step, _, fid = next(point for point in curve if point[0] >= last_step * share)
+        return step, fid
+
+    (middle, middle_fid), (start, start_fid) = first_from(1 / 3), first_from(2 / 3)
+    if start == last_step:
+        return f"The curve has too few points for a pace toward the goal of {goal:g}."
+    per_step = (start_fid - last_fid) / (last_step - start)
+    if per_step <= 0:
+        return f"Over its last third the FID did not fall: it gives no pace toward the goal of {goal:g}."
+    needed = last_step + (last_fid - goal) / per_step
+    minutes = needed * last_seconds / last_step / 60
+    slowing = middle < start and per_step < (middle_fid - start_fid) / (start - middle)
+    return (
+        f"Toward the goal of {goal:g}: over its last third (steps {start:,} to {last_step:,}) the FID fell "
+        f"{start_fid - last_fid:.3g}, {per_step * 1000:.3g} a thousand steps. At that pace it would reach "
+        f"{goal:g} at step {needed:,.0f}, {needed / last_step:.1f} times this curve's steps (about "
+        f"{minutes:.0f} minutes of training steps at its pace); "
+        + (
+            "it fell faster over its middle third, and as it slows, the goal needs at least that."
+            if slowing
+            else "it fell no faster over its middle third, so that is no bound."
+        )
     )
 
 

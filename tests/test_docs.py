@@ -153,7 +153,8 @@ def test_the_tutorial_variants_goals_table_is_the_trials_record(site: Path) -> N
 
 def test_each_curve_in_the_tuning_log_is_its_record(site: Path) -> None:
     """Every curve the tuning log shows (a trial's FID against its steps) is its file under
-    benchmarks/records/curves/, point by point, and every such file is shown."""
+    benchmarks/records/curves/, point by point, and every such file is shown; a tutorial variant's curve
+    is followed by where its goal lies (`goal_outlook`)."""
     page = html.unescape(re.sub("<[^>]+>", " ", (site / "experiments.html").read_text()))
     page = re.sub(r"\s+", " ", page)
     written = (REPO / "docs" / "experiments.md").read_text()
@@ -166,6 +167,30 @@ def test_each_curve_in_the_tuning_log_is_its_record(site: Path) -> None:
         shown = " ".join(f"{int(step):,}" for step in steps)
         assert f"step {shown}" in page and "FID (2,000 samples) " + " ".join(fids) in page, path.name
         assert "seconds " + " ".join(seconds) in page, path.name
+        goal = generate.TUTORIAL_VARIANT_GOALS.get(path.stem.split("-")[0])
+        if goal:  # a tutorial variant's curve says where its goal lies
+            curve = [(int(a), float(b), float(c)) for a, b, c in zip(steps, seconds, fids, strict=True)]
+            assert generate.goal_outlook(curve, goal[2]) in page, path.name
+
+
+def test_a_goal_outlook_extends_the_pace_of_the_curves_last_third() -> None:
+    """From (600, 60) to (900, 120) the FID falls 15 in 300 steps, 0.05 a step: the goal of 15, 30 below
+    the end, is 600 steps further, at step 1,500, 1.7 times the curve's 900 steps and 1500 x 120 / 900 s
+    of steps (3 min); the middle third fell faster (0.1 a step), so that is a least."""
+    curve = [(300, 30.0, 90.0), (600, 60.0, 60.0), (900, 120.0, 45.0)]
+    said = generate.goal_outlook(curve, 15.0)
+    assert "fell 15, 50 a thousand steps" in said and "reach 15 at step 1,500, 1.7 times" in said, said
+    assert "about 3 minutes" in said and "needs at least that" in said, said
+    steady = [(300, 30.0, 75.0), (600, 60.0, 60.0), (900, 120.0, 45.0)]  # no slower at the end
+    assert "so that is no bound" in generate.goal_outlook(steady, 15.0)
+    risen = [(300, 30.0, 90.0), (600, 60.0, 40.0), (900, 120.0, 45.0)]
+    assert generate.goal_outlook(risen, 15.0) == (
+        "The curve was lowest at step 600 (40) and ended above that, at 45: it gives no pace toward the "
+        "goal of 15."
+    )
+    flat = [(300, 30.0, 90.0), (600, 60.0, 45.0), (900, 120.0, 45.0)]
+    assert "did not fall" in generate.goal_outlook(flat, 15.0)
+    assert generate.goal_outlook(curve, 50.0) == "The goal of 50 is reached by step 900 of this curve."
 
 
 def test_the_readme_is_short_and_its_leaderboard_is_the_record() -> None:
