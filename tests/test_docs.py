@@ -176,7 +176,7 @@ def test_each_curve_in_the_tuning_log_is_its_record(site: Path) -> None:
 def test_a_goal_outlook_extends_the_pace_of_the_curves_last_third() -> None:
     """From (600, 60) to (900, 120) the FID falls 15 in 300 steps, 0.05 a step: the goal of 15, 30 below
     the end, is 600 steps further, at step 1,500, 1.7 times the curve's 900 steps and 1500 x 120 / 900 s
-    of steps (3 min); the middle third fell faster (0.1 a step), so that is a least."""
+    of steps (3 min); the middle third fell faster (0.1 a step), so that is the least."""
     curve = [(300, 30.0, 90.0), (600, 60.0, 60.0), (900, 120.0, 45.0)]
     said = generate.goal_outlook(curve, 15.0)
     assert "fell 15, 50 a thousand steps" in said and "reach 15 at step 1,500, 1.7 times" in said, said
